@@ -1,0 +1,871 @@
+//! `allow_origins`: each entry read and checked (exact origin, subdomain pattern, any-port
+//! pattern, `*`), and the compiled matcher that answers "is this `Origin` header allowed?" without
+//! allocating.
+
+use std::collections::HashMap;
+
+use http::HeaderValue;
+use url::Host;
+
+use super::error::{Problem, ProblemKind};
+use crate::origin::default_port;
+
+/// One entry of `allow_origins`, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum OriginRule {
+    /// `*`: every origin.
+    Any,
+    /// An exact, canonical serialized origin.
+    Exact(String),
+    /// `scheme://*.domain[:port]` or `scheme://host:*`.
+    Pattern(Pattern),
+}
+
+/// A subdomain pattern or an any-port pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Pattern {
+    pub(crate) scheme: String,
+    pub(crate) host: HostRule,
+    pub(crate) port: PortRule,
+}
+
+/// The host part of a pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HostRule {
+    /// Exactly this host.
+    Exact(String),
+    /// Any host with one or more labels before this domain (never the domain itself).
+    Subdomains(String),
+}
+
+/// The port part of a pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PortRule {
+    /// No port in the origin: the scheme's default.
+    Default,
+    /// Exactly this port.
+    Exact(u16),
+    /// Any port, or none.
+    Any,
+}
+
+/// What reading one entry needs to know about the rest of the policy.
+pub(crate) struct EntryContext<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) credentials: bool,
+    pub(crate) insecure_ok: bool,
+}
+
+/// The schemes whose hosts the URL standard parses as domains or IP addresses.
+fn is_special(scheme: &str) -> bool {
+    matches!(scheme, "http" | "https" | "ws" | "wss" | "ftp")
+}
+
+/// Whether a host is loopback: `localhost`, `*.localhost`, 127.0.0.0/8 or `[::1]`.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    match Host::parse(host) {
+        Ok(Host::Ipv4(ip)) => ip.is_loopback(),
+        Ok(Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
+/// Reads one `allow_origins` entry. Every problem found is pushed to `problems`; the rule is
+/// returned only when the entry has no error.
+pub(crate) fn read_entry(
+    raw: &str,
+    cx: &EntryContext<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<OriginRule> {
+    let key = cx.key;
+    if raw == "*" {
+        return Some(OriginRule::Any);
+    }
+    let mut issues: Vec<&'static str> = Vec::new();
+    let value = raw.trim();
+    if value != raw {
+        issues.push("surrounding whitespace");
+    }
+    if value.eq_ignore_ascii_case("null") {
+        problems.push(
+            Problem::error(ProblemKind::NullOrigin, key)
+                .value(raw)
+                .because(
+                    "`Origin: null` comes from sandboxed iframes, data: URLs and local files, which any \
+                     site can create, so allowing it allows every site",
+                )
+                .fix("remove it; serve the page from a real origin (http://localhost:PORT in development) and list that"),
+        );
+        return None;
+    }
+    let Some((scheme_raw, rest)) = value.split_once("://") else {
+        if value.len() >= 5 && value[..5].eq_ignore_ascii_case("file:") {
+            problems.push(file_origin(key, raw));
+            return None;
+        }
+        let fix = if !value.is_empty() && !value.contains([':', '/', ' ']) {
+            format!("write the scheme too: \"https://{value}\"")
+        } else {
+            "write an origin as scheme://host[:port], e.g. \"https://app.example.com\"".to_owned()
+        };
+        problems.push(
+            Problem::error(ProblemKind::NotAnOrigin, key)
+                .value(raw)
+                .because("not an origin: expected scheme://host[:port], `*`, or a pattern")
+                .fix(fix),
+        );
+        return None;
+    };
+    let not_an_origin = |why: String, problems: &mut Vec<Problem>| {
+        problems.push(
+            Problem::error(ProblemKind::NotAnOrigin, key)
+                .value(raw)
+                .because(why)
+                .fix("write an origin as scheme://host[:port], e.g. \"https://app.example.com\""),
+        );
+    };
+    let scheme_ok = scheme_raw
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme_raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !scheme_ok {
+        not_an_origin(format!("{scheme_raw:?} is not a URL scheme"), problems);
+        return None;
+    }
+    let scheme = scheme_raw.to_ascii_lowercase();
+    if scheme != scheme_raw {
+        issues.push("an upper-case scheme");
+    }
+    if scheme == "file" {
+        problems.push(file_origin(key, raw));
+        return None;
+    }
+
+    // Split off what an origin never has: path, query, fragment, userinfo.
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    if !tail.is_empty() {
+        let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+        let path = &tail[..path_end];
+        if path == "/" && path_end == tail.len() {
+            issues.push("a trailing slash");
+        } else if !path.is_empty() && path != "/" {
+            issues.push("a path");
+        }
+        let after = &tail[path_end..];
+        if after.starts_with('?') {
+            issues.push("a query");
+        }
+        if after.contains('#') {
+            issues.push("a fragment");
+        }
+    }
+    let authority = match authority.rsplit_once('@') {
+        Some((_, hostport)) => {
+            issues.push("userinfo");
+            hostport
+        }
+        None => authority,
+    };
+
+    // Host and port.
+    let (host_raw, port_raw) = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => {
+                let (h, p) = authority.split_at(end + 1);
+                match p.strip_prefix(':') {
+                    Some(p) => (h, Some(p)),
+                    None if p.is_empty() => (h, None),
+                    None => {
+                        not_an_origin(format!("unexpected {p:?} after the IPv6 address"), problems);
+                        return None;
+                    }
+                }
+            }
+            None => {
+                not_an_origin("unclosed '[' in an IPv6 address".to_owned(), problems);
+                return None;
+            }
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port_raw {
+        None => PortRule::Default,
+        Some("") => {
+            issues.push("an empty port");
+            PortRule::Default
+        }
+        Some("*") => PortRule::Any,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if p.bytes().all(|b| b.is_ascii_digit()) => {
+                if default_port(&scheme) == Some(n) {
+                    issues.push("an explicit default port");
+                    PortRule::Default
+                } else {
+                    PortRule::Exact(n)
+                }
+            }
+            _ => {
+                not_an_origin(
+                    format!("{p:?} is not a port (0 to 65535, or * for any)"),
+                    problems,
+                );
+                return None;
+            }
+        },
+    };
+
+    // The host, or the domain of a subdomain pattern.
+    let (subdomains, host_text) = if host_raw.contains('*') {
+        match host_raw.strip_prefix("*.") {
+            Some(domain) if !domain.contains('*') && !domain.is_empty() => (true, domain),
+            _ => {
+                problems.push(malformed_pattern(key, raw, &scheme, host_raw));
+                return None;
+            }
+        }
+    } else {
+        (false, host_raw)
+    };
+    if host_text.is_empty() {
+        not_an_origin("no host".to_owned(), problems);
+        return None;
+    }
+    let host = if is_special(&scheme) {
+        match Host::parse(host_text) {
+            Ok(h) => {
+                if subdomains && !matches!(h, Host::Domain(_)) {
+                    problems.push(
+                        Problem::error(ProblemKind::MalformedPattern, key)
+                            .value(raw)
+                            .because("a subdomain pattern needs a domain, and IP addresses have no subdomains")
+                            .fix("list the IP origin exactly, e.g. \"http://127.0.0.1:8080\""),
+                    );
+                    return None;
+                }
+                let canonical = h.to_string();
+                if canonical != host_text {
+                    if canonical == host_text.to_ascii_lowercase() {
+                        issues.push("an upper-case host");
+                    } else if !host_text.is_ascii() {
+                        issues.push("a non-ASCII host (browsers send it IDNA-encoded)");
+                    } else {
+                        issues.push("a host that browsers serialize differently");
+                    }
+                }
+                canonical
+            }
+            Err(e) => {
+                not_an_origin(format!("invalid host {host_text:?}: {e}"), problems);
+                return None;
+            }
+        }
+    } else {
+        if host_text.contains(|c: char| c.is_whitespace() || c == '%') {
+            not_an_origin(format!("invalid host {host_text:?}"), problems);
+            return None;
+        }
+        let lower = host_text.to_ascii_lowercase();
+        if lower != host_text {
+            issues.push("an upper-case host");
+        }
+        lower
+    };
+
+    let rule = match (subdomains, port) {
+        (true, port) => OriginRule::Pattern(Pattern {
+            scheme,
+            host: HostRule::Subdomains(host),
+            port,
+        }),
+        (false, PortRule::Any) => OriginRule::Pattern(Pattern {
+            scheme,
+            host: HostRule::Exact(host),
+            port,
+        }),
+        (false, PortRule::Default) => OriginRule::Exact(format!("{scheme}://{host}")),
+        (false, PortRule::Exact(p)) => OriginRule::Exact(format!("{scheme}://{host}:{p}")),
+    };
+
+    if !issues.is_empty() {
+        problems.push(
+            Problem::error(ProblemKind::NonCanonicalOrigin, key)
+                .value(raw)
+                .because(format!(
+                    "browsers never send an Origin with {}, so this entry would match nothing",
+                    join_and(&issues)
+                ))
+                .fix(format!("write {:?}", rule.to_string())),
+        );
+        return None;
+    }
+
+    if let OriginRule::Pattern(Pattern {
+        host: HostRule::Subdomains(domain),
+        ..
+    }) = &rule
+    {
+        if let Some(suffix) = psl::suffix(domain.as_bytes()) {
+            if suffix.as_bytes() == domain.as_bytes() && suffix.is_known() {
+                problems.push(
+                    Problem::error(ProblemKind::PublicSuffixPattern, key)
+                        .value(raw)
+                        .because(format!(
+                            "{domain:?} is a public suffix, so this admits every site registered under it, \
+                             an attacker's included"
+                        ))
+                        .fix(format!("name your own domain, e.g. \"{}://*.example.{domain}\"", rule_scheme(&rule))),
+                );
+                return None;
+            }
+        }
+    }
+
+    if cx.credentials && !cx.insecure_ok {
+        if let Some((scheme, host)) = rule_scheme_host(&rule) {
+            if scheme == "http" && !is_loopback_host(host) {
+                let https = rule.to_string().replacen("http://", "https://", 1);
+                problems.push(
+                    Problem::error(ProblemKind::InsecureOriginWithCredentials, key)
+                        .value(raw)
+                        .because(
+                            "with credentials, a plain-http origin lets anyone on the network path (public Wi-Fi, \
+                             a hostile proxy) inject script into that page and read the user's data",
+                        )
+                        .fix(format!(
+                            "use {https:?}, or set dangerously_allow_insecure_origins = true if you accept the risk"
+                        )),
+                );
+                return None;
+            }
+        }
+    }
+    Some(rule)
+}
+
+fn rule_scheme(rule: &OriginRule) -> &str {
+    rule_scheme_host(rule).map_or("https", |(s, _)| s)
+}
+
+fn rule_scheme_host(rule: &OriginRule) -> Option<(&str, &str)> {
+    match rule {
+        OriginRule::Any => None,
+        OriginRule::Exact(s) => {
+            let (scheme, rest) = s.split_once("://")?;
+            let host = if rest.starts_with('[') {
+                rest.find(']').map_or(rest, |i| &rest[..=i])
+            } else {
+                rest.rsplit_once(':').map_or(rest, |(h, _)| h)
+            };
+            Some((scheme, host))
+        }
+        OriginRule::Pattern(p) => match &p.host {
+            HostRule::Exact(h) | HostRule::Subdomains(h) => Some((&p.scheme, h)),
+        },
+    }
+}
+
+/// Whether an `http:` rule names a non-loopback host (used for the dangerous opt-in warning).
+pub(crate) fn is_insecure_rule(rule: &OriginRule) -> bool {
+    rule_scheme_host(rule).is_some_and(|(s, h)| s == "http" && !is_loopback_host(h))
+}
+
+fn file_origin(key: &str, raw: &str) -> Problem {
+    Problem::error(ProblemKind::FileOrigin, key)
+        .value(raw)
+        .because("pages opened from file:// have an opaque origin and send `Origin: null`, which any site can also send")
+        .fix("serve the page over http (e.g. `python3 -m http.server` → \"http://localhost:8000\") and list that origin")
+}
+
+fn malformed_pattern(key: &str, raw: &str, scheme: &str, host: &str) -> Problem {
+    let draft = Problem::error(ProblemKind::MalformedPattern, key).value(raw);
+    if host == "*"
+        || host.trim_start_matches("*.").is_empty()
+        || host.chars().all(|c| c == '*' || c == '.')
+    {
+        return draft
+            .because(format!("this admits every {scheme} origin: any site could read the responses"))
+            .fix("list the origins you trust; if the API is truly public, use \"*\" without credentials");
+    }
+    if let Some(rest) = host.strip_prefix('*') {
+        if !rest.contains('*') {
+            let rest = rest.trim_start_matches('.');
+            return draft
+                .because("the wildcard must be a whole label: `*example.com` would also admit `evilexample.com`")
+                .fix(format!("write \"{scheme}://*.{rest}\" (subdomains of {rest})"));
+        }
+    }
+    let after = host
+        .rsplit_once("*.")
+        .map_or(host, |(_, d)| d)
+        .trim_matches(['*', '.']);
+    draft
+        .because(
+            "the wildcard may only be the leftmost label (`*.example.com`: one or more labels)",
+        )
+        .fix(format!("write \"{scheme}://*.{after}\""))
+}
+
+fn join_and(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+impl std::fmt::Display for OriginRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OriginRule::Any => f.write_str("*"),
+            OriginRule::Exact(s) => f.write_str(s),
+            OriginRule::Pattern(p) => {
+                match &p.host {
+                    HostRule::Exact(h) => write!(f, "{}://{h}", p.scheme)?,
+                    HostRule::Subdomains(d) => write!(f, "{}://*.{d}", p.scheme)?,
+                }
+                match p.port {
+                    PortRule::Default => Ok(()),
+                    PortRule::Exact(n) => write!(f, ":{n}"),
+                    PortRule::Any => f.write_str(":*"),
+                }
+            }
+        }
+    }
+}
+
+/// The compiled `allow_origins`: an exact set, and patterns indexed by host or domain, so that a
+/// lookup costs one hash probe per label of the request's host, however many patterns there are.
+#[derive(Debug, Default)]
+pub(crate) struct OriginMatcher {
+    any: bool,
+    /// Exact origins → the precomputed `Access-Control-Allow-Origin` value.
+    exact: HashMap<Box<[u8]>, HeaderValue>,
+    /// Host (any-port patterns) or domain (subdomain patterns) → the patterns on it.
+    patterns: HashMap<Box<str>, Vec<PatternTail>>,
+}
+
+#[derive(Debug)]
+struct PatternTail {
+    scheme: Box<str>,
+    subdomains: bool,
+    port: PortRule,
+}
+
+/// Where a match came from.
+#[derive(Debug)]
+pub(crate) enum Match<'a> {
+    /// `*` in the policy.
+    Any,
+    /// An exact entry, with its precomputed header value.
+    Exact(&'a HeaderValue),
+    /// A pattern: the request's own value is reflected.
+    Pattern,
+}
+
+impl OriginMatcher {
+    pub(crate) fn new(rules: &[OriginRule]) -> OriginMatcher {
+        let mut m = OriginMatcher::default();
+        for rule in rules {
+            match rule {
+                OriginRule::Any => m.any = true,
+                OriginRule::Exact(s) => {
+                    if let Ok(v) = HeaderValue::from_str(s) {
+                        m.exact.insert(s.as_bytes().into(), super::shared(v));
+                    }
+                }
+                OriginRule::Pattern(p) => {
+                    let (host, subdomains) = match &p.host {
+                        HostRule::Exact(h) => (h, false),
+                        HostRule::Subdomains(d) => (d, true),
+                    };
+                    m.patterns
+                        .entry(host.as_str().into())
+                        .or_default()
+                        .push(PatternTail {
+                            scheme: p.scheme.as_str().into(),
+                            subdomains,
+                            port: p.port,
+                        });
+                }
+            }
+        }
+        m
+    }
+
+    /// Whether every origin is allowed.
+    pub(crate) fn is_any(&self) -> bool {
+        self.any
+    }
+
+    /// Finds the rule that allows `origin` (an `Origin` header value), without allocating.
+    pub(crate) fn find(&self, origin: &[u8]) -> Option<Match<'_>> {
+        if self.any {
+            return Some(Match::Any);
+        }
+        if let Some(v) = self.exact.get(origin) {
+            return Some(Match::Exact(v));
+        }
+        if self.patterns.is_empty() {
+            return None;
+        }
+        let (scheme, host, port) = split_origin(origin)?;
+        let port_ok = |rule: PortRule| match (rule, port) {
+            (PortRule::Any, _) | (PortRule::Default, None) => true,
+            (PortRule::Exact(n), Some(p)) => p == n,
+            _ => false,
+        };
+        let fits = |tails: &Vec<PatternTail>, subdomains: bool| {
+            tails.iter().any(|t| {
+                t.subdomains == subdomains && t.scheme.as_bytes() == scheme && port_ok(t.port)
+            })
+        };
+        if self.patterns.get(host).is_some_and(|t| fits(t, false)) {
+            return Some(Match::Pattern);
+        }
+        // Every proper suffix of the host that starts after a dot: a.b.example.com → b.example.com,
+        // example.com, com. Labels are non-empty (checked by `split_origin`).
+        let mut rest = host;
+        while let Some(dot) = rest.find('.') {
+            rest = &rest[dot + 1..];
+            if self.patterns.get(rest).is_some_and(|t| fits(t, true)) {
+                return Some(Match::Pattern);
+            }
+        }
+        None
+    }
+}
+
+/// Splits an `Origin` header value as a browser serializes it into scheme, host and port, or
+/// `None` if it is not one (patterns only ever match well-formed, lower-case origins).
+fn split_origin(origin: &[u8]) -> Option<(&[u8], &str, Option<u16>)> {
+    let sep = origin.windows(3).position(|w| w == b"://")?;
+    let (scheme, rest) = (&origin[..sep], &origin[sep + 3..]);
+    if !scheme.first()?.is_ascii_lowercase()
+        || !scheme.iter().all(|&b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.')
+        })
+    {
+        return None;
+    }
+    let rest = std::str::from_utf8(rest).ok()?;
+    let (host, port) = if rest.starts_with('[') {
+        let end = rest.find(']')?;
+        match &rest[end + 1..] {
+            "" => (&rest[..=end], None),
+            p => (&rest[..=end], Some(p.strip_prefix(':')?)),
+        }
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(p.parse::<u16>().ok()?)
+        }
+        Some(_) => return None,
+    };
+    let host_ok = host.starts_with('[')
+        || (!host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_')
+                    })
+            }));
+    host_ok.then_some((scheme, host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::error::Severity;
+
+    fn read(raw: &str, credentials: bool) -> Result<String, Vec<String>> {
+        let mut problems = Vec::new();
+        let cx = EntryContext {
+            key: "allow_origins[0]",
+            credentials,
+            insecure_ok: false,
+        };
+        match read_entry(raw, &cx, &mut problems) {
+            Some(rule) if problems.is_empty() => Ok(rule.to_string()),
+            _ => Err(problems
+                .iter()
+                .filter(|p| p.severity == Severity::Error)
+                .map(|p| format!("{}: {} / {}", p.kind.code(), p.reason, p.fix))
+                .collect()),
+        }
+    }
+
+    #[test]
+    fn accepted_entries() {
+        for ok in [
+            "*",
+            "https://app.example.com",
+            "https://app.example.com:8443",
+            "http://localhost:5173",
+            "http://localhost:*",
+            "http://127.0.0.1:*",
+            "http://[::1]:3000",
+            "https://*.example.com",
+            "https://*.example.co.uk",
+            "https://*.example.com:8443",
+            "https://*.example.com:*",
+            "chrome-extension://abcdefghijklmnop",
+            "https://xn--bcher-kva.example",
+        ] {
+            assert_eq!(read(ok, false), Ok(ok.to_owned()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn non_canonical_entries_suggest_the_origin() {
+        let cases = [
+            (
+                "https://example.com/",
+                "a trailing slash",
+                "https://example.com",
+            ),
+            ("https://example.com/app", "a path", "https://example.com"),
+            ("https://example.com?x=1", "a query", "https://example.com"),
+            (
+                "https://example.com#top",
+                "a fragment",
+                "https://example.com",
+            ),
+            (
+                "https://user:pw@example.com",
+                "userinfo",
+                "https://example.com",
+            ),
+            (
+                "HTTPS://example.com",
+                "an upper-case scheme",
+                "https://example.com",
+            ),
+            (
+                "https://Example.COM",
+                "an upper-case host",
+                "https://example.com",
+            ),
+            (
+                "https://example.com:443",
+                "an explicit default port",
+                "https://example.com",
+            ),
+            (
+                "http://example.com:80",
+                "an explicit default port",
+                "http://example.com",
+            ),
+            (
+                "https://bücher.example",
+                "a non-ASCII host",
+                "https://xn--bcher-kva.example",
+            ),
+            (
+                "http://127.1:8080",
+                "a host that browsers serialize differently",
+                "http://127.0.0.1:8080",
+            ),
+            (
+                " https://example.com",
+                "surrounding whitespace",
+                "https://example.com",
+            ),
+            (
+                "https://*.Example.com",
+                "an upper-case host",
+                "https://*.example.com",
+            ),
+            (
+                "HTTPS://Example.com:443/",
+                "an upper-case scheme, a trailing slash, an explicit default port and an upper-case host",
+                "https://example.com",
+            ),
+        ];
+        for (raw, why, fix) in cases {
+            let errs = read(raw, false).unwrap_err();
+            assert_eq!(errs.len(), 1, "{raw}: {errs:?}");
+            assert!(
+                errs[0].starts_with("non-canonical-origin"),
+                "{raw}: {errs:?}"
+            );
+            assert!(errs[0].contains(why), "{raw}: {errs:?}");
+            assert!(
+                errs[0].ends_with(&format!("write {fix:?}")),
+                "{raw}: {errs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refused_entries() {
+        let cases = [
+            ("null", "null-origin"),
+            ("NULL", "null-origin"),
+            ("file://", "file-origin"),
+            ("file:///home/me/index.html", "file-origin"),
+            (
+                "example.com",
+                "not-an-origin: not an origin: expected scheme://host[:port], `*`, or a pattern / write the scheme too: \"https://example.com\"",
+            ),
+            ("https://", "not-an-origin: no host"),
+            (
+                "https://example.com:99999",
+                "not-an-origin: \"99999\" is not a port",
+            ),
+            (
+                "ht tp://example.com",
+                "not-an-origin: \"ht tp\" is not a URL scheme",
+            ),
+            ("https://exa mple.com", "not-an-origin: invalid host"),
+            (
+                "https://*example.com",
+                "malformed-pattern: the wildcard must be a whole label: `*example.com` would also admit `evilexample.com` / write \"https://*.example.com\"",
+            ),
+            (
+                "https://a.*.example.com",
+                "malformed-pattern: the wildcard may only be the leftmost label (`*.example.com`: one or more labels) / write \"https://*.example.com\"",
+            ),
+            (
+                "https://*",
+                "malformed-pattern: this admits every https origin",
+            ),
+            (
+                "https://*.*",
+                "malformed-pattern: this admits every https origin",
+            ),
+            (
+                "https://*.com",
+                "public-suffix-pattern: \"com\" is a public suffix",
+            ),
+            (
+                "https://*.co.uk",
+                "public-suffix-pattern: \"co.uk\" is a public suffix",
+            ),
+            (
+                "https://*.github.io",
+                "public-suffix-pattern: \"github.io\" is a public suffix",
+            ),
+            (
+                "http://*.127.0.0.1",
+                "malformed-pattern: a subdomain pattern needs a domain",
+            ),
+        ];
+        for (raw, want) in cases {
+            let errs = read(raw, false).unwrap_err();
+            assert_eq!(errs.len(), 1, "{raw}: {errs:?}");
+            assert!(errs[0].starts_with(want), "{raw}: {errs:?}");
+        }
+    }
+
+    #[test]
+    fn insecure_origins_with_credentials() {
+        let err = read("http://app.example.com", true).unwrap_err();
+        assert!(
+            err[0].starts_with("insecure-origin-with-credentials"),
+            "{err:?}"
+        );
+        assert!(
+            err[0].contains("use \"https://app.example.com\""),
+            "{err:?}"
+        );
+        assert!(read("http://*.example.com", true).is_err());
+        for loopback in [
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "http://[::1]:1",
+            "http://*.localhost:*",
+            "http://localhost:*",
+        ] {
+            assert!(read(loopback, true).is_ok(), "{loopback}");
+        }
+        let mut problems = Vec::new();
+        let cx = EntryContext {
+            key: "k",
+            credentials: true,
+            insecure_ok: true,
+        };
+        assert!(read_entry("http://app.example.com", &cx, &mut problems).is_some());
+        assert!(problems.is_empty());
+    }
+
+    fn matcher(rules: &[&str]) -> OriginMatcher {
+        let cx = EntryContext {
+            key: "k",
+            credentials: false,
+            insecure_ok: false,
+        };
+        let rules: Vec<OriginRule> = rules
+            .iter()
+            .map(|r| read_entry(r, &cx, &mut Vec::new()).unwrap())
+            .collect();
+        OriginMatcher::new(&rules)
+    }
+
+    #[test]
+    fn matching() {
+        let m = matcher(&[
+            "https://app.example.com",
+            "https://*.example.org",
+            "http://localhost:*",
+            "https://*.dev.example.net:8443",
+            "http://[::1]:*",
+        ]);
+        let yes = [
+            "https://app.example.com",
+            "https://a.example.org",
+            "https://a.b.example.org",
+            "http://localhost",
+            "http://localhost:5173",
+            "https://x.dev.example.net:8443",
+            "http://[::1]:3000",
+            "http://[::1]",
+        ];
+        let no = [
+            "https://example.org",
+            "https://evilexample.org",
+            "https://a.example.org.evil.com",
+            "http://a.example.org",
+            "https://a.example.org:8443",
+            "https://app.example.com:8443",
+            "http://app.example.com",
+            "https://localhost:5173",
+            "http://localhost:99999",
+            "http://localhost:",
+            "https://x.dev.example.net",
+            "https://.example.org",
+            "https://a..example.org",
+            "https://A.example.org",
+            "null",
+            "",
+        ];
+        for o in yes {
+            assert!(m.find(o.as_bytes()).is_some(), "{o} should match");
+        }
+        for o in no {
+            assert!(m.find(o.as_bytes()).is_none(), "{o} should not match");
+        }
+        assert!(
+            matches!(m.find(b"https://app.example.com"), Some(Match::Exact(v)) if v == "https://app.example.com")
+        );
+        assert!(matches!(
+            m.find(b"https://z.example.org"),
+            Some(Match::Pattern)
+        ));
+    }
+}

@@ -1,0 +1,578 @@
+//! The server's side of CORS: classify a request (not CORS, preflight, actual), decide, and the
+//! headers to write, with one reason code per rejection.
+//!
+//! [`Policy::decide`] reads only the request's method and headers and never allocates for actual
+//! requests, requests without `Origin`, and rejected preflights: every header value it returns
+//! was built when the policy was compiled, or is the request's own `Origin` value.
+//!
+//! ```
+//! use crossgate::{Policy, server::{Action, RequestKind}};
+//! use http::{HeaderMap, HeaderValue, Method, StatusCode};
+//!
+//! let policy = Policy::builder()
+//!     .allow_origins(["https://app.example.com"])
+//!     .allow_methods(["PUT"])
+//!     .allow_headers(["content-type"])
+//!     .build()?;
+//!
+//! let mut request = HeaderMap::new();
+//! request.insert("origin", HeaderValue::from_static("https://app.example.com"));
+//! request.insert("access-control-request-method", HeaderValue::from_static("PUT"));
+//! request.insert("access-control-request-headers", HeaderValue::from_static("content-type"));
+//!
+//! let decision = policy.decide(&Method::OPTIONS, &request);
+//! assert_eq!(decision.kind(), RequestKind::Preflight);
+//! assert_eq!(decision.action(), Action::Respond(StatusCode::NO_CONTENT));
+//!
+//! let mut response = HeaderMap::new();
+//! decision.apply(&mut response);
+//! assert_eq!(response["access-control-allow-origin"], "https://app.example.com");
+//! assert_eq!(response["access-control-allow-methods"], "PUT");
+//! # Ok::<(), crossgate::policy::PolicyErrors>(())
+//! ```
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
+};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+
+use crate::fetch;
+use crate::policy::{Compiled, Match, Policy};
+
+/// The most non-empty elements an `Access-Control-Request-Headers` may list before the preflight
+/// is refused as malformed. Browsers list each distinct header the script set, once.
+pub const MAX_REQUEST_HEADERS: usize = 256;
+
+/// What kind of request this is, for CORS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    /// No `Origin` header: CORS does not apply.
+    NotCors,
+    /// `OPTIONS` with `Origin` and `Access-Control-Request-Method` (Fetch "CORS-preflight request").
+    Preflight,
+    /// Any other request with an `Origin` header (including `OPTIONS` without
+    /// `Access-Control-Request-Method`).
+    Actual,
+}
+
+impl RequestKind {
+    /// `not-cors`, `preflight` or `actual`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::NotCors => "not-cors",
+            RequestKind::Preflight => "preflight",
+            RequestKind::Actual => "actual",
+        }
+    }
+}
+
+/// What the edge must do with the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Pass it to the application, then [`Decision::apply`] the headers to its response.
+    Forward,
+    /// Answer it with this status and an empty body, without calling the application, and
+    /// [`Decision::apply`] the headers.
+    Respond(StatusCode),
+}
+
+/// Why a request was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The `Origin` is not allowed by the policy.
+    OriginNotAllowed,
+    /// The preflight asked for a method the policy does not allow.
+    MethodNotAllowed(Excerpt),
+    /// The preflight asked for a request header the policy does not allow.
+    HeaderNotAllowed(Excerpt),
+    /// A CORS request header could not be read.
+    MalformedRequestHeader {
+        /// The header, lower case.
+        header: &'static str,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+}
+
+impl Rejection {
+    /// A stable kebab-case reason code (`origin-not-allowed`, `method-not-allowed`,
+    /// `header-not-allowed`, `malformed-request-header`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::OriginNotAllowed => "origin-not-allowed",
+            Rejection::MethodNotAllowed(_) => "method-not-allowed",
+            Rejection::HeaderNotAllowed(_) => "header-not-allowed",
+            Rejection::MalformedRequestHeader { .. } => "malformed-request-header",
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::OriginNotAllowed => f.write_str("origin not allowed"),
+            Rejection::MethodNotAllowed(m) => write!(f, "method {m} not allowed"),
+            Rejection::HeaderNotAllowed(h) => write!(f, "header {h} not allowed"),
+            Rejection::MalformedRequestHeader { header, why } => {
+                write!(f, "malformed {header}: {why}")
+            }
+        }
+    }
+}
+
+/// The first bytes of a request value (a method or header name), kept inline so that a rejection
+/// never allocates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Excerpt {
+    bytes: [u8; Excerpt::CAPACITY],
+    len: u8,
+    truncated: bool,
+}
+
+impl Excerpt {
+    /// How many bytes are kept.
+    pub const CAPACITY: usize = 64;
+
+    fn new(value: &[u8]) -> Excerpt {
+        let len = value.len().min(Excerpt::CAPACITY);
+        let mut bytes = [0; Excerpt::CAPACITY];
+        bytes[..len].copy_from_slice(&value[..len]);
+        // `len` is at most CAPACITY (64), so it fits a u8.
+        Excerpt {
+            bytes,
+            len: len as u8,
+            truncated: value.len() > len,
+        }
+    }
+
+    /// The kept bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Whether the value was longer than [`Excerpt::CAPACITY`].
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+impl fmt::Display for Excerpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))?;
+        if self.truncated {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Excerpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The server's decision on one request: its kind, the verdict, what to do, and the headers to
+/// write on the response.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Decision {
+    kind: RequestKind,
+    rejection: Option<Rejection>,
+    action: Action,
+    headers: CorsHeaders,
+}
+
+#[derive(Clone, Debug, Default)]
+struct CorsHeaders {
+    allow_origin: Option<HeaderValue>,
+    allow_credentials: bool,
+    allow_methods: Option<HeaderValue>,
+    allow_headers: Option<HeaderValue>,
+    expose_headers: Option<HeaderValue>,
+    max_age: Option<HeaderValue>,
+    vary: Vary,
+}
+
+/// Which request headers the response varies on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Vary {
+    #[default]
+    None,
+    Origin,
+    Preflight,
+}
+
+const VARY_ORIGIN: [&str; 1] = ["origin"];
+const VARY_PREFLIGHT: [&str; 3] = [
+    "origin",
+    "access-control-request-method",
+    "access-control-request-headers",
+];
+const VARY_ORIGIN_VALUE: HeaderValue = HeaderValue::from_static("Origin");
+const VARY_PREFLIGHT_VALUE: HeaderValue = HeaderValue::from_static(
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+);
+/// A `static`, not a `const`: [`Decision::headers`] hands out references to it.
+static TRUE_VALUE: HeaderValue = HeaderValue::from_static("true");
+const STAR: HeaderValue = HeaderValue::from_static("*");
+
+impl Decision {
+    /// What kind of request it was.
+    pub fn kind(&self) -> RequestKind {
+        self.kind
+    }
+
+    /// Whether the request passed (always true for [`RequestKind::NotCors`]).
+    pub fn is_allowed(&self) -> bool {
+        self.rejection.is_none()
+    }
+
+    /// Why the request was refused, if it was.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        self.rejection.as_ref()
+    }
+
+    /// What the edge must do.
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The CORS headers to write (without `Vary`, which [`Decision::apply`] merges).
+    pub fn headers(&self) -> impl Iterator<Item = (HeaderName, &HeaderValue)> {
+        let h = &self.headers;
+        [
+            (ACCESS_CONTROL_ALLOW_ORIGIN, h.allow_origin.as_ref()),
+            (
+                ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                h.allow_credentials.then_some(&TRUE_VALUE),
+            ),
+            (ACCESS_CONTROL_ALLOW_METHODS, h.allow_methods.as_ref()),
+            (ACCESS_CONTROL_ALLOW_HEADERS, h.allow_headers.as_ref()),
+            (ACCESS_CONTROL_MAX_AGE, h.max_age.as_ref()),
+            (ACCESS_CONTROL_EXPOSE_HEADERS, h.expose_headers.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+    }
+
+    /// Writes the CORS headers into a response's headers, replacing any the application set, and
+    /// merges `Vary` into the application's without duplicating a name.
+    pub fn apply(&self, response: &mut HeaderMap) {
+        for (name, value) in self.headers() {
+            response.insert(name, value.clone());
+        }
+        match self.headers.vary {
+            Vary::None => {}
+            Vary::Origin => merge_vary(response, &VARY_ORIGIN, VARY_ORIGIN_VALUE),
+            Vary::Preflight => merge_vary(response, &VARY_PREFLIGHT, VARY_PREFLIGHT_VALUE),
+        }
+    }
+}
+
+/// Adds each of `names` to the response's `Vary` unless it is there already (or `Vary: *`).
+/// Allocates only when the application set a `Vary` that lacks one of them.
+fn merge_vary(response: &mut HeaderMap, names: &[&str], whole: HeaderValue) {
+    let existing = response.get_all(VARY);
+    let mut iter = existing.iter().peekable();
+    if iter.peek().is_none() {
+        response.insert(VARY, whole);
+        return;
+    }
+    let present = |name: &str| {
+        existing.iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .map(fetch::trim_ows)
+                .any(|t| t == b"*" || t.eq_ignore_ascii_case(name.as_bytes()))
+        })
+    };
+    if names.iter().all(|n| present(n)) {
+        return;
+    }
+    let whole_text = whole.to_str().unwrap_or_default();
+    let mut merged: Vec<u8> = Vec::new();
+    for v in existing.iter() {
+        let v = fetch::trim_ows(v.as_bytes());
+        if v.is_empty() {
+            continue;
+        }
+        if !merged.is_empty() {
+            merged.extend_from_slice(b", ");
+        }
+        merged.extend_from_slice(v);
+    }
+    for (name, spelled) in names.iter().zip(whole_text.split(", ")) {
+        if !present(name) {
+            if !merged.is_empty() {
+                merged.extend_from_slice(b", ");
+            }
+            merged.extend_from_slice(spelled.as_bytes());
+        }
+    }
+    // Existing values were valid header values and we only added tokens and ", ".
+    if let Ok(value) = HeaderValue::from_bytes(&merged) {
+        response.insert(VARY, value);
+    }
+}
+
+impl Policy {
+    /// Classifies a request and decides what to do with it, per this policy.
+    pub fn decide(&self, method: &Method, request: &HeaderMap) -> Decision {
+        decide(self.compiled(), method, request)
+    }
+}
+
+fn decide(policy: &Compiled, method: &Method, request: &HeaderMap) -> Decision {
+    let vary_origin = if policy.vary_origin {
+        Vary::Origin
+    } else {
+        Vary::None
+    };
+    let mut origins = request.get_all(ORIGIN).iter();
+    let Some(origin) = origins.next() else {
+        return Decision {
+            kind: RequestKind::NotCors,
+            rejection: None,
+            action: Action::Forward,
+            headers: CorsHeaders {
+                vary: vary_origin,
+                ..CorsHeaders::default()
+            },
+        };
+    };
+    let several_origins = origins.next().is_some();
+    if method == Method::OPTIONS && request.contains_key(ACCESS_CONTROL_REQUEST_METHOD) {
+        return preflight(policy, origin, several_origins, request);
+    }
+    actual(policy, origin, several_origins, request, vary_origin)
+}
+
+/// `Access-Control-Allow-Origin` for an allowed origin: `*`, the precomputed exact value, or the
+/// request's own value for a pattern match.
+fn allow_origin_value(m: Match<'_>, origin: &HeaderValue) -> HeaderValue {
+    match m {
+        Match::Any => STAR,
+        Match::Exact(v) => v.clone(),
+        Match::Pattern => origin.clone(),
+    }
+}
+
+/// The CORS protocol's answer to an actual request (Fetch §3.2.3, the server's half of the "CORS
+/// check"): the allowed origin, credentials and exposed headers.
+fn actual(
+    policy: &Compiled,
+    origin: &HeaderValue,
+    several: bool,
+    request: &HeaderMap,
+    vary: Vary,
+) -> Decision {
+    let found = if several {
+        None
+    } else {
+        policy.origins.find(origin.as_bytes())
+    };
+    match found {
+        Some(m) => Decision {
+            kind: RequestKind::Actual,
+            rejection: None,
+            action: Action::Forward,
+            headers: CorsHeaders {
+                allow_origin: Some(allow_origin_value(m, origin)),
+                allow_credentials: policy.credentials,
+                expose_headers: policy.expose_headers.clone(),
+                vary,
+                ..CorsHeaders::default()
+            },
+        },
+        None => {
+            let rejection = if several {
+                Rejection::MalformedRequestHeader {
+                    header: "origin",
+                    why: "several Origin headers",
+                }
+            } else {
+                Rejection::OriginNotAllowed
+            };
+            // A page's own fetches carry Origin too (POST, for instance): `Sec-Fetch-Site`, which
+            // script cannot set, tells them apart from cross-site ones.
+            let same_origin = request
+                .get(http::HeaderName::from_static("sec-fetch-site"))
+                .is_some_and(|v| v.as_bytes() == b"same-origin");
+            let action = if policy.block_disallowed && !same_origin {
+                Action::Respond(StatusCode::FORBIDDEN)
+            } else {
+                Action::Forward
+            };
+            Decision {
+                kind: RequestKind::Actual,
+                rejection: Some(rejection),
+                action,
+                headers: CorsHeaders {
+                    vary,
+                    ..CorsHeaders::default()
+                },
+            }
+        }
+    }
+}
+
+/// The answer to a CORS-preflight request (Fetch §3.2.2): 204 with the allowed origin, methods,
+/// headers and max-age, or 403 with no CORS headers.
+fn preflight(
+    policy: &Compiled,
+    origin: &HeaderValue,
+    several: bool,
+    request: &HeaderMap,
+) -> Decision {
+    let refuse = |rejection: Rejection| Decision {
+        kind: RequestKind::Preflight,
+        rejection: Some(rejection),
+        action: Action::Respond(StatusCode::FORBIDDEN),
+        headers: CorsHeaders {
+            vary: Vary::Preflight,
+            ..CorsHeaders::default()
+        },
+    };
+    if several {
+        return refuse(Rejection::MalformedRequestHeader {
+            header: "origin",
+            why: "several Origin headers",
+        });
+    }
+    let Some(m) = policy.origins.find(origin.as_bytes()) else {
+        return refuse(Rejection::OriginNotAllowed);
+    };
+    let method = match request_method(request) {
+        Ok(method) => method,
+        Err(rejection) => return refuse(rejection),
+    };
+    if !method_allowed(policy, method.as_bytes()) {
+        return refuse(Rejection::MethodNotAllowed(Excerpt::new(method.as_bytes())));
+    }
+    if let Err(rejection) = check_request_headers(request, |name| header_allowed(policy, name)) {
+        return refuse(rejection);
+    }
+    let allow_methods = match &policy.methods {
+        Some(_) => policy.allow_methods.clone(),
+        None => Some(method.clone()),
+    };
+    let allow_headers = match &policy.headers {
+        Some(_) => policy.allow_headers.clone(),
+        None => reflect_request_headers(request),
+    };
+    Decision {
+        kind: RequestKind::Preflight,
+        rejection: None,
+        action: Action::Respond(StatusCode::NO_CONTENT),
+        headers: CorsHeaders {
+            allow_origin: Some(allow_origin_value(m, origin)),
+            allow_credentials: policy.credentials,
+            allow_methods,
+            allow_headers,
+            max_age: policy.max_age.clone(),
+            expose_headers: None,
+            vary: Vary::Preflight,
+        },
+    }
+}
+
+/// `Access-Control-Request-Method`: exactly one value, a token.
+fn request_method(request: &HeaderMap) -> Result<&HeaderValue, Rejection> {
+    let mut values = request.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
+    let malformed = |why| Rejection::MalformedRequestHeader {
+        header: "access-control-request-method",
+        why,
+    };
+    let value = values.next().ok_or(malformed("missing"))?;
+    if values.next().is_some() {
+        return Err(malformed("several values"));
+    }
+    if !fetch::is_token(value.as_bytes()) {
+        return Err(malformed("not a method token"));
+    }
+    Ok(value)
+}
+
+/// The preflight's method check (Fetch "CORS-preflight fetch" step 7: safelisted methods always
+/// pass; otherwise a byte-case-sensitive match, or `*`).
+fn method_allowed(policy: &Compiled, method: &[u8]) -> bool {
+    fetch::is_cors_safelisted_method(method)
+        || policy
+            .methods
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|m| &**m == method))
+}
+
+fn header_allowed(policy: &Compiled, name: &[u8]) -> bool {
+    match &policy.headers {
+        None => true,
+        Some(sorted) => sorted
+            .binary_search_by(|probe| cmp_ignore_ascii_case(probe, name))
+            .is_ok(),
+    }
+}
+
+/// Compares `a` (already lower case) with `b` as if `b` were lower-cased, without allocating.
+fn cmp_ignore_ascii_case(a: &[u8], b: &[u8]) -> Ordering {
+    a.iter().copied().cmp(b.iter().map(u8::to_ascii_lowercase))
+}
+
+/// Reads `Access-Control-Request-Headers` as the Fetch standard sends it (a comma-separated list
+/// of header names, possibly over several lines), tolerating optional whitespace and empty
+/// elements, and checks each name with `allowed`. Linear in the input, allocation-free, and
+/// bounded to [`MAX_REQUEST_HEADERS`] names.
+pub fn check_request_headers(
+    request: &HeaderMap,
+    mut allowed: impl FnMut(&[u8]) -> bool,
+) -> Result<usize, Rejection> {
+    let malformed = |why| Rejection::MalformedRequestHeader {
+        header: "access-control-request-headers",
+        why,
+    };
+    let mut count = 0;
+    for line in request.get_all(ACCESS_CONTROL_REQUEST_HEADERS) {
+        for element in line.as_bytes().split(|&b| b == b',') {
+            let name = fetch::trim_ows(element);
+            if name.is_empty() {
+                continue;
+            }
+            count += 1;
+            if count > MAX_REQUEST_HEADERS {
+                return Err(malformed("too many header names"));
+            }
+            if !fetch::is_token(name) {
+                return Err(malformed("not a list of header names"));
+            }
+            if !allowed(name) {
+                return Err(Rejection::HeaderNotAllowed(Excerpt::new(name)));
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// The request's `Access-Control-Request-Headers`, for a policy that allows every header. One
+/// line is reflected as is; several are joined.
+fn reflect_request_headers(request: &HeaderMap) -> Option<HeaderValue> {
+    let mut lines = request.get_all(ACCESS_CONTROL_REQUEST_HEADERS).iter();
+    let first = lines.next()?;
+    let Some(second) = lines.next() else {
+        return Some(first.clone());
+    };
+    let mut joined = first.as_bytes().to_vec();
+    for line in std::iter::once(second).chain(lines) {
+        joined.extend_from_slice(b",");
+        joined.extend_from_slice(line.as_bytes());
+    }
+    HeaderValue::from_bytes(&joined).ok()
+}
+
+#[cfg(test)]
+mod tests;
