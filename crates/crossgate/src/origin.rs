@@ -511,7 +511,10 @@ mod tests {
             ),
             ("", "not an origin: expected scheme://host[:port] or null"),
             ("https://", "not an origin: empty host"),
-            ("https://a b", "not an origin: invalid domain character"),
+            (
+                "https://a b",
+                "not an origin: invalid international domain name",
+            ),
         ];
         for (v, why) in bad {
             let e = Origin::from_header(v.as_bytes()).unwrap_err();

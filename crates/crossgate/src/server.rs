@@ -164,11 +164,9 @@ impl Excerpt {
 
 impl fmt::Display for Excerpt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))?;
-        if self.truncated {
-            f.write_str("…")?;
-        }
-        Ok(())
+        let text = String::from_utf8_lossy(self.as_bytes());
+        let more = if self.truncated { "…" } else { "" };
+        write!(f, "\"{}{more}\"", text.escape_debug())
     }
 }
 

@@ -106,7 +106,7 @@ impl ProblemKind {
 }
 
 /// One problem in a policy: where, what, why, and how to fix it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Problem {
     /// Error or warning.
     pub severity: Severity,
@@ -114,8 +114,8 @@ pub struct Problem {
     pub kind: ProblemKind,
     /// Where: a key, or a key and an index (`allow_origins[2]`); empty for the whole file.
     pub key: String,
-    /// The offending value as written, if there is one.
-    pub value: Option<String>,
+    /// The offending value, if there is one (a TOML value: strings print quoted, numbers bare).
+    pub value: Option<toml::Value>,
     /// Why it is a problem, lower case, no trailing period.
     pub reason: String,
     /// What to write instead.
@@ -145,7 +145,7 @@ impl Problem {
 pub(crate) struct ProblemDraft(Problem);
 
 impl ProblemDraft {
-    pub(crate) fn value(mut self, value: impl Into<String>) -> ProblemDraft {
+    pub(crate) fn value(mut self, value: impl Into<toml::Value>) -> ProblemDraft {
         self.0.value = Some(value.into());
         self
     }
@@ -166,9 +166,9 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}[{}]: ", self.severity.as_str(), self.kind.code())?;
         match (&self.key, &self.value) {
-            (k, Some(v)) if !k.is_empty() => write!(f, "{k} = {v:?}: ")?,
+            (k, Some(v)) if !k.is_empty() => write!(f, "{k} = {v}: ")?,
             (k, None) if !k.is_empty() => write!(f, "{k}: ")?,
-            (_, Some(v)) => write!(f, "{v:?}: ")?,
+            (_, Some(v)) => write!(f, "{v}: ")?,
             _ => {}
         }
         write!(f, "{} (fix: {})", self.reason, self.fix)
@@ -176,7 +176,7 @@ impl fmt::Display for Problem {
 }
 
 /// Why a policy was refused: every error found, and the warnings beside them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PolicyErrors {
     problems: Vec<Problem>,
 }

@@ -390,7 +390,7 @@ fn read_bool(key: &str, value: &toml::Value, problems: &mut Vec<Problem>) -> boo
 
 fn wrong_type(key: &str, value: &toml::Value, expected: &str, fix: &str) -> Problem {
     Problem::error(ProblemKind::WrongType, key)
-        .value(value.to_string())
+        .value(value.clone())
         .because(format!("expected {expected}, found {}", value.type_str()))
         .fix(format!("write {fix}"))
 }
@@ -467,7 +467,7 @@ fn compile_origins(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Origin
         if rule == OriginRule::Any && config.allow_credentials {
             problems.push(
                 Problem::error(ProblemKind::WildcardWithCredentials, &key)
-                    .value(raw)
+                    .value(raw.as_str())
                     .because(
                         "for security reasons, every origin and credentials cannot go together: any site \
                          could read what the logged-in user sees (browsers refuse `*` with credentials, and \
@@ -480,7 +480,7 @@ fn compile_origins(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Origin
         if rules.contains(&rule) {
             problems.push(
                 Problem::warning(ProblemKind::Duplicate, &key)
-                    .value(raw)
+                    .value(raw.as_str())
                     .because(format!("{rule} is listed twice"))
                     .fix("remove one"),
             );
@@ -506,7 +506,7 @@ fn compile_origins(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Origin
     if rules.contains(&OriginRule::Any) && config.block_disallowed_origins {
         problems.push(
             Problem::warning(ProblemKind::Redundant, "block_disallowed_origins")
-                .value("true")
+                .value(true)
                 .because("with `*` every origin is allowed, so nothing is ever blocked")
                 .fix("list the allowed origins, or remove block_disallowed_origins"),
         );
@@ -514,7 +514,7 @@ fn compile_origins(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Origin
     if insecure_used {
         problems.push(
             Problem::warning(ProblemKind::DangerousOptIn, "dangerously_allow_insecure_origins")
-                .value("true")
+                .value(true)
                 .because("credentialed responses are readable from plain-http origins, which anyone on the network path can impersonate")
                 .fix("move those origins to https and remove this key"),
         );
@@ -546,7 +546,7 @@ fn compile_methods(
             };
             problems.push(
                 Problem::error(ProblemKind::InvalidMethod, &key)
-                    .value(m)
+                    .value(m.as_str())
                     .because("not an HTTP method token")
                     .fix(fix),
             );
@@ -555,7 +555,7 @@ fn compile_methods(
         if fetch::is_forbidden_method(m.as_bytes()) {
             problems.push(
                 Problem::error(ProblemKind::ForbiddenMethod, &key)
-                    .value(m)
+                    .value(m.as_str())
                     .because(format!(
                         "fetch() refuses to send {}, so allowing it has no effect",
                         m.to_ascii_uppercase()
@@ -568,7 +568,7 @@ fn compile_methods(
             if normal != m {
                 problems.push(
                     Problem::error(ProblemKind::MethodCase, &key)
-                        .value(m)
+                        .value(m.as_str())
                         .because(format!("fetch() upper-cases {m:?} to {normal:?} before sending, so {m:?} never matches"))
                         .fix(format!("write {normal:?}")),
                 );
@@ -578,7 +578,7 @@ fn compile_methods(
             let upper = m.to_ascii_uppercase();
             problems.push(
                 Problem::warning(ProblemKind::MethodCase, &key)
-                    .value(m)
+                    .value(m.as_str())
                     .because(format!(
                         "methods are case-sensitive and fetch() sends {m:?} exactly as the script writes it; clients usually send {upper:?}"
                     ))
@@ -588,7 +588,7 @@ fn compile_methods(
         if seen.contains(&m.as_str()) {
             problems.push(
                 Problem::warning(ProblemKind::Duplicate, &key)
-                    .value(m)
+                    .value(m.as_str())
                     .because("listed twice")
                     .fix("remove one"),
             );
@@ -645,7 +645,7 @@ fn compile_allow_headers(
             };
             problems.push(
                 Problem::error(ProblemKind::ForbiddenHeaderName, &key)
-                    .value(h)
+                    .value(h.as_str())
                     .because(why)
                     .fix(fix),
             );
@@ -654,7 +654,7 @@ fn compile_allow_headers(
         if names.contains(&lower) {
             problems.push(
                 Problem::warning(ProblemKind::Duplicate, &key)
-                    .value(h)
+                    .value(h.as_str())
                     .because("listed twice (header names are case-insensitive)")
                     .fix("remove one"),
             );
@@ -685,7 +685,7 @@ fn compile_expose_headers(
             if credentials {
                 problems.push(
                     Problem::error(ProblemKind::WildcardExposeWithCredentials, &key)
-                        .value(h)
+                        .value(h.as_str())
                         .because("with credentials, browsers read `*` as a header literally named `*`, so nothing is exposed")
                         .fix("list the headers to expose, e.g. [\"x-request-id\"]"),
                 );
@@ -701,7 +701,7 @@ fn compile_expose_headers(
         if fetch::is_forbidden_response_header(lower.as_bytes()) {
             problems.push(
                 Problem::warning(ProblemKind::IgnoredByBrowsers, &key)
-                    .value(h)
+                    .value(h.as_str())
                     .because("browsers never let script read Set-Cookie, exposed or not")
                     .fix("remove it"),
             );
@@ -710,7 +710,7 @@ fn compile_expose_headers(
         if fetch::is_cors_safelisted_response_header(lower.as_bytes()) {
             problems.push(
                 Problem::warning(ProblemKind::Redundant, &key)
-                    .value(h)
+                    .value(h.as_str())
                     .because("a CORS-safelisted response header is always readable")
                     .fix("remove it"),
             );
@@ -719,7 +719,7 @@ fn compile_expose_headers(
         if names.contains(&lower) {
             problems.push(
                 Problem::warning(ProblemKind::Duplicate, &key)
-                    .value(h)
+                    .value(h.as_str())
                     .because("listed twice")
                     .fix("remove one"),
             );
@@ -760,7 +760,7 @@ fn compile_max_age(max_age: Option<i64>, problems: &mut Vec<Problem>) -> Option<
     if !(0..=MAX_AGE_LIMIT).contains(&seconds) {
         problems.push(
             Problem::error(ProblemKind::MaxAgeOutOfRange, "max_age")
-                .value(seconds.to_string())
+                .value(seconds)
                 .because(format!(
                     "must be between 0 and {MAX_AGE_LIMIT} seconds (24 hours, Firefox's cap)"
                 ))
@@ -773,7 +773,7 @@ fn compile_max_age(max_age: Option<i64>, problems: &mut Vec<Problem>) -> Option<
     if seconds > CHROMIUM_MAX_AGE_CAP {
         problems.push(
             Problem::warning(ProblemKind::IgnoredByBrowsers, "max_age")
-                .value(seconds.to_string())
+                .value(seconds)
                 .because(format!(
                     "Chromium caps preflight caching at {CHROMIUM_MAX_AGE_CAP} seconds"
                 ))

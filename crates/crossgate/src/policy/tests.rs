@@ -1,1 +1,383 @@
+//! Policy validation, one table row or snapshot per rule.
 
+use expect_test::{Expect, expect};
+
+use super::*;
+
+/// Validates `toml` and renders the outcome: every problem, one per line, or `ok` and the
+/// warnings.
+fn check(toml: &str, expect: Expect) {
+    let rendered = match Policy::from_toml(toml) {
+        Ok(p) => {
+            let mut s = "ok\n".to_owned();
+            for w in p.warnings() {
+                s.push_str(&format!("{w}\n"));
+            }
+            s
+        }
+        Err(e) => e.problems().iter().map(|p| format!("{p}\n")).collect(),
+    };
+    expect.assert_eq(&rendered);
+}
+
+/// The error codes of a policy, in order (empty when valid).
+fn codes(toml: &str) -> Vec<&'static str> {
+    match Policy::from_toml(toml) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.errors().map(|p| p.kind.code()).collect(),
+    }
+}
+
+#[test]
+fn a_good_policy_is_valid_and_silent() {
+    check(
+        r#"
+        allow_origins = ["https://app.example.com", "https://*.example.org", "http://localhost:*"]
+        allow_methods = ["GET", "PUT", "DELETE", "PATCH"]
+        allow_headers = ["Content-Type", "X-Request-Id", "authorization"]
+        expose_headers = ["x-request-id"]
+        allow_credentials = true
+        max_age = 600
+        block_disallowed_origins = true
+        "#,
+        expect![[r#"
+            ok
+        "#]],
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    check(
+        r#"
+        allow_origins = ["*", "null", "https://example.com/", "http://app.example.com", "https://*.co.uk"]
+        allow_methods = ["get", "TRACE", "PUT,PATCH"]
+        allow_headers = ["cookie", "x-a b", "sec-foo"]
+        expose_headers = ["*"]
+        allow_credentials = true
+        max_age = 100000
+        "#,
+        expect![[r#"
+            error[wildcard-with-credentials]: allow_origins[0] = "*": for security reasons, every origin and credentials cannot go together: any site could read what the logged-in user sees (browsers refuse `*` with credentials, and reflecting every origin instead would let every site in) (fix: list the origins that may send credentials, e.g. ["https://app.example.com"], or set allow_credentials = false)
+            error[null-origin]: allow_origins[1] = "null": `Origin: null` comes from sandboxed iframes, data: URLs and local files, which any site can create, so allowing it allows every site (fix: remove it; serve the page from a real origin (http://localhost:PORT in development) and list that)
+            error[non-canonical-origin]: allow_origins[2] = "https://example.com/": browsers never send an Origin with a trailing slash, so this entry would match nothing (fix: write "https://example.com")
+            error[insecure-origin-with-credentials]: allow_origins[3] = "http://app.example.com": with credentials, a plain-http origin lets anyone on the network path (public Wi-Fi, a hostile proxy) inject script into that page and read the user's data (fix: use "https://app.example.com", or set dangerously_allow_insecure_origins = true if you accept the risk)
+            error[public-suffix-pattern]: allow_origins[4] = "https://*.co.uk": "co.uk" is a public suffix, so this admits every site registered under it, an attacker's included (fix: name your own domain, e.g. "https://*.example.co.uk")
+            error[method-case]: allow_methods[0] = "get": fetch() upper-cases "get" to "GET" before sending, so "get" never matches (fix: write "GET")
+            error[forbidden-method]: allow_methods[1] = "TRACE": fetch() refuses to send TRACE, so allowing it has no effect (fix: remove it)
+            error[invalid-method]: allow_methods[2] = "PUT,PATCH": not an HTTP method token (fix: one method per element: "PUT", "PATCH")
+            error[forbidden-header-name]: allow_headers[0] = "cookie": browsers never let script set Cookie; they send cookies themselves when the page uses credentials: 'include' (fix: remove it; set allow_credentials = true to receive cookies)
+            error[invalid-header-name]: allow_headers[1] = "x-a b": not an HTTP header name (fix: write a header name such as "x-request-id" (letters, digits and !#$%&'*+-.^_`|~ only))
+            error[forbidden-header-name]: allow_headers[2] = "sec-foo": browsers never let script set "sec-foo" (a forbidden request-header name), so no preflight asks for it (fix: remove it)
+            error[wildcard-expose-with-credentials]: expose_headers[0] = "*": with credentials, browsers read `*` as a header literally named `*`, so nothing is exposed (fix: list the headers to expose, e.g. ["x-request-id"])
+            error[max-age-out-of-range]: max_age = 100000: must be between 0 and 86400 seconds (24 hours, Firefox's cap) (fix: max_age = 7200 (Chromium's cap, 2 hours))
+        "#]],
+    );
+}
+
+#[test]
+fn wildcard_origin_without_credentials_is_fine() {
+    check(
+        r#"
+        allow_origins = ["*"]
+        allow_methods = ["*"]
+        allow_headers = ["*"]
+        expose_headers = ["*"]
+        "#,
+        expect![[r#"
+            ok
+        "#]],
+    );
+}
+
+#[test]
+fn unknown_keys_and_wrong_types() {
+    check(
+        r#"
+        allowed_origins = ["https://a.example"]
+        origins = []
+        allow_credential = true
+        frobnicate = 1
+        allow_methods = "PUT"
+        allow_headers = [1, "x-a"]
+        allow_credentials = "true"
+        max_age = "600"
+        block_disallowed_origins = 1
+        "#,
+        expect![[r#"
+            error[unknown-key]: allowed_origins: unknown key (fix: did you mean `allow_origins`?)
+            error[unknown-key]: origins: unknown key (fix: did you mean `allow_origins`?)
+            error[unknown-key]: allow_credential: unknown key (fix: did you mean `allow_credentials`?)
+            error[unknown-key]: frobnicate: unknown key (fix: remove it; the keys are allow_origins, allow_methods, allow_headers, expose_headers, allow_credentials, max_age, block_disallowed_origins, dangerously_allow_insecure_origins)
+            error[wrong-type]: allow_methods = "PUT": expected a list of strings, found string (fix: write allow_methods = ["PUT"])
+            error[wrong-type]: allow_headers[0] = 1: expected a string, found integer (fix: write allow_headers = ["…"])
+            error[wrong-type]: allow_credentials = "true": expected a boolean, found string (fix: write allow_credentials = true (no quotes))
+            error[wrong-type]: max_age = "600": expected an integer number of seconds, found string (fix: write max_age = 600)
+            error[wrong-type]: block_disallowed_origins = 1: expected a boolean, found integer (fix: write block_disallowed_origins = true)
+            warning[nothing-allowed]: allow_origins: no origin is allowed: every cross-origin request will be refused (fix: add the origins of your front-end, e.g. allow_origins = ["https://app.example.com"])
+        "#]],
+    );
+}
+
+#[test]
+fn syntax_errors_say_where() {
+    check(
+        "allow_origins = [\"https://a.example\"\nmax_age = 5\n",
+        expect![[r#"
+            error[syntax]: line 2, column 1: not valid TOML: missing comma between array elements, expected `,` (fix: see https://toml.io; lists are written ["a", "b"], strings in double quotes)
+        "#]],
+    );
+}
+
+#[test]
+fn warnings_do_not_refuse() {
+    check(
+        r#"
+        allow_origins = ["https://a.example", "https://a.example"]
+        allow_methods = ["patch", "PUT", "PUT", "GET"]
+        allow_headers = ["X-A", "x-a"]
+        expose_headers = ["set-cookie", "content-type", "x-b", "X-B"]
+        max_age = 7201
+        "#,
+        expect![[r#"
+            ok
+            warning[duplicate]: allow_origins[1] = "https://a.example": https://a.example is listed twice (fix: remove one)
+            warning[method-case]: allow_methods[0] = "patch": methods are case-sensitive and fetch() sends "patch" exactly as the script writes it; clients usually send "PATCH" (fix: write "PATCH", unless your clients really send "patch")
+            warning[duplicate]: allow_methods[2] = "PUT": listed twice (fix: remove one)
+            warning[duplicate]: allow_headers[1] = "x-a": listed twice (header names are case-insensitive) (fix: remove one)
+            warning[ignored-by-browsers]: expose_headers[0] = "set-cookie": browsers never let script read Set-Cookie, exposed or not (fix: remove it)
+            warning[redundant]: expose_headers[1] = "content-type": a CORS-safelisted response header is always readable (fix: remove it)
+            warning[duplicate]: expose_headers[3] = "X-B": listed twice (fix: remove one)
+            warning[ignored-by-browsers]: max_age = 7201: Chromium caps preflight caching at 7200 seconds (fix: max_age = 7200, unless you target Firefox's longer cache)
+        "#]],
+    );
+}
+
+#[test]
+fn redundant_wildcards_and_dangerous_opt_ins_warn() {
+    check(
+        r#"
+        allow_origins = ["*", "https://a.example"]
+        block_disallowed_origins = true
+        "#,
+        expect![[r#"
+            ok
+            warning[redundant]: allow_origins: `*` allows every origin, so the other entries have no effect (fix: keep only "*", or remove it to allow only the listed origins)
+            warning[redundant]: block_disallowed_origins = true: with `*` every origin is allowed, so nothing is ever blocked (fix: list the allowed origins, or remove block_disallowed_origins)
+        "#]],
+    );
+    check(
+        r#"
+        allow_origins = ["http://intranet.example"]
+        allow_credentials = true
+        dangerously_allow_insecure_origins = true
+        "#,
+        expect![[r#"
+            ok
+            warning[dangerous-opt-in]: dangerously_allow_insecure_origins = true: credentialed responses are readable from plain-http origins, which anyone on the network path can impersonate (fix: move those origins to https and remove this key)
+        "#]],
+    );
+}
+
+#[test]
+fn one_rule_per_row() {
+    let cases: &[(&str, &[&str])] = &[
+        // Every origin with credentials, however it is spelled.
+        (
+            "allow_origins = [\"*\"]\nallow_credentials = true",
+            &["wildcard-with-credentials"],
+        ),
+        ("allow_origins = [\"https://*\"]", &["malformed-pattern"]),
+        (
+            "allow_origins = [\"https://*\"]\nallow_credentials = true",
+            &["malformed-pattern"],
+        ),
+        // null and file.
+        ("allow_origins = [\"null\"]", &["null-origin"]),
+        ("allow_origins = [\"file://\"]", &["file-origin"]),
+        ("allow_origins = [\"file:///index.html\"]", &["file-origin"]),
+        // Non-canonical spellings.
+        (
+            "allow_origins = [\"https://a.example/path\"]",
+            &["non-canonical-origin"],
+        ),
+        (
+            "allow_origins = [\"https://a.example?q\"]",
+            &["non-canonical-origin"],
+        ),
+        (
+            "allow_origins = [\"https://a.example#f\"]",
+            &["non-canonical-origin"],
+        ),
+        (
+            "allow_origins = [\"https://me@a.example\"]",
+            &["non-canonical-origin"],
+        ),
+        (
+            "allow_origins = [\"HTTPS://a.example\"]",
+            &["non-canonical-origin"],
+        ),
+        (
+            "allow_origins = [\"https://A.example\"]",
+            &["non-canonical-origin"],
+        ),
+        (
+            "allow_origins = [\"https://a.example:443\"]",
+            &["non-canonical-origin"],
+        ),
+        // Patterns.
+        (
+            "allow_origins = [\"https://*example.com\"]",
+            &["malformed-pattern"],
+        ),
+        (
+            "allow_origins = [\"https://a.*.example.com\"]",
+            &["malformed-pattern"],
+        ),
+        (
+            "allow_origins = [\"https://*.com\"]",
+            &["public-suffix-pattern"],
+        ),
+        (
+            "allow_origins = [\"https://*.co.uk\"]",
+            &["public-suffix-pattern"],
+        ),
+        ("allow_origins = [\"https://*.example.co.uk\"]", &[]),
+        // Plain http with credentials.
+        (
+            "allow_origins = [\"http://a.example\"]\nallow_credentials = true",
+            &["insecure-origin-with-credentials"],
+        ),
+        ("allow_origins = [\"http://a.example\"]", &[]),
+        (
+            "allow_origins = [\"http://localhost:3000\"]\nallow_credentials = true",
+            &[],
+        ),
+        (
+            "allow_origins = [\"http://a.example\"]\nallow_credentials = true\ndangerously_allow_insecure_origins = true",
+            &[],
+        ),
+        // Methods.
+        ("allow_methods = [\"PUT PATCH\"]", &["invalid-method"]),
+        ("allow_methods = [\"\"]", &["invalid-method"]),
+        ("allow_methods = [\"CONNECT\"]", &["forbidden-method"]),
+        ("allow_methods = [\"trace\"]", &["forbidden-method"]),
+        ("allow_methods = [\"TRACK\"]", &["forbidden-method"]),
+        ("allow_methods = [\"delete\"]", &["method-case"]),
+        ("allow_methods = [\"GET\", \"HEAD\", \"POST\"]", &[]),
+        // Request headers.
+        ("allow_headers = [\"x-a:\"]", &["invalid-header-name"]),
+        ("allow_headers = [\"Host\"]", &["forbidden-header-name"]),
+        (
+            "allow_headers = [\"Proxy-Authorization\"]",
+            &["forbidden-header-name"],
+        ),
+        (
+            "allow_headers = [\"Sec-Fetch-Mode\"]",
+            &["forbidden-header-name"],
+        ),
+        (
+            "allow_headers = [\"Content-Type\", \"Accept\", \"Range\"]",
+            &[],
+        ),
+        // Exposed headers.
+        (
+            "expose_headers = [\"*\"]\nallow_credentials = true\nallow_origins = [\"https://a.example\"]",
+            &["wildcard-expose-with-credentials"],
+        ),
+        ("expose_headers = [\"*\"]", &[]),
+        ("expose_headers = [\"x y\"]", &["invalid-header-name"]),
+        // max_age.
+        ("max_age = -1", &["max-age-out-of-range"]),
+        ("max_age = 86401", &["max-age-out-of-range"]),
+        ("max_age = 0", &[]),
+        ("max_age = 86400", &[]),
+        // Unknown keys.
+        ("alow_origins = []", &["unknown-key"]),
+        ("max-age = 5", &["unknown-key"]),
+    ];
+    for (toml, want) in cases {
+        assert_eq!(codes(toml), *want, "{toml}");
+    }
+}
+
+#[test]
+fn builder_and_file_agree() {
+    let built = Policy::builder()
+        .allow_origins(["https://a.example"])
+        .allow_methods(["PUT"])
+        .allow_headers(["x-a"])
+        .expose_headers(["x-b"])
+        .allow_credentials(true)
+        .max_age(60)
+        .block_disallowed_origins(true)
+        .build()
+        .unwrap();
+    let read = Policy::from_toml(
+        r#"
+        allow_origins = ["https://a.example"]
+        allow_methods = ["PUT"]
+        allow_headers = ["x-a"]
+        expose_headers = ["x-b"]
+        allow_credentials = true
+        max_age = 60
+        block_disallowed_origins = true
+        "#,
+    )
+    .unwrap();
+    assert_eq!(built.config(), read.config());
+    let err = Policy::builder()
+        .allow_origins(["*"])
+        .allow_credentials(true)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.errors().count(), 1);
+    assert!(
+        err.to_string()
+            .starts_with("invalid CORS policy (1 error)\n  error[wildcard-with-credentials]")
+    );
+}
+
+#[test]
+fn config_round_trips_through_toml() {
+    let policy = Policy::from_toml(
+        r#"
+        allow_origins = ["https://a.example", "https://*.b.example:*"]
+        allow_methods = ["PATCH"]
+        max_age = 5
+        "#,
+    )
+    .unwrap();
+    let text = toml::to_string(policy.config()).unwrap();
+    let again = Policy::from_toml(&text).unwrap();
+    assert_eq!(policy.config(), again.config());
+}
+
+#[test]
+fn compiled_header_values() {
+    let p = Policy::from_toml(
+        r#"
+        allow_origins = ["https://a.example"]
+        allow_methods = ["GET", "PUT", "POST", "DELETE"]
+        allow_headers = ["X-B", "content-type", "x-a"]
+        expose_headers = ["X-Request-Id", "x-total"]
+        max_age = 600
+        "#,
+    )
+    .unwrap();
+    let c = p.compiled();
+    assert_eq!(
+        c.allow_methods.as_ref().unwrap(),
+        "PUT, DELETE",
+        "safelisted methods are not sent"
+    );
+    assert_eq!(c.allow_headers.as_ref().unwrap(), "x-b, content-type, x-a");
+    assert_eq!(c.expose_headers.as_ref().unwrap(), "x-request-id, x-total");
+    assert_eq!(c.max_age.as_ref().unwrap(), "600");
+    assert!(c.vary_origin);
+    let any = Policy::from_toml("allow_origins = [\"*\"]").unwrap();
+    assert!(
+        !any.compiled().vary_origin,
+        "`*` without credentials does not depend on Origin"
+    );
+}

@@ -1,1 +1,577 @@
+//! Server decisions, rendered as the response a client would see.
 
+use expect_test::{Expect, expect};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use crate::Policy;
+use crate::server::{Action, MAX_REQUEST_HEADERS, RequestKind};
+
+const POLICY: &str = r#"
+allow_origins = ["https://app.example.com", "https://*.example.org", "http://localhost:*"]
+allow_methods = ["GET", "PUT", "PATCH"]
+allow_headers = ["content-type", "x-request-id"]
+expose_headers = ["x-total"]
+allow_credentials = true
+max_age = 600
+"#;
+
+fn policy(toml: &str) -> Policy {
+    Policy::from_toml(toml).unwrap()
+}
+
+fn request(headers: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    map
+}
+
+/// Decides and renders: kind, verdict, action, then the response headers in a stable order.
+fn render(
+    policy: &Policy,
+    method: &str,
+    headers: &[(&str, &str)],
+    response: &[(&str, &str)],
+) -> String {
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let decision = policy.decide(&method, &request(headers));
+    let verdict = match decision.rejection() {
+        None => "allowed".to_owned(),
+        Some(r) => format!("rejected {} ({r})", r.code()),
+    };
+    let action = match decision.action() {
+        Action::Forward => "forward".to_owned(),
+        Action::Respond(status) => format!("respond {}", status.as_u16()),
+    };
+    let mut out = format!("{} {verdict} → {action}\n", decision.kind().as_str());
+    let mut map = request(response);
+    decision.apply(&mut map);
+    let mut lines: Vec<String> = map
+        .iter()
+        .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+        .collect();
+    lines.sort();
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+fn check(policy_toml: &str, method: &str, headers: &[(&str, &str)], expect: Expect) {
+    expect.assert_eq(&render(&policy(policy_toml), method, headers, &[]));
+}
+
+#[test]
+fn no_origin_is_not_cors_but_varies() {
+    check(
+        POLICY,
+        "GET",
+        &[],
+        expect![[r#"
+        not-cors allowed → forward
+        vary: Origin
+    "#]],
+    );
+    check(
+        POLICY,
+        "OPTIONS",
+        &[("access-control-request-method", "PUT")],
+        expect![[r#"
+        not-cors allowed → forward
+        vary: Origin
+    "#]],
+    );
+    check(
+        "allow_origins = [\"*\"]",
+        "GET",
+        &[],
+        expect![[r#"
+        not-cors allowed → forward
+    "#]],
+    );
+}
+
+#[test]
+fn actual_requests() {
+    check(
+        POLICY,
+        "GET",
+        &[("origin", "https://app.example.com")],
+        expect![[r#"
+        actual allowed → forward
+        access-control-allow-credentials: true
+        access-control-allow-origin: https://app.example.com
+        access-control-expose-headers: x-total
+        vary: Origin
+    "#]],
+    );
+    check(
+        POLICY,
+        "POST",
+        &[("origin", "https://deep.tenant.example.org")],
+        expect![[r#"
+        actual allowed → forward
+        access-control-allow-credentials: true
+        access-control-allow-origin: https://deep.tenant.example.org
+        access-control-expose-headers: x-total
+        vary: Origin
+    "#]],
+    );
+    check(
+        POLICY,
+        "DELETE",
+        &[("origin", "https://evil.example")],
+        expect![[r#"
+        actual rejected origin-not-allowed (origin not allowed) → forward
+        vary: Origin
+    "#]],
+    );
+    check(
+        POLICY,
+        "GET",
+        &[("origin", "null")],
+        expect![[r#"
+        actual rejected origin-not-allowed (origin not allowed) → forward
+        vary: Origin
+    "#]],
+    );
+    check(
+        POLICY,
+        "GET",
+        &[
+            ("origin", "https://app.example.com"),
+            ("origin", "https://app.example.com"),
+        ],
+        expect![[r#"
+            actual rejected malformed-request-header (malformed origin: several Origin headers) → forward
+            vary: Origin
+        "#]],
+    );
+    check(
+        "allow_origins = [\"*\"]\nexpose_headers = [\"*\"]",
+        "GET",
+        &[("origin", "https://any.example")],
+        expect![[r#"
+        actual allowed → forward
+        access-control-allow-origin: *
+        access-control-expose-headers: *
+    "#]],
+    );
+}
+
+#[test]
+fn options_without_request_method_is_an_actual_request() {
+    check(
+        POLICY,
+        "OPTIONS",
+        &[("origin", "https://app.example.com")],
+        expect![[r#"
+        actual allowed → forward
+        access-control-allow-credentials: true
+        access-control-allow-origin: https://app.example.com
+        access-control-expose-headers: x-total
+        vary: Origin
+    "#]],
+    );
+}
+
+#[test]
+fn preflights() {
+    let pre = |origin: &'static str, method: &'static str, headers: &'static str| {
+        vec![
+            ("origin", origin),
+            ("access-control-request-method", method),
+            ("access-control-request-headers", headers),
+        ]
+    };
+    check(
+        POLICY,
+        "OPTIONS",
+        &pre(
+            "https://app.example.com",
+            "PUT",
+            "content-type,x-request-id",
+        ),
+        expect![[r#"
+        preflight allowed → respond 204
+        access-control-allow-credentials: true
+        access-control-allow-headers: content-type, x-request-id
+        access-control-allow-methods: PUT, PATCH
+        access-control-allow-origin: https://app.example.com
+        access-control-max-age: 600
+        vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+    "#]],
+    );
+    check(
+        POLICY,
+        "OPTIONS",
+        &pre(
+            "http://localhost:5173",
+            "GET",
+            " Content-Type ,, X-Request-ID ",
+        ),
+        expect![[r#"
+        preflight allowed → respond 204
+        access-control-allow-credentials: true
+        access-control-allow-headers: content-type, x-request-id
+        access-control-allow-methods: PUT, PATCH
+        access-control-allow-origin: http://localhost:5173
+        access-control-max-age: 600
+        vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+    "#]],
+    );
+    check(
+        POLICY,
+        "OPTIONS",
+        &pre("https://evil.example", "PUT", ""),
+        expect![[r#"
+        preflight rejected origin-not-allowed (origin not allowed) → respond 403
+        vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+    "#]],
+    );
+    check(
+        POLICY,
+        "OPTIONS",
+        &pre("https://app.example.com", "DELETE", ""),
+        expect![[r#"
+        preflight rejected method-not-allowed (method "DELETE" not allowed) → respond 403
+        vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+    "#]],
+    );
+    check(
+        POLICY,
+        "OPTIONS",
+        &pre("https://app.example.com", "put", ""),
+        expect![[r#"
+        preflight rejected method-not-allowed (method "put" not allowed) → respond 403
+        vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+    "#]],
+    );
+    check(
+        POLICY,
+        "OPTIONS",
+        &pre("https://app.example.com", "PUT", "content-type, x-secret"),
+        expect![[r#"
+        preflight rejected header-not-allowed (header "x-secret" not allowed) → respond 403
+        vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+    "#]],
+    );
+    check(
+        POLICY,
+        "OPTIONS",
+        &pre("https://app.example.com", "PU T", ""),
+        expect![[r#"
+        preflight rejected malformed-request-header (malformed access-control-request-method: not a method token) → respond 403
+        vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+    "#]],
+    );
+    check(
+        POLICY,
+        "OPTIONS",
+        &pre("https://app.example.com", "PUT", "content-type; x"),
+        expect![[r#"
+        preflight rejected malformed-request-header (malformed access-control-request-headers: not a list of header names) → respond 403
+        vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+    "#]],
+    );
+}
+
+#[test]
+fn preflight_with_several_request_header_lines() {
+    let headers = [
+        ("origin", "https://app.example.com"),
+        ("access-control-request-method", "PATCH"),
+        ("access-control-request-headers", "content-type"),
+        ("access-control-request-headers", "x-request-id"),
+    ];
+    let p = policy(POLICY);
+    assert!(p.decide(&Method::OPTIONS, &request(&headers)).is_allowed());
+    let mut with_bad = headers.to_vec();
+    with_bad.push(("access-control-request-headers", "x-nope"));
+    let d = p.decide(&Method::OPTIONS, &request(&with_bad));
+    assert_eq!(
+        d.rejection().unwrap().to_string(),
+        "header \"x-nope\" not allowed"
+    );
+    let twice = [
+        ("origin", "https://app.example.com"),
+        ("access-control-request-method", "PUT"),
+        ("access-control-request-method", "PUT"),
+    ];
+    assert_eq!(
+        p.decide(&Method::OPTIONS, &request(&twice))
+            .rejection()
+            .unwrap()
+            .to_string(),
+        "malformed access-control-request-method: several values"
+    );
+}
+
+#[test]
+fn wildcard_methods_and_headers_reflect_the_request() {
+    let p = "allow_origins = [\"https://a.example\"]\nallow_methods = [\"*\"]\nallow_headers = [\"*\"]\nallow_credentials = true";
+    check(
+        p,
+        "OPTIONS",
+        &[
+            ("origin", "https://a.example"),
+            ("access-control-request-method", "PURGE"),
+            ("access-control-request-headers", "authorization,x-anything"),
+        ],
+        expect![[r#"
+            preflight allowed → respond 204
+            access-control-allow-credentials: true
+            access-control-allow-headers: authorization,x-anything
+            access-control-allow-methods: PURGE
+            access-control-allow-origin: https://a.example
+            vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+        "#]],
+    );
+    check(
+        p,
+        "OPTIONS",
+        &[
+            ("origin", "https://a.example"),
+            ("access-control-request-method", "PUT"),
+            ("access-control-request-headers", "x-a"),
+            ("access-control-request-headers", "x-b"),
+        ],
+        expect![[r#"
+            preflight allowed → respond 204
+            access-control-allow-credentials: true
+            access-control-allow-headers: x-a,x-b
+            access-control-allow-methods: PUT
+            access-control-allow-origin: https://a.example
+            vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+        "#]],
+    );
+}
+
+#[test]
+fn safelisted_methods_always_pass_the_preflight_method_check() {
+    let p = policy("allow_origins = [\"https://a.example\"]\nallow_headers = [\"x-a\"]");
+    for m in ["GET", "HEAD", "POST"] {
+        let d = p.decide(
+            &Method::OPTIONS,
+            &request(&[
+                ("origin", "https://a.example"),
+                ("access-control-request-method", m),
+                ("access-control-request-headers", "x-a"),
+            ]),
+        );
+        assert!(d.is_allowed(), "{m}");
+        assert!(
+            d.headers()
+                .all(|(n, _)| n != "access-control-allow-methods"),
+            "nothing to list"
+        );
+    }
+}
+
+#[test]
+fn block_disallowed_origins() {
+    let p = "allow_origins = [\"https://a.example\"]\nblock_disallowed_origins = true";
+    check(
+        p,
+        "POST",
+        &[("origin", "https://evil.example")],
+        expect![[r#"
+        actual rejected origin-not-allowed (origin not allowed) → respond 403
+        vary: Origin
+    "#]],
+    );
+    check(
+        p,
+        "POST",
+        &[("origin", "https://a.example")],
+        expect![[r#"
+        actual allowed → forward
+        access-control-allow-origin: https://a.example
+        vary: Origin
+    "#]],
+    );
+    // The page's own form POST carries its Origin and `Sec-Fetch-Site: same-origin`.
+    check(
+        p,
+        "POST",
+        &[
+            ("origin", "https://self.example"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+        expect![[r#"
+        actual rejected origin-not-allowed (origin not allowed) → forward
+        vary: Origin
+    "#]],
+    );
+    check(
+        p,
+        "POST",
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        expect![[r#"
+        actual rejected origin-not-allowed (origin not allowed) → respond 403
+        vary: Origin
+    "#]],
+    );
+    check(
+        p,
+        "GET",
+        &[],
+        expect![[r#"
+        not-cors allowed → forward
+        vary: Origin
+    "#]],
+    );
+}
+
+#[test]
+fn vary_is_merged_never_duplicated() {
+    let p = policy(POLICY);
+    let origin = [("origin", "https://app.example.com")];
+    let vary = |response: &[(&str, &str)]| {
+        let out = render(&p, "GET", &origin, response);
+        out.lines()
+            .filter(|l| l.starts_with("vary:"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    assert_eq!(vary(&[]), "vary: Origin");
+    assert_eq!(
+        vary(&[("vary", "Accept-Encoding")]),
+        "vary: Accept-Encoding, Origin"
+    );
+    assert_eq!(
+        vary(&[("vary", "accept-encoding, origin")]),
+        "vary: accept-encoding, origin"
+    );
+    assert_eq!(vary(&[("vary", "ORIGIN")]), "vary: ORIGIN");
+    assert_eq!(vary(&[("vary", "*")]), "vary: *");
+    assert_eq!(
+        vary(&[("vary", "Accept"), ("vary", "Cookie")]),
+        "vary: Accept, Cookie, Origin"
+    );
+    assert_eq!(
+        vary(&[("vary", "Accept"), ("vary", "Origin")]),
+        "vary: Accept | vary: Origin"
+    );
+    let preflight = render(
+        &p,
+        "OPTIONS",
+        &[
+            ("origin", "https://app.example.com"),
+            ("access-control-request-method", "PUT"),
+        ],
+        &[("vary", "Origin")],
+    );
+    assert!(
+        preflight.contains(
+            "vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers\n"
+        ),
+        "{preflight}"
+    );
+}
+
+#[test]
+fn apply_replaces_cors_headers_the_application_set() {
+    let out = render(
+        &policy(POLICY),
+        "GET",
+        &[("origin", "https://app.example.com")],
+        &[("access-control-allow-origin", "*"), ("x-app", "1")],
+    );
+    assert!(
+        out.contains("access-control-allow-origin: https://app.example.com\n"),
+        "{out}"
+    );
+    assert!(!out.contains("access-control-allow-origin: *"), "{out}");
+    assert!(out.contains("x-app: 1\n"), "{out}");
+}
+
+#[test]
+fn hostile_request_headers_are_bounded() {
+    let p = policy(
+        "allow_origins = [\"https://a.example\"]\nallow_methods = [\"PUT\"]\nallow_headers = [\"*\"]",
+    );
+    let base = |acrh: String| {
+        let mut m = request(&[
+            ("origin", "https://a.example"),
+            ("access-control-request-method", "PUT"),
+        ]);
+        m.insert(
+            "access-control-request-headers",
+            HeaderValue::from_str(&acrh).unwrap(),
+        );
+        m
+    };
+    // A megabyte of commas: no element at all, so allowed, in linear time.
+    let commas = base(",".repeat(1 << 20));
+    let d = p.decide(&Method::OPTIONS, &commas);
+    assert!(d.is_allowed());
+    // More names than a browser ever sends.
+    let many = base(
+        (0..=MAX_REQUEST_HEADERS)
+            .map(|i| format!("x-{i}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    let d = p.decide(&Method::OPTIONS, &many);
+    assert_eq!(
+        d.rejection().unwrap().to_string(),
+        "malformed access-control-request-headers: too many header names"
+    );
+    let exactly = base(
+        (0..MAX_REQUEST_HEADERS)
+            .map(|i| format!("x-{i}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    assert!(p.decide(&Method::OPTIONS, &exactly).is_allowed());
+    // A long name is cut in the rejection, never copied whole.
+    let strict = policy("allow_origins = [\"https://a.example\"]\nallow_methods = [\"PUT\"]");
+    let long = base("x".repeat(10_000));
+    let d = strict.decide(&Method::OPTIONS, &long);
+    let rejection = d.rejection().unwrap().to_string();
+    assert_eq!(
+        rejection,
+        format!("header \"{}…\" not allowed", "x".repeat(64))
+    );
+}
+
+#[test]
+fn kinds() {
+    let p = policy(POLICY);
+    let kind = |m: Method, h: &[(&str, &str)]| p.decide(&m, &request(h)).kind();
+    assert_eq!(kind(Method::GET, &[]), RequestKind::NotCors);
+    assert_eq!(kind(Method::OPTIONS, &[]), RequestKind::NotCors);
+    assert_eq!(
+        kind(Method::OPTIONS, &[("origin", "https://x.example")]),
+        RequestKind::Actual
+    );
+    assert_eq!(
+        kind(
+            Method::OPTIONS,
+            &[
+                ("origin", "https://x.example"),
+                ("access-control-request-method", "PUT")
+            ]
+        ),
+        RequestKind::Preflight
+    );
+    assert_eq!(
+        kind(
+            Method::PUT,
+            &[
+                ("origin", "https://x.example"),
+                ("access-control-request-method", "PUT")
+            ]
+        ),
+        RequestKind::Actual
+    );
+}
