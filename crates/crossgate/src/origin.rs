@@ -619,3 +619,54 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::Origin;
+
+    /// Canonical serialized origins: lower-case domains (some IDNA-encoded), IPv4 and IPv6
+    /// addresses, with and without a non-default port.
+    fn canonical() -> impl Strategy<Value = String> {
+        let label = "[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?";
+        let domain =
+            prop::collection::vec(label, 1..4).prop_map(|l| format!("{}.example", l.join(".")));
+        let idna = Just("xn--bcher-kva.example".to_owned());
+        let ipv4 = any::<[u8; 4]>().prop_map(|b| format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3]));
+        let ipv6 = any::<[u16; 8]>().prop_map(|s| format!("[{}]", std::net::Ipv6Addr::from(s)));
+        let host = prop_oneof![4 => domain, 1 => idna, 2 => ipv4, 2 => ipv6];
+        let scheme = prop::sample::select(&["http", "https"][..]);
+        let port = prop::option::of(1u16..);
+        (scheme, host, port).prop_map(|(scheme, host, port)| match port {
+            Some(p) if !(scheme == "http" && p == 80 || scheme == "https" && p == 443) => {
+                format!("{scheme}://{host}:{p}")
+            }
+            _ => format!("{scheme}://{host}"),
+        })
+    }
+
+    proptest! {
+        /// parse ∘ serialize is the identity on canonical origins, from a header and from a URL.
+        #[test]
+        fn parse_serialize_identity(s in canonical(), path in "(/[a-z]{0,5}){0,2}") {
+            prop_assert_eq!(Origin::from_header(s.as_bytes()).unwrap().to_string(), s.clone());
+            prop_assert_eq!(Origin::from_url(&format!("{s}{path}")).unwrap().to_string(), s.clone());
+            let a = Origin::from_header(s.as_bytes()).unwrap();
+            prop_assert!(a.same_origin(&Origin::from_url(&s).unwrap()));
+            prop_assert!(a.same_site(&a.clone()));
+        }
+
+        /// Any string at all: an origin or a clear error, never a panic; and what parses as a
+        /// header re-serializes to itself.
+        #[test]
+        fn header_parsing_is_total(s in "\\PC{0,40}") {
+            if let Ok(o) = Origin::from_header(s.as_bytes()) {
+                if !o.is_opaque() {
+                    prop_assert_eq!(o.to_string(), s.clone());
+                }
+            }
+            let _ = Origin::from_url(&s);
+        }
+    }
+}

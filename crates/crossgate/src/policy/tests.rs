@@ -381,3 +381,133 @@ fn compiled_header_values() {
         "`*` without credentials does not depend on Origin"
     );
 }
+
+/// The compiled matcher against a reference written the obvious way (every pattern tried in
+/// turn, string operations only), on random origins and patterns drawn from a small alphabet so
+/// that they often collide.
+mod matcher_agrees_with_reference {
+    use proptest::prelude::*;
+
+    use crate::Policy;
+
+    const LABELS: [&str; 5] = ["a", "b", "ba", "x-y", "example"];
+    const SCHEMES: [&str; 2] = ["http", "https"];
+    const PORTS: [Option<&str>; 4] = [None, Some("8080"), Some("443"), Some("1")];
+
+    fn labels(min: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(&LABELS[..]), min..=4).prop_map(|l| l.join("."))
+    }
+
+    /// A domain that is not a public suffix: one to three labels, then `com`.
+    fn domain() -> impl Strategy<Value = String> {
+        labels(1).prop_map(|l| format!("{l}.com"))
+    }
+
+    fn origin() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(&SCHEMES[..]),
+            domain(),
+            prop::sample::select(&PORTS[..]),
+            0..10u8,
+        )
+            .prop_map(|(scheme, host, port, mutation)| {
+                let mut o = format!("{scheme}://{host}");
+                if let Some(p) = port {
+                    o = format!("{o}:{p}");
+                }
+                match mutation {
+                    0 => o.to_ascii_uppercase(),
+                    1 => o.replacen("://", "://.", 1),
+                    2 => format!("{o}/"),
+                    3 => o.replacen('.', "..", 1),
+                    _ => o,
+                }
+            })
+    }
+
+    fn pattern() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(&SCHEMES[..]),
+            domain(),
+            prop::sample::select(&[None, Some("8080"), Some("*")][..]),
+            0..3u8,
+        )
+            .prop_map(|(scheme, host, port, kind)| {
+                let host = if kind == 0 { host } else { format!("*.{host}") };
+                let port = match (kind, port) {
+                    (0, _) => Some("*"), // an exact host needs `:*` to be a pattern
+                    (_, p) => p,
+                };
+                match port {
+                    Some(p) => format!("{scheme}://{host}:{p}"),
+                    None => format!("{scheme}://{host}"),
+                }
+            })
+    }
+
+    fn split(hostport: &str) -> (&str, Option<&str>) {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    }
+
+    fn reference(entries: &[String], origin: &str) -> bool {
+        entries.iter().any(|entry| {
+            if entry == origin {
+                return true;
+            }
+            let (Some((ps, prest)), Some((os, orest))) =
+                (entry.split_once("://"), origin.split_once("://"))
+            else {
+                return false;
+            };
+            let ((ph, pp), (oh, op)) = (split(prest), split(orest));
+            let host_ok = oh.split('.').all(|l| {
+                !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            });
+            let host_matches = match ph.strip_prefix("*.") {
+                Some(domain) => oh.ends_with(&format!(".{domain}")),
+                None => ph == oh,
+            };
+            let port_matches = match pp {
+                Some("*") => op.is_none_or(|p| p.parse::<u16>().is_ok()),
+                pp => pp == op,
+            };
+            ps == os && host_ok && host_matches && port_matches
+        })
+    }
+
+    #[test]
+    fn the_reference_is_not_vacuous() {
+        let entries = ["https://*.a.com".to_owned(), "http://b.com:*".to_owned()];
+        assert!(reference(&entries, "https://x-y.a.com"));
+        assert!(!reference(&entries, "https://ba.com"), "label boundary");
+        assert!(!reference(&entries, "https://a.com"), "one label or more");
+        assert!(reference(&entries, "http://b.com:8080"));
+        assert!(!reference(&entries, "https://b.com:8080"));
+    }
+
+    proptest! {
+        #[test]
+        fn agree(
+            exact in prop::collection::vec(origin(), 0..4),
+            patterns in prop::collection::vec(pattern(), 0..6),
+            probes in prop::collection::vec(origin(), 1..16),
+        ) {
+            // Only canonical exact origins are valid policy entries.
+            let exact: Vec<String> = exact.into_iter().filter(|o| crate::Origin::from_header(o.as_bytes()).is_ok_and(|p| p.to_string() == *o)).collect();
+            let entries: Vec<String> = exact.iter().chain(&patterns).cloned().collect();
+            let policy = Policy::builder().allow_origins(entries.clone()).build();
+            let policy = match policy {
+                Ok(p) => p,
+                Err(e) => return Err(TestCaseError::fail(format!("generated policy refused: {e}"))),
+            };
+            for probe in probes.iter().chain(&exact) {
+                prop_assert_eq!(policy.allows_origin(probe), reference(&entries, probe), "origin {} with {:?}", probe, entries);
+            }
+        }
+    }
+}
