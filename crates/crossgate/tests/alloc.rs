@@ -43,7 +43,7 @@ fn policy() -> Policy {
         .allow_credentials(true)
         .max_age(600)
         .build()
-        .unwrap()
+        .expect("a valid policy")
 }
 
 fn blocking_policy() -> Policy {
@@ -51,7 +51,7 @@ fn blocking_policy() -> Policy {
         .allow_origins(["https://app.example.com"])
         .block_disallowed_origins(true)
         .build()
-        .unwrap()
+        .expect("a valid policy")
 }
 
 /// One request, and what the policy must decide: `"<kind> <rejection code or allowed>
