@@ -186,7 +186,9 @@ impl PolicyErrors {
         PolicyErrors { problems }
     }
 
-    /// Every problem, errors and warnings, in the order of the file.
+    /// Every problem, errors and warnings: first what reading the file found (unknown keys,
+    /// wrong types) in the order of the file, then each key's rules in the order of
+    /// [`KEYS`](super::KEYS).
     pub fn problems(&self) -> &[Problem] {
         &self.problems
     }

@@ -111,9 +111,9 @@ pub(crate) struct Compiled {
     pub(crate) credentials: bool,
     pub(crate) block_disallowed: bool,
     /// `None`: any method. Otherwise the non-safelisted methods allowed, as bytes.
-    pub(crate) methods: Option<Vec<Box<[u8]>>>,
+    pub(crate) methods: Option<NameSet>,
     /// `None`: any header. Otherwise the allowed request-header names, lower case, sorted.
-    pub(crate) headers: Option<Vec<Box<[u8]>>>,
+    pub(crate) headers: Option<NameSet>,
     pub(crate) allow_methods: Option<HeaderValue>,
     pub(crate) allow_headers: Option<HeaderValue>,
     pub(crate) expose_headers: Option<HeaderValue>,
@@ -121,6 +121,9 @@ pub(crate) struct Compiled {
     /// Whether `Access-Control-Allow-Origin` depends on the request's `Origin`.
     pub(crate) vary_origin: bool,
 }
+
+/// A small set of method or header names, as bytes.
+pub(crate) type NameSet = Vec<Box<[u8]>>;
 
 /// Makes a header value's bytes shared, so that every later clone is a reference-count increment
 /// and never allocates (a fresh `HeaderValue` allocates on its first clone). The server relies on
@@ -435,7 +438,8 @@ fn compile(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Compiled {
     let (headers, allow_headers) = compile_allow_headers(&config.allow_headers, problems);
     let expose_headers = compile_expose_headers(&config.expose_headers, credentials, problems);
     let max_age = compile_max_age(config.max_age, problems);
-    let vary_origin = !(origins.is_any() && !credentials);
+    // `*` without credentials answers `*` to everyone; anything else reflects the origin.
+    let vary_origin = !origins.is_any() || credentials;
     Compiled {
         origins,
         credentials,
@@ -527,7 +531,7 @@ fn compile_origins(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Origin
 fn compile_methods(
     list: &[String],
     problems: &mut Vec<Problem>,
-) -> (Option<Vec<Box<[u8]>>>, Option<HeaderValue>) {
+) -> (Option<NameSet>, Option<HeaderValue>) {
     let mut any = false;
     let mut seen: Vec<&str> = Vec::new();
     for (i, m) in list.iter().enumerate() {
@@ -616,7 +620,7 @@ fn compile_methods(
 fn compile_allow_headers(
     list: &[String],
     problems: &mut Vec<Problem>,
-) -> (Option<Vec<Box<[u8]>>>, Option<HeaderValue>) {
+) -> (Option<NameSet>, Option<HeaderValue>) {
     let mut any = false;
     let mut names: Vec<String> = Vec::new();
     for (i, h) in list.iter().enumerate() {
