@@ -12,7 +12,7 @@
 //! Request `HeaderMap`s are built once, outside the timing loop, from `HeaderValue::from_static`
 //! (or `from_str` for generated values), as hyper hands them over already parsed.
 //!
-//! Run with `cargo bench -p crossgate --bench server` (about 40 seconds); one case with
+//! Run with `cargo bench -p crossgate --bench server` (about 45 seconds once built); one case with
 //! `cargo bench -p crossgate --bench server -- preflight_allowed`.
 
 use std::hint::black_box;
