@@ -48,6 +48,11 @@ use crate::policy::{Compiled, Match, Policy};
 /// is refused as malformed. Browsers list each distinct header the script set, once.
 pub const MAX_REQUEST_HEADERS: usize = 256;
 
+/// The most bytes, over all its lines, an `Access-Control-Request-Headers` may have before the
+/// preflight is refused as malformed: [`MAX_REQUEST_HEADERS`] names of 64 bytes, with room to
+/// spare. Bounds the work a hostile preflight costs (a megabyte of commas is refused at once).
+pub const MAX_REQUEST_HEADERS_BYTES: usize = 16 * 1024;
+
 /// What kind of request this is, for CORS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RequestKind {
@@ -207,6 +212,19 @@ enum Vary {
     Preflight,
 }
 
+/// Every CORS response header (Fetch §3.2.3, and Private Network Access's
+/// `Access-Control-Allow-Private-Network`), removed from the application's response before the
+/// decision's are written.
+const RESPONSE_HEADERS: [HeaderName; 7] = [
+    ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_ALLOW_CREDENTIALS,
+    ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_HEADERS,
+    ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_EXPOSE_HEADERS,
+    HeaderName::from_static("access-control-allow-private-network"),
+];
+
 const VARY_ORIGIN: [&str; 1] = ["origin"];
 const VARY_PREFLIGHT: [&str; 3] = [
     "origin",
@@ -260,9 +278,14 @@ impl Decision {
         .filter_map(|(name, value)| value.map(|v| (name, v)))
     }
 
-    /// Writes the CORS headers into a response's headers, replacing any the application set, and
-    /// merges `Vary` into the application's without duplicating a name.
+    /// Writes the CORS headers into a response's headers and merges `Vary` into the
+    /// application's without duplicating a name. The policy is the only authority on CORS: every
+    /// `Access-Control-*` response header the application set is replaced or removed, so that an
+    /// application's `Access-Control-Allow-Origin: *` cannot open what the policy refused.
     pub fn apply(&self, response: &mut HeaderMap) {
+        for name in RESPONSE_HEADERS {
+            response.remove(name);
+        }
         for (name, value) in self.headers() {
             response.insert(name, value.clone());
         }
@@ -297,14 +320,15 @@ fn merge_vary(response: &mut HeaderMap, names: &[&str], whole: HeaderValue) {
     let whole_text = whole.to_str().unwrap_or_default();
     let mut merged: Vec<u8> = Vec::new();
     for v in existing.iter() {
-        let v = fetch::trim_ows(v.as_bytes());
-        if v.is_empty() {
-            continue;
+        for element in v.as_bytes().split(|&b| b == b',').map(fetch::trim_ows) {
+            if element.is_empty() {
+                continue;
+            }
+            if !merged.is_empty() {
+                merged.extend_from_slice(b", ");
+            }
+            merged.extend_from_slice(element);
         }
-        if !merged.is_empty() {
-            merged.extend_from_slice(b", ");
-        }
-        merged.extend_from_slice(v);
     }
     for (name, spelled) in names.iter().zip(whole_text.split(", ")) {
         if !present(name) {
@@ -498,14 +522,16 @@ fn request_method(request: &HeaderMap) -> Result<&HeaderValue, Rejection> {
     Ok(value)
 }
 
-/// The preflight's method check (Fetch "CORS-preflight fetch" step 7: safelisted methods always
-/// pass; otherwise a byte-case-sensitive match, or `*`).
+/// The preflight's method check (Fetch "CORS-preflight fetch": safelisted methods always pass;
+/// otherwise a match in the allowed list, or `*`). Chromium upper-cases the request's method
+/// before looking it up in `Access-Control-Allow-Methods`, so `fetch(url, {method: "patch"})`
+/// passes with `PATCH` listed; the server agrees, and the policy only holds upper-case methods.
 fn method_allowed(policy: &Compiled, method: &[u8]) -> bool {
     fetch::is_cors_safelisted_method(method)
         || policy
             .methods
             .as_ref()
-            .is_none_or(|list| list.iter().any(|m| &**m == method))
+            .is_none_or(|list| list.iter().any(|m| m.eq_ignore_ascii_case(method)))
 }
 
 fn header_allowed(policy: &Compiled, name: &[u8]) -> bool {
@@ -525,7 +551,7 @@ fn cmp_ignore_ascii_case(a: &[u8], b: &[u8]) -> Ordering {
 /// Reads `Access-Control-Request-Headers` as the Fetch standard sends it (a comma-separated list
 /// of header names, possibly over several lines), tolerating optional whitespace and empty
 /// elements, and checks each name with `allowed`. Linear in the input, allocation-free, and
-/// bounded to [`MAX_REQUEST_HEADERS`] names.
+/// bounded to [`MAX_REQUEST_HEADERS`] names and [`MAX_REQUEST_HEADERS_BYTES`] bytes.
 pub fn check_request_headers(
     request: &HeaderMap,
     mut allowed: impl FnMut(&[u8]) -> bool,
@@ -534,8 +560,12 @@ pub fn check_request_headers(
         header: "access-control-request-headers",
         why,
     };
+    let lines = request.get_all(ACCESS_CONTROL_REQUEST_HEADERS);
+    if lines.iter().map(HeaderValue::len).sum::<usize>() > MAX_REQUEST_HEADERS_BYTES {
+        return Err(malformed("too long"));
+    }
     let mut count = 0;
-    for line in request.get_all(ACCESS_CONTROL_REQUEST_HEADERS) {
+    for line in lines {
         for element in line.as_bytes().split(|&b| b == b',') {
             let name = fetch::trim_ows(element);
             if name.is_empty() {

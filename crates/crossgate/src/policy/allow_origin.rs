@@ -89,6 +89,15 @@ pub(crate) fn read_entry(
     if value != raw {
         issues.push("surrounding whitespace");
     }
+    if value == "*" {
+        problems.push(
+            Problem::error(ProblemKind::NonCanonicalOrigin, key)
+                .value(raw)
+                .because("surrounding whitespace")
+                .fix("write \"*\""),
+        );
+        return None;
+    }
     if value.eq_ignore_ascii_case("null") {
         problems.push(
             Problem::error(ProblemKind::NullOrigin, key)
@@ -102,7 +111,10 @@ pub(crate) fn read_entry(
         return None;
     }
     let Some((scheme_raw, rest)) = value.split_once("://") else {
-        if value.len() >= 5 && value[..5].eq_ignore_ascii_case("file:") {
+        if value
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("file:"))
+        {
             problems.push(file_origin(key, raw));
             return None;
         }
@@ -147,14 +159,20 @@ pub(crate) fn read_entry(
         return None;
     }
 
-    // Split off what an origin never has: path, query, fragment, userinfo.
-    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    // Split off what an origin never has: path, query, fragment, userinfo. For the special
+    // schemes a backslash starts the path too, as the URL parser reads it.
+    let path_start: &[char] = if is_special(&scheme) {
+        &['/', '\\', '?', '#']
+    } else {
+        &['/', '?', '#']
+    };
+    let (authority, tail) = rest.split_at(rest.find(path_start).unwrap_or(rest.len()));
     if !tail.is_empty() {
         let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
         let path = &tail[..path_end];
-        if path == "/" && path_end == tail.len() {
+        if (path == "/" || path == "\\") && path_end == tail.len() {
             issues.push("a trailing slash");
-        } else if !path.is_empty() && path != "/" {
+        } else if !path.is_empty() && path != "/" && path != "\\" {
             issues.push("a path");
         }
         let after = &tail[path_end..];
@@ -193,8 +211,13 @@ pub(crate) fn read_entry(
             }
         }
     } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
+        // A port separator is never inside brackets (`https://*.[::1]` is a host, not a port).
+        let after_brackets = authority.rfind(']').map_or(0, |i| i + 1);
+        match authority[after_brackets..].rfind(':') {
+            Some(i) => (
+                &authority[..after_brackets + i],
+                Some(&authority[after_brackets + i + 1..]),
+            ),
             None => (authority, None),
         }
     };
@@ -207,6 +230,9 @@ pub(crate) fn read_entry(
         Some("*") => PortRule::Any,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if p.bytes().all(|b| b.is_ascii_digit()) => {
+                if p.len() > 1 && p.starts_with('0') {
+                    issues.push("a port with leading zeros");
+                }
                 if default_port(&scheme) == Some(n) {
                     issues.push("an explicit default port");
                     PortRule::Default
@@ -227,6 +253,19 @@ pub(crate) fn read_entry(
     // The host, or the domain of a subdomain pattern.
     let (subdomains, host_text) = if host_raw.contains('*') {
         match host_raw.strip_prefix("*.") {
+            Some(domain) if domain.contains(['[', ']']) => {
+                problems.push(no_ip_subdomains(key, raw));
+                return None;
+            }
+            Some(domain) if domain.ends_with('.') && !domain.contains('*') => {
+                problems.push(
+                    Problem::error(ProblemKind::MalformedPattern, key)
+                        .value(raw)
+                        .because("a trailing dot: browsers send `a.example.com` and `a.example.com.` as different origins, and a pattern matches only the first")
+                        .fix(format!("write \"{scheme}://*.{}\"; list a dotted origin exactly if you need it", domain.trim_end_matches('.'))),
+                );
+                return None;
+            }
             Some(domain) if !domain.contains('*') && !domain.is_empty() => (true, domain),
             _ => {
                 problems.push(malformed_pattern(key, raw, &scheme, host_raw));
@@ -244,12 +283,7 @@ pub(crate) fn read_entry(
         match Host::parse(host_text) {
             Ok(h) => {
                 if subdomains && !matches!(h, Host::Domain(_)) {
-                    problems.push(
-                        Problem::error(ProblemKind::MalformedPattern, key)
-                            .value(raw)
-                            .because("a subdomain pattern needs a domain, and IP addresses have no subdomains")
-                            .fix("list the IP origin exactly, e.g. \"http://127.0.0.1:8080\""),
-                    );
+                    problems.push(no_ip_subdomains(key, raw));
                     return None;
                 }
                 let canonical = h.to_string();
@@ -296,37 +330,16 @@ pub(crate) fn read_entry(
         (false, PortRule::Exact(p)) => OriginRule::Exact(format!("{scheme}://{host}:{p}")),
     };
 
-    if !issues.is_empty() {
-        problems.push(
-            Problem::error(ProblemKind::NonCanonicalOrigin, key)
-                .value(raw)
-                .because(format!(
-                    "browsers never send an Origin with {}, so this entry would match nothing",
-                    join_and(&issues)
-                ))
-                .fix(format!("write {:?}", rule.to_string())),
-        );
-        return None;
-    }
-
+    // The checks that matter most run on the corrected spelling, so that a fix never suggests a
+    // value that is refused in turn.
     if let OriginRule::Pattern(Pattern {
         host: HostRule::Subdomains(domain),
         ..
     }) = &rule
     {
-        if let Some(suffix) = psl::suffix(domain.as_bytes()) {
-            if suffix.as_bytes() == domain.as_bytes() && suffix.is_known() {
-                problems.push(
-                    Problem::error(ProblemKind::PublicSuffixPattern, key)
-                        .value(raw)
-                        .because(format!(
-                            "{domain:?} is a public suffix, so this admits every site registered under it, \
-                             an attacker's included"
-                        ))
-                        .fix(format!("name your own domain, e.g. \"{}://*.example.{domain}\"", rule_scheme(&rule))),
-                );
-                return None;
-            }
+        if is_public_suffix(domain) {
+            problems.push(public_suffix_pattern(key, raw, rule_scheme(&rule), domain));
+            return None;
         }
     }
 
@@ -349,7 +362,52 @@ pub(crate) fn read_entry(
             }
         }
     }
+    if !issues.is_empty() {
+        problems.push(
+            Problem::error(ProblemKind::NonCanonicalOrigin, key)
+                .value(raw)
+                .because(format!(
+                    "browsers never send an Origin with {}, so this entry would match nothing",
+                    join_and(&issues)
+                ))
+                .fix(format!("write {:?}", rule.to_string())),
+        );
+        return None;
+    }
     Some(rule)
+}
+
+/// Whether every name directly under `domain` is a public suffix, so that `*.{domain}` admits
+/// sites anyone can register: `domain` is itself a known public suffix (`com`, `co.uk`,
+/// `github.io`), or a wildcard rule of the list covers its children (`*.np`, `*.kawasaki.jp`).
+pub(crate) fn is_public_suffix(domain: &str) -> bool {
+    let is_known_suffix = |name: &str| {
+        psl::suffix(name.as_bytes())
+            .is_some_and(|s| s.is_known() && s.as_bytes() == name.as_bytes())
+    };
+    is_known_suffix(domain) || is_known_suffix(&format!("crossgate-probe.{domain}"))
+}
+
+fn public_suffix_pattern(key: &str, raw: &str, scheme: &str, domain: &str) -> Problem {
+    let example = if is_public_suffix(&format!("example.{domain}")) {
+        format!("\"{scheme}://*.example.com\"")
+    } else {
+        format!("\"{scheme}://*.example.{domain}\"")
+    };
+    Problem::error(ProblemKind::PublicSuffixPattern, key)
+        .value(raw)
+        .because(format!(
+            "the names directly under {domain:?} are public suffixes (each registered by a different owner), \
+             so this admits sites an attacker can register"
+        ))
+        .fix(format!("name your own registrable domain, e.g. {example}"))
+}
+
+fn no_ip_subdomains(key: &str, raw: &str) -> Problem {
+    Problem::error(ProblemKind::MalformedPattern, key)
+        .value(raw)
+        .because("a subdomain pattern needs a domain, and IP addresses have no subdomains")
+        .fix("list the IP origin exactly, e.g. \"http://127.0.0.1:8080\"")
 }
 
 fn rule_scheme(rule: &OriginRule) -> &str {
@@ -399,6 +457,9 @@ fn malformed_pattern(key: &str, raw: &str, scheme: &str, host: &str) -> Problem 
     if let Some(rest) = host.strip_prefix('*') {
         if !rest.contains('*') {
             let rest = rest.trim_start_matches('.');
+            if is_public_suffix(rest) {
+                return public_suffix_pattern(key, raw, scheme, rest);
+            }
             return draft
                 .because("the wildcard must be a whole label: `*example.com` would also admit `evilexample.com`")
                 .fix(format!("write \"{scheme}://*.{rest}\" (subdomains of {rest})"));
@@ -408,6 +469,9 @@ fn malformed_pattern(key: &str, raw: &str, scheme: &str, host: &str) -> Problem 
         .rsplit_once("*.")
         .map_or(host, |(_, d)| d)
         .trim_matches(['*', '.']);
+    if is_public_suffix(after) {
+        return public_suffix_pattern(key, raw, scheme, after);
+    }
     draft
         .because(
             "the wildcard may only be the leftmost label (`*.example.com`: one or more labels)",
@@ -751,19 +815,67 @@ mod tests {
             ),
             (
                 "https://*.com",
-                "public-suffix-pattern: \"com\" is a public suffix",
+                "public-suffix-pattern: the names directly under \"com\" are public suffixes",
             ),
             (
                 "https://*.co.uk",
-                "public-suffix-pattern: \"co.uk\" is a public suffix",
+                "public-suffix-pattern: the names directly under \"co.uk\" are public suffixes",
             ),
             (
                 "https://*.github.io",
-                "public-suffix-pattern: \"github.io\" is a public suffix",
+                "public-suffix-pattern: the names directly under \"github.io\" are public suffixes",
             ),
             (
                 "http://*.127.0.0.1",
                 "malformed-pattern: a subdomain pattern needs a domain",
+            ),
+            // Wildcard rules of the Public Suffix List: every name under these is a suffix.
+            (
+                "https://*.np",
+                "public-suffix-pattern: the names directly under \"np\"",
+            ),
+            (
+                "https://*.kawasaki.jp",
+                "public-suffix-pattern: the names directly under \"kawasaki.jp\"",
+            ),
+            ("https://*.ck", "public-suffix-pattern"),
+            // Found in review: multi-byte text where the `file:` check used to slice bytes.
+            ("中中", "not-an-origin"),
+            ("abcdé", "not-an-origin"),
+            ("fileé", "not-an-origin"),
+            (
+                "日本.jp",
+                "not-an-origin: not an origin: expected scheme://host[:port], `*`, or a pattern / write the scheme too: \"https://日本.jp\"",
+            ),
+            (
+                "https://*.[::1]",
+                "malformed-pattern: a subdomain pattern needs a domain",
+            ),
+            (
+                "https://*.example.com.",
+                "malformed-pattern: a trailing dot",
+            ),
+            // The fix never suggests a value that is refused in turn.
+            (
+                " *",
+                "non-canonical-origin: surrounding whitespace / write \"*\"",
+            ),
+            ("https://*.COM", "public-suffix-pattern"),
+            ("https://*.Github.io", "public-suffix-pattern"),
+            ("https://*.*.com", "public-suffix-pattern"),
+            ("https://*com", "public-suffix-pattern"),
+            (
+                "https://*.*.np",
+                "public-suffix-pattern: the names directly under \"np\" are public suffixes (each registered by a different owner), so this admits sites an attacker can register / name your own registrable domain, e.g. \"https://*.example.com\"",
+            ),
+            // A backslash starts the path of a special URL: the host here is evil.com.
+            (
+                "https://evil.com\\@example.com",
+                "non-canonical-origin: browsers never send an Origin with a path, so this entry would match nothing / write \"https://evil.com\"",
+            ),
+            (
+                "https://a.example.com:08443",
+                "non-canonical-origin: browsers never send an Origin with a port with leading zeros, so this entry would match nothing / write \"https://a.example.com:8443\"",
             ),
         ];
         for (raw, want) in cases {
@@ -775,6 +887,15 @@ mod tests {
 
     #[test]
     fn insecure_origins_with_credentials() {
+        let err = read("http://app.example.com/", true).unwrap_err();
+        assert!(
+            err[0].starts_with("insecure-origin-with-credentials"),
+            "the fix must not be refused in turn: {err:?}"
+        );
+        assert!(
+            err[0].contains("use \"https://app.example.com\""),
+            "{err:?}"
+        );
         let err = read("http://app.example.com", true).unwrap_err();
         assert!(
             err[0].starts_with("insecure-origin-with-credentials"),

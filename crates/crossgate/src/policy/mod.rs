@@ -67,7 +67,9 @@ pub struct PolicyConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age: Option<i64>,
     /// Refuse actual requests from disallowed origins with 403 before the application sees them
-    /// (CSRF protection: CORS alone does not stop a cross-site form POST).
+    /// (CSRF protection: CORS alone does not stop a cross-site form POST). Requests carrying
+    /// `Sec-Fetch-Site: same-origin` pass; list the site's own origin too, since not every browser
+    /// sends that header (Chromium only to https and localhost, Safari only since 16.4).
     pub block_disallowed_origins: bool,
     /// Allow plain-http, non-loopback origins together with credentials.
     pub dangerously_allow_insecure_origins: bool,
@@ -315,6 +317,15 @@ fn read_table(table: &toml::Table, problems: &mut Vec<Problem>) -> PolicyConfig 
             }
             "max_age" => match value {
                 toml::Value::Integer(n) => config.max_age = Some(*n),
+                toml::Value::String(s) if s.parse::<i64>().is_ok() => {
+                    problems.push(wrong_type(
+                        key,
+                        value,
+                        "an integer number of seconds",
+                        &format!("max_age = {s}"),
+                    ));
+                    config.max_age = s.parse().ok();
+                }
                 other => problems.push(wrong_type(
                     key,
                     other,
@@ -353,7 +364,8 @@ fn read_list(key: &str, value: &toml::Value, problems: &mut Vec<Problem>) -> Vec
                 "a list of strings",
                 &format!("{key} = [{s:?}]"),
             ));
-            Vec::new()
+            // Validate what was meant too, so that its own problems show up now, not after the fix.
+            vec![s.clone()]
         }
         other => {
             problems.push(wrong_type(
@@ -377,7 +389,8 @@ fn read_bool(key: &str, value: &toml::Value, problems: &mut Vec<Problem>) -> boo
                 "a boolean",
                 &format!("{key} = {s} (no quotes)"),
             ));
-            false
+            // Validate what was meant too, so that the problems it causes show up now.
+            s == "true"
         }
         other => {
             problems.push(wrong_type(
@@ -399,7 +412,10 @@ fn wrong_type(key: &str, value: &toml::Value, expected: &str, fix: &str) -> Prob
 }
 
 fn unknown_key(key: &str) -> Problem {
-    const ALIASES: [(&str, &str); 9] = [
+    const ALIASES: [(&str, &str); 12] = [
+        ("origin", "allow_origins"),
+        ("method", "allow_methods"),
+        ("header", "allow_headers"),
         ("origins", "allow_origins"),
         ("methods", "allow_methods"),
         ("headers", "allow_headers"),
@@ -581,13 +597,16 @@ fn compile_methods(
         } else if m.bytes().any(|b| b.is_ascii_lowercase()) {
             let upper = m.to_ascii_uppercase();
             problems.push(
-                Problem::warning(ProblemKind::MethodCase, &key)
+                Problem::error(ProblemKind::MethodCase, &key)
                     .value(m.as_str())
                     .because(format!(
-                        "methods are case-sensitive and fetch() sends {m:?} exactly as the script writes it; clients usually send {upper:?}"
+                        "Chromium upper-cases the request's method before looking it up in \
+                         Access-Control-Allow-Methods, so {m:?} never matches there (and {upper:?} also \
+                         covers fetch() calls that spell it {m:?})"
                     ))
-                    .fix(format!("write {upper:?}, unless your clients really send {m:?}")),
+                    .fix(format!("write {upper:?}")),
             );
+            continue;
         }
         if seen.contains(&m.as_str()) {
             problems.push(
@@ -762,15 +781,19 @@ fn check_header_name(key: &str, name: &str, problems: &mut Vec<Problem>) -> bool
 fn compile_max_age(max_age: Option<i64>, problems: &mut Vec<Problem>) -> Option<HeaderValue> {
     let seconds = max_age?;
     if !(0..=MAX_AGE_LIMIT).contains(&seconds) {
+        let fix = if seconds < 0 {
+            "max_age = 0 to disable preflight caching, or a number of seconds such as max_age = 600"
+                .to_owned()
+        } else {
+            format!("max_age = {CHROMIUM_MAX_AGE_CAP} (Chromium's cap, 2 hours)")
+        };
         problems.push(
             Problem::error(ProblemKind::MaxAgeOutOfRange, "max_age")
                 .value(seconds)
                 .because(format!(
                     "must be between 0 and {MAX_AGE_LIMIT} seconds (24 hours, Firefox's cap)"
                 ))
-                .fix(format!(
-                    "max_age = {CHROMIUM_MAX_AGE_CAP} (Chromium's cap, 2 hours)"
-                )),
+                .fix(fix),
         );
         return None;
     }

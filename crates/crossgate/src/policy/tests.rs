@@ -62,7 +62,7 @@ fn every_problem_is_reported_at_once() {
             error[null-origin]: allow_origins[1] = "null": `Origin: null` comes from sandboxed iframes, data: URLs and local files, which any site can create, so allowing it allows every site (fix: remove it; serve the page from a real origin (http://localhost:PORT in development) and list that)
             error[non-canonical-origin]: allow_origins[2] = "https://example.com/": browsers never send an Origin with a trailing slash, so this entry would match nothing (fix: write "https://example.com")
             error[insecure-origin-with-credentials]: allow_origins[3] = "http://app.example.com": with credentials, a plain-http origin lets anyone on the network path (public Wi-Fi, a hostile proxy) inject script into that page and read the user's data (fix: use "https://app.example.com", or set dangerously_allow_insecure_origins = true if you accept the risk)
-            error[public-suffix-pattern]: allow_origins[4] = "https://*.co.uk": "co.uk" is a public suffix, so this admits every site registered under it, an attacker's included (fix: name your own domain, e.g. "https://*.example.co.uk")
+            error[public-suffix-pattern]: allow_origins[4] = "https://*.co.uk": the names directly under "co.uk" are public suffixes (each registered by a different owner), so this admits sites an attacker can register (fix: name your own registrable domain, e.g. "https://*.example.co.uk")
             error[method-case]: allow_methods[0] = "get": fetch() upper-cases "get" to "GET" before sending, so "get" never matches (fix: write "GET")
             error[forbidden-method]: allow_methods[1] = "TRACE": fetch() refuses to send TRACE, so allowing it has no effect (fix: remove it)
             error[invalid-method]: allow_methods[2] = "PUT,PATCH": not an HTTP method token (fix: one method per element: "PUT", "PATCH")
@@ -134,7 +134,7 @@ fn warnings_do_not_refuse() {
     check(
         r#"
         allow_origins = ["https://a.example", "https://a.example"]
-        allow_methods = ["patch", "PUT", "PUT", "GET"]
+                allow_methods = ["PATCH", "PUT", "PUT", "GET"]
         allow_headers = ["X-A", "x-a"]
         expose_headers = ["set-cookie", "content-type", "x-b", "X-B"]
         max_age = 7201
@@ -142,7 +142,6 @@ fn warnings_do_not_refuse() {
         expect![[r#"
             ok
             warning[duplicate]: allow_origins[1] = "https://a.example": https://a.example is listed twice (fix: remove one)
-            warning[method-case]: allow_methods[0] = "patch": methods are case-sensitive and fetch() sends "patch" exactly as the script writes it; clients usually send "PATCH" (fix: write "PATCH", unless your clients really send "patch")
             warning[duplicate]: allow_methods[2] = "PUT": listed twice (fix: remove one)
             warning[duplicate]: allow_headers[1] = "x-a": listed twice (header names are case-insensitive) (fix: remove one)
             warning[ignored-by-browsers]: expose_headers[0] = "set-cookie": browsers never let script read Set-Cookie, exposed or not (fix: remove it)
@@ -264,6 +263,8 @@ fn one_rule_per_row() {
         ("allow_methods = [\"trace\"]", &["forbidden-method"]),
         ("allow_methods = [\"TRACK\"]", &["forbidden-method"]),
         ("allow_methods = [\"delete\"]", &["method-case"]),
+        ("allow_methods = [\"patch\"]", &["method-case"]),
+        ("allow_methods = [\"M-SEARCH\"]", &[]),
         ("allow_methods = [\"GET\", \"HEAD\", \"POST\"]", &[]),
         // Request headers.
         ("allow_headers = [\"x-a:\"]", &["invalid-header-name"]),
@@ -420,6 +421,7 @@ mod matcher_agrees_with_reference {
                     1 => o.replacen("://", "://.", 1),
                     2 => format!("{o}/"),
                     3 => o.replacen('.', "..", 1),
+                    4 => o.replacen(".com", ".com.", 1),
                     _ => o,
                 }
             })
@@ -510,4 +512,33 @@ mod matcher_agrees_with_reference {
             }
         }
     }
+}
+
+/// Found in review: a wrong type used to hide the problems of the value that was meant.
+#[test]
+fn what_was_meant_is_validated_too() {
+    check(
+        r#"
+        allow_origins = "https://a.example.com/"
+        allow_credentials = "true"
+        expose_headers = ["*"]
+        max_age = "-5"
+        "#,
+        expect![[r#"
+            error[wrong-type]: allow_origins = "https://a.example.com/": expected a list of strings, found string (fix: write allow_origins = ["https://a.example.com/"])
+            error[wrong-type]: allow_credentials = "true": expected a boolean, found string (fix: write allow_credentials = true (no quotes))
+            error[wrong-type]: max_age = "-5": expected an integer number of seconds, found string (fix: write max_age = -5)
+            error[non-canonical-origin]: allow_origins[0] = "https://a.example.com/": browsers never send an Origin with a trailing slash, so this entry would match nothing (fix: write "https://a.example.com")
+            error[wildcard-expose-with-credentials]: expose_headers[0] = "*": with credentials, browsers read `*` as a header literally named `*`, so nothing is exposed (fix: list the headers to expose, e.g. ["x-request-id"])
+            error[max-age-out-of-range]: max_age = -5: must be between 0 and 86400 seconds (24 hours, Firefox's cap) (fix: max_age = 0 to disable preflight caching, or a number of seconds such as max_age = 600)
+        "#]],
+    );
+    check(
+        "allow_origins = [\"*\"]\nallow_credentials = \"true\"\norigin = 1",
+        expect![[r#"
+            error[wrong-type]: allow_credentials = "true": expected a boolean, found string (fix: write allow_credentials = true (no quotes))
+            error[unknown-key]: origin: unknown key (fix: did you mean `allow_origins`?)
+            error[wildcard-with-credentials]: allow_origins[0] = "*": for security reasons, every origin and credentials cannot go together: any site could read what the logged-in user sees (browsers refuse `*` with credentials, and reflecting every origin instead would let every site in) (fix: list the origins that may send credentials, e.g. ["https://app.example.com"], or set allow_credentials = false)
+        "#]],
+    );
 }

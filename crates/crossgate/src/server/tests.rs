@@ -4,7 +4,7 @@ use expect_test::{Expect, expect};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::Policy;
-use crate::server::{Action, MAX_REQUEST_HEADERS, RequestKind};
+use crate::server::{Action, MAX_REQUEST_HEADERS, MAX_REQUEST_HEADERS_BYTES, RequestKind};
 
 const POLICY: &str = r#"
 allow_origins = ["https://app.example.com", "https://*.example.org", "http://localhost:*"]
@@ -248,9 +248,14 @@ fn preflights() {
         "OPTIONS",
         &pre("https://app.example.com", "put", ""),
         expect![[r#"
-        preflight rejected method-not-allowed (method "put" not allowed) → respond 403
-        vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
-    "#]],
+            preflight allowed → respond 204
+            access-control-allow-credentials: true
+            access-control-allow-headers: content-type, x-request-id
+            access-control-allow-methods: PUT, PATCH
+            access-control-allow-origin: https://app.example.com
+            access-control-max-age: 600
+            vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+        "#]],
     );
     check(
         POLICY,
@@ -510,10 +515,27 @@ fn hostile_request_headers_are_bounded() {
         );
         m
     };
-    // A megabyte of commas: no element at all, so allowed, in linear time.
+    // A megabyte of commas is refused before it is read; the most a browser could send is read.
     let commas = base(",".repeat(1 << 20));
     let d = p.decide(&Method::OPTIONS, &commas);
-    assert!(d.is_allowed());
+    assert_eq!(
+        d.rejection().unwrap().to_string(),
+        "malformed access-control-request-headers: too long"
+    );
+    let commas = base(",".repeat(MAX_REQUEST_HEADERS_BYTES));
+    assert!(
+        p.decide(&Method::OPTIONS, &commas).is_allowed(),
+        "no element at all"
+    );
+    let mut split = base(",".repeat(MAX_REQUEST_HEADERS_BYTES / 2));
+    split.append(
+        "access-control-request-headers",
+        HeaderValue::from_str(&",".repeat(MAX_REQUEST_HEADERS_BYTES / 2 + 1)).unwrap(),
+    );
+    assert!(
+        !p.decide(&Method::OPTIONS, &split).is_allowed(),
+        "the bound covers every line"
+    );
     // More names than a browser ever sends.
     let many = base(
         (0..=MAX_REQUEST_HEADERS)
@@ -574,4 +596,69 @@ fn kinds() {
         ),
         RequestKind::Actual
     );
+}
+
+/// Found in review: the application's own CORS headers used to survive on rejected requests, so an
+/// app-wide `Access-Control-Allow-Origin: *` opened what the policy refused.
+#[test]
+fn the_policy_is_the_only_authority_on_cors_headers() {
+    let app = [
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-credentials", "true"),
+        ("access-control-expose-headers", "x-secret"),
+        ("access-control-allow-private-network", "true"),
+        ("x-app", "1"),
+    ];
+    let p = policy(POLICY);
+    let rejected = render(&p, "GET", &[("origin", "https://evil.example")], &app);
+    assert_eq!(
+        rejected,
+        "actual rejected origin-not-allowed (origin not allowed) → forward\nvary: Origin\nx-app: 1\n"
+    );
+    let not_cors = render(&p, "GET", &[], &app);
+    assert_eq!(
+        not_cors,
+        "not-cors allowed → forward\nvary: Origin\nx-app: 1\n"
+    );
+    let no_credentials = policy("allow_origins = [\"https://*.example.org\"]");
+    let allowed = render(
+        &no_credentials,
+        "GET",
+        &[("origin", "https://a.example.org")],
+        &app,
+    );
+    assert_eq!(
+        allowed,
+        "actual allowed → forward\naccess-control-allow-origin: https://a.example.org\nvary: Origin\nx-app: 1\n",
+        "the app's credentials and exposed headers are not the policy's"
+    );
+}
+
+/// Chromium upper-cases the request's method before looking it up in
+/// `Access-Control-Allow-Methods`, so `fetch(url, {method: "patch"})` passes with `PATCH` listed.
+#[test]
+fn preflight_method_case_follows_chromium() {
+    let p = policy(POLICY);
+    let d = p.decide(
+        &Method::OPTIONS,
+        &request(&[
+            ("origin", "https://app.example.com"),
+            ("access-control-request-method", "patch"),
+        ]),
+    );
+    assert!(d.is_allowed());
+    let mut response = HeaderMap::new();
+    d.apply(&mut response);
+    assert_eq!(response["access-control-allow-methods"], "PUT, PATCH");
+}
+
+#[test]
+fn vary_merge_drops_empty_elements() {
+    let out = render(
+        &policy(POLICY),
+        "GET",
+        &[("origin", "https://app.example.com")],
+        &[("vary", "Accept, ")],
+    );
+    assert!(out.contains("vary: Accept, Origin\n"), "{out}");
 }
