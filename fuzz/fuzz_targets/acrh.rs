@@ -6,7 +6,8 @@
 //!
 //! - a policy listing some headers allows it exactly when the reference does: every non-empty,
 //!   OWS-trimmed, comma-separated element is a token in the allowed set (case-insensitively), and
-//!   there are at most `MAX_REQUEST_HEADERS` of them; a refusal has the reference's reason code;
+//!   there are at most `MAX_REQUEST_HEADERS` of them in at most `MAX_REQUEST_HEADERS_BYTES`
+//!   bytes; a refusal has the reference's reason code;
 //! - `crossgate::server::check_request_headers` returns the reference's count, or its refusal;
 //! - a policy allowing every header (`*`) allows exactly the well-formed lists, and reflects the
 //!   request's line (one) or lines joined with `,` (several) in `Access-Control-Allow-Headers`.
@@ -16,7 +17,7 @@
 use std::sync::LazyLock;
 
 use crossgate::Policy;
-use crossgate::server::{MAX_REQUEST_HEADERS, check_request_headers};
+use crossgate::server::{MAX_REQUEST_HEADERS, MAX_REQUEST_HEADERS_BYTES, check_request_headers};
 use http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD,
     ORIGIN,
@@ -69,6 +70,9 @@ fn listed(name: &[u8]) -> bool {
 
 /// The reference: the number of names, or the reason code of the first refusal.
 fn reference(lines: &[&[u8]], allowed: impl Fn(&[u8]) -> bool) -> Result<usize, &'static str> {
+    if lines.iter().map(|l| l.len()).sum::<usize>() > MAX_REQUEST_HEADERS_BYTES {
+        return Err("malformed-request-header");
+    }
     let mut count = 0;
     for line in lines {
         for element in line.split(|&b| b == b',') {

@@ -182,22 +182,37 @@ fn options_without_request_method_is_an_actual_request() {
 
 #[test]
 fn preflights() {
-    let pre = |origin: &'static str, method: &'static str, headers: &'static str| {
-        vec![
-            ("origin", origin),
-            ("access-control-request-method", method),
-            ("access-control-request-headers", headers),
-        ]
-    };
-    check(
-        POLICY,
-        "OPTIONS",
-        &pre(
+    let cases = [
+        (
             "https://app.example.com",
             "PUT",
             "content-type,x-request-id",
         ),
-        expect![[r#"
+        (
+            "http://localhost:5173",
+            "GET",
+            " Content-Type ,, X-Request-ID ",
+        ),
+        ("https://app.example.com", "put", ""),
+        ("https://evil.example", "PUT", ""),
+        ("https://app.example.com", "DELETE", ""),
+        ("https://app.example.com", "PUT", "content-type, x-secret"),
+        ("https://app.example.com", "PU T", ""),
+        ("https://app.example.com", "PUT", "content-type; x"),
+    ];
+    let p = policy(POLICY);
+    let mut out = String::new();
+    for (origin, method, headers) in cases {
+        let request = [
+            ("origin", origin),
+            ("access-control-request-method", method),
+            ("access-control-request-headers", headers),
+        ];
+        out.push_str(&format!("# {origin} {method} [{headers}]\n"));
+        out.push_str(&render(&p, "OPTIONS", &request, &[]));
+    }
+    expect![[r##"
+        # https://app.example.com PUT [content-type,x-request-id]
         preflight allowed → respond 204
         access-control-allow-credentials: true
         access-control-allow-headers: content-type, x-request-id
@@ -205,17 +220,7 @@ fn preflights() {
         access-control-allow-origin: https://app.example.com
         access-control-max-age: 600
         vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
-    "#]],
-    );
-    check(
-        POLICY,
-        "OPTIONS",
-        &pre(
-            "http://localhost:5173",
-            "GET",
-            " Content-Type ,, X-Request-ID ",
-        ),
-        expect![[r#"
+        # http://localhost:5173 GET [ Content-Type ,, X-Request-ID ]
         preflight allowed → respond 204
         access-control-allow-credentials: true
         access-control-allow-headers: content-type, x-request-id
@@ -223,67 +228,31 @@ fn preflights() {
         access-control-allow-origin: http://localhost:5173
         access-control-max-age: 600
         vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
-    "#]],
-    );
-    check(
-        POLICY,
-        "OPTIONS",
-        &pre("https://evil.example", "PUT", ""),
-        expect![[r#"
+        # https://app.example.com put []
+        preflight allowed → respond 204
+        access-control-allow-credentials: true
+        access-control-allow-headers: content-type, x-request-id
+        access-control-allow-methods: PUT, PATCH
+        access-control-allow-origin: https://app.example.com
+        access-control-max-age: 600
+        vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
+        # https://evil.example PUT []
         preflight rejected origin-not-allowed (origin not allowed) → respond 403
         vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
-    "#]],
-    );
-    check(
-        POLICY,
-        "OPTIONS",
-        &pre("https://app.example.com", "DELETE", ""),
-        expect![[r#"
+        # https://app.example.com DELETE []
         preflight rejected method-not-allowed (method "DELETE" not allowed) → respond 403
         vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
-    "#]],
-    );
-    check(
-        POLICY,
-        "OPTIONS",
-        &pre("https://app.example.com", "put", ""),
-        expect![[r#"
-            preflight allowed → respond 204
-            access-control-allow-credentials: true
-            access-control-allow-headers: content-type, x-request-id
-            access-control-allow-methods: PUT, PATCH
-            access-control-allow-origin: https://app.example.com
-            access-control-max-age: 600
-            vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
-        "#]],
-    );
-    check(
-        POLICY,
-        "OPTIONS",
-        &pre("https://app.example.com", "PUT", "content-type, x-secret"),
-        expect![[r#"
+        # https://app.example.com PUT [content-type, x-secret]
         preflight rejected header-not-allowed (header "x-secret" not allowed) → respond 403
         vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
-    "#]],
-    );
-    check(
-        POLICY,
-        "OPTIONS",
-        &pre("https://app.example.com", "PU T", ""),
-        expect![[r#"
+        # https://app.example.com PU T []
         preflight rejected malformed-request-header (malformed access-control-request-method: not a method token) → respond 403
         vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
-    "#]],
-    );
-    check(
-        POLICY,
-        "OPTIONS",
-        &pre("https://app.example.com", "PUT", "content-type; x"),
-        expect![[r#"
+        # https://app.example.com PUT [content-type; x]
         preflight rejected malformed-request-header (malformed access-control-request-headers: not a list of header names) → respond 403
         vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers
-    "#]],
-    );
+    "##]]
+    .assert_eq(&out);
 }
 
 #[test]
