@@ -73,11 +73,13 @@ fn cases() -> Vec<Case> {
     let thousand = policy_with_origins((0..1000).map(|i| format!("https://app{i}.example.com")));
     let tenants = policy_with_origins((0..100).map(|i| format!("https://*.tenant{i}.example.com")));
 
-    // 64 KiB of commas: every element is empty, so all 65,536 are read and the preflight passes
-    // (there is no name to refuse). The worst case for the linear scan.
+    // 64 KiB of commas, or of an allowed name: over MAX_REQUEST_HEADERS_BYTES (16 KiB), refused
+    // before a byte of it is read.
     let commas = ",".repeat(64 * 1024);
-    // 64 KiB of an allowed name: refused after MAX_REQUEST_HEADERS (256) names.
     let names = "content-type, ".repeat(64 * 1024 / "content-type, ".len());
+    // The worst case for the linear scan: as many commas as the bound lets through, all read,
+    // every element empty, so the preflight passes.
+    let commas_at_bound = ",".repeat(crossgate::server::MAX_REQUEST_HEADERS_BYTES);
 
     let origin = ("origin", "https://app.example.com");
     let put = ("access-control-request-method", "PUT");
@@ -154,6 +156,17 @@ fn cases() -> Vec<Case> {
             policy: standard.clone(),
             method: Method::OPTIONS,
             headers: request(&[origin, put, ("access-control-request-headers", &commas)]),
+            allowed: false,
+        },
+        Case {
+            name: "hostile_acrh_16k_commas_read",
+            policy: standard.clone(),
+            method: Method::OPTIONS,
+            headers: request(&[
+                origin,
+                put,
+                ("access-control-request-headers", &commas_at_bound),
+            ]),
             allowed: true,
         },
         Case {
