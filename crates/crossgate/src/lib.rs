@@ -9,6 +9,9 @@
 //!   every problem at once, each with the offending value, why, and the fix.
 //! - [`server`]: [`Policy::decide`] classifies a request (not CORS, preflight, actual) and returns
 //!   a [`server::Decision`]: what to do, the headers to write, and a reason code for a rejection.
+//! - [`browser`]: the browser's side — what a `fetch()` sends and which answers pass, as the
+//!   Fetch standard says and as Chromium does, over a [`browser::Transport`].
+//! - [`explain`]: Chromium's exact console message for each failure, and the fix.
 //! - [`fetch`]: the standard's tables (tokens, safelisted and forbidden methods and headers).
 //!
 //! ```
@@ -40,6 +43,8 @@
 //! (`crossgate-tower`, `crossgate-proxy`, the `crossgate` CLI). It does not guess: an invalid
 //! policy is refused, never "fixed" silently.
 
+pub mod browser;
+pub mod explain;
 pub mod fetch;
 pub mod origin;
 pub mod policy;

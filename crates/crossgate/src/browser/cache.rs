@@ -1,0 +1,81 @@
+//! The CORS-preflight cache (Fetch §4.9): what a preflight's answer allowed, per origin and URL,
+//! until its max-age runs out. The clock is the caller's: the engine never reads the time.
+
+use std::time::Duration;
+
+use super::Profile;
+use super::check::PreflightResult;
+
+/// Cached preflight answers. One per browsing session; [`super::fetch`] reads and fills it.
+#[derive(Clone, Debug, Default)]
+pub struct PreflightCache {
+    entries: Vec<Entry>,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    origin: String,
+    url: String,
+    result: PreflightResult,
+    expires: Duration,
+}
+
+impl PreflightCache {
+    /// An empty cache.
+    pub fn new() -> PreflightCache {
+        PreflightCache::default()
+    }
+
+    /// How many answers are cached (expired ones included until replaced).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether a live entry for `origin` and `url` allows this method and these header names
+    /// (a "method cache entry match" and a "header-name cache entry match" for each), so that no
+    /// preflight is needed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn allows(
+        &self,
+        origin: &str,
+        url: &str,
+        include: bool,
+        method: &str,
+        names: &[String],
+        profile: Profile,
+        now: Duration,
+    ) -> bool {
+        self.entries.iter().any(|e| {
+            e.origin == origin
+                && e.url == url
+                && now < e.expires
+                && (!include || e.result.credentials)
+                && e.result.allows_method(method, profile).is_ok()
+                && e.result.allows_headers(names).is_ok()
+        })
+    }
+
+    /// Caches an answer (replacing the one for the same origin and URL).
+    pub(crate) fn insert(
+        &mut self,
+        origin: &str,
+        url: &str,
+        result: PreflightResult,
+        now: Duration,
+    ) {
+        self.entries
+            .retain(|e| !(e.origin == origin && e.url == url));
+        let expires = now + result.max_age;
+        self.entries.push(Entry {
+            origin: origin.to_owned(),
+            url: url.to_owned(),
+            result,
+            expires,
+        });
+    }
+}

@@ -1,0 +1,337 @@
+//! The simulation held to recorded Chromium: every `scenarios/NAME.json` beside a
+//! `scenarios/NAME.chromium.json` (what headless Chromium did with it, recorded by
+//! `tests/chromium/record.mjs`) must simulate to exactly the recording.
+
+use std::path::{Path, PathBuf};
+
+use super::scenario::{Scenario, ScenarioResult};
+use super::*;
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+/// Every (scenarios, recording) pair in `scenarios/`.
+fn recorded_pairs() -> Vec<(PathBuf, PathBuf)> {
+    let mut pairs = Vec::new();
+    for entry in std::fs::read_dir(scenarios_dir()).expect("scenarios/ exists") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".chromium.json") {
+            pairs.push((path.with_file_name(format!("{stem}.json")), path));
+        }
+    }
+    pairs.sort();
+    pairs
+}
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> T {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn simulation_agrees_with_recorded_chromium() {
+    let pairs = recorded_pairs();
+    assert!(
+        !pairs.is_empty(),
+        "no recordings in {}",
+        scenarios_dir().display()
+    );
+    let mut checked = 0;
+    let mut disagreements = Vec::new();
+    for (scenarios_path, recorded_path) in &pairs {
+        let scenarios: Vec<Scenario> = read(scenarios_path);
+        let recorded: Vec<ScenarioResult> = read(recorded_path);
+        assert_eq!(
+            scenarios.len(),
+            recorded.len(),
+            "{}: one result per scenario",
+            recorded_path.display()
+        );
+        for (scenario, want) in scenarios.iter().zip(&recorded) {
+            assert_eq!(
+                scenario.name,
+                want.name,
+                "{}: results in input order",
+                recorded_path.display()
+            );
+            let got = scenario
+                .simulate(Profile::Chromium)
+                .expect("a valid scenario");
+            checked += 1;
+            if &got != want {
+                disagreements.push(format!(
+                    "{}\n  scenario: {}\n  chromium: {}\n  crossgate: {}",
+                    scenario.name,
+                    serde_json::to_string(scenario).unwrap(),
+                    serde_json::to_string(want).unwrap(),
+                    serde_json::to_string(&got).unwrap()
+                ));
+            }
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {checked} scenarios disagree with Chromium:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+}
+
+fn request(method: &str, headers: &[(&str, &str)], credentials: Credentials) -> Request {
+    Request {
+        origin: "http://127.0.0.1:8001".into(),
+        url: "http://127.0.0.1:8002/r".into(),
+        method: method.into(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+        credentials,
+        body: None,
+    }
+}
+
+/// A server that answers every request with the same headers and counts what it got.
+struct Fixed {
+    preflight: WireResponse,
+    response: WireResponse,
+    sent: Vec<WireRequest>,
+}
+
+impl Transport for Fixed {
+    fn send(&mut self, request: &WireRequest) -> Result<WireResponse, TransportError> {
+        self.sent.push(request.clone());
+        Ok(if request.preflight {
+            self.preflight.clone()
+        } else {
+            self.response.clone()
+        })
+    }
+}
+
+fn answer(status: u16, headers: &[(&str, &str)]) -> WireResponse {
+    WireResponse {
+        status,
+        headers: headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
+
+#[test]
+fn preflight_cache_saves_a_preflight_until_max_age() {
+    let mut server = Fixed {
+        preflight: answer(
+            204,
+            &[
+                ("Access-Control-Allow-Origin", "http://127.0.0.1:8001"),
+                ("Access-Control-Allow-Methods", "PUT"),
+                ("Access-Control-Max-Age", "60"),
+            ],
+        ),
+        response: answer(
+            200,
+            &[("Access-Control-Allow-Origin", "http://127.0.0.1:8001")],
+        ),
+        sent: Vec::new(),
+    };
+    let mut cache = PreflightCache::new();
+    let put = request("PUT", &[], Credentials::Omit);
+    let at = |s| Duration::from_secs(s);
+    let first = fetch(&put, Profile::Chromium, &mut server, &mut cache, at(0)).unwrap();
+    assert!(first.is_allowed() && first.preflight_sent());
+    let second = fetch(&put, Profile::Chromium, &mut server, &mut cache, at(59)).unwrap();
+    assert!(
+        second.is_allowed() && !second.preflight_sent(),
+        "cached for 60 s"
+    );
+    let third = fetch(&put, Profile::Chromium, &mut server, &mut cache, at(60)).unwrap();
+    assert!(third.preflight_sent(), "expired");
+    let delete = request("DELETE", &[], Credentials::Omit);
+    let other = fetch(&delete, Profile::Chromium, &mut server, &mut cache, at(61)).unwrap();
+    assert!(
+        other.preflight_sent() && !other.is_allowed(),
+        "the cached answer does not cover DELETE"
+    );
+}
+
+#[test]
+fn max_age_default_and_caps() {
+    let run = |max_age: Option<&str>, profile: Profile, later: u64| {
+        let mut headers = vec![
+            ("Access-Control-Allow-Origin", "http://127.0.0.1:8001"),
+            ("Access-Control-Allow-Methods", "PUT"),
+        ];
+        if let Some(m) = max_age {
+            headers.push(("Access-Control-Max-Age", m));
+        }
+        let mut server = Fixed {
+            preflight: answer(204, &headers),
+            response: answer(200, &headers[..1]),
+            sent: Vec::new(),
+        };
+        let mut cache = PreflightCache::new();
+        let put = request("PUT", &[], Credentials::Omit);
+        fetch(&put, profile, &mut server, &mut cache, Duration::ZERO).unwrap();
+        fetch(
+            &put,
+            profile,
+            &mut server,
+            &mut cache,
+            Duration::from_secs(later),
+        )
+        .unwrap()
+        .preflight_sent()
+    };
+    assert!(
+        !run(None, Profile::Chromium, 4) && run(None, Profile::Chromium, 5),
+        "5 s by default"
+    );
+    assert!(
+        !run(Some("86400"), Profile::Chromium, 7_199)
+            && run(Some("86400"), Profile::Chromium, 7_200),
+        "Chromium caps at 2 h"
+    );
+    assert!(!run(Some("86400"), Profile::Spec, 80_000));
+    assert!(
+        run(Some("-1"), Profile::Chromium, 5) && run(Some("abc"), Profile::Chromium, 5),
+        "invalid: the default"
+    );
+}
+
+#[test]
+fn profiles_differ_on_method_case() {
+    let mut server = Fixed {
+        preflight: answer(
+            204,
+            &[
+                ("Access-Control-Allow-Origin", "http://127.0.0.1:8001"),
+                ("Access-Control-Allow-Methods", "PATCH"),
+            ],
+        ),
+        response: answer(
+            200,
+            &[("Access-Control-Allow-Origin", "http://127.0.0.1:8001")],
+        ),
+        sent: Vec::new(),
+    };
+    let patch = request("patch", &[], Credentials::Omit);
+    let chromium = fetch(
+        &patch,
+        Profile::Chromium,
+        &mut server,
+        &mut PreflightCache::new(),
+        Duration::ZERO,
+    )
+    .unwrap();
+    assert!(chromium.is_allowed());
+    let spec = fetch(
+        &patch,
+        Profile::Spec,
+        &mut server,
+        &mut PreflightCache::new(),
+        Duration::ZERO,
+    )
+    .unwrap();
+    assert!(matches!(
+        &spec.failure().unwrap().kind,
+        FailureKind::Cors { error: CorsError::MethodDisallowedByPreflightResponse(m), preflight: true } if m == "patch"
+    ));
+    assert_eq!(
+        server.sent[0].header("access-control-request-method"),
+        Some("patch"),
+        "sent as written: not normalised"
+    );
+}
+
+#[test]
+fn type_errors_send_nothing() {
+    let cases = [
+        (
+            request("TRACE", &[], Credentials::Omit),
+            "'TRACE' HTTP method is unsupported.",
+        ),
+        (
+            request("bad method", &[], Credentials::Omit),
+            "'bad method' is not a valid HTTP method.",
+        ),
+        (
+            request("GET", &[("x y", "1")], Credentials::Omit),
+            "'x y' is not a valid HTTP header field name.",
+        ),
+        (
+            Request {
+                body: Some("x".into()),
+                ..request("GET", &[], Credentials::Omit)
+            },
+            "Request with GET/HEAD method cannot have body.",
+        ),
+    ];
+    for (req, message) in cases {
+        let mut server = Fixed {
+            preflight: answer(204, &[]),
+            response: answer(200, &[]),
+            sent: Vec::new(),
+        };
+        let outcome = fetch(
+            &req,
+            Profile::Chromium,
+            &mut server,
+            &mut PreflightCache::new(),
+            Duration::ZERO,
+        )
+        .unwrap();
+        assert_eq!(
+            outcome.failure().unwrap().kind,
+            FailureKind::TypeError(message.to_owned())
+        );
+        assert!(server.sent.is_empty());
+        assert_eq!(
+            crate::explain::console_message(outcome.failure().unwrap()),
+            None
+        );
+    }
+}
+
+#[test]
+fn forbidden_request_headers_are_dropped_and_duplicates_combined() {
+    let mut server = Fixed {
+        preflight: answer(
+            204,
+            &[
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Headers", "x-b"),
+            ],
+        ),
+        response: answer(200, &[("Access-Control-Allow-Origin", "*")]),
+        sent: Vec::new(),
+    };
+    let req = request(
+        "GET",
+        &[
+            ("Cookie", "a=1"),
+            ("X-B", "1"),
+            ("Sec-Foo", "1"),
+            ("x-b", "2"),
+        ],
+        Credentials::Omit,
+    );
+    let outcome = fetch(
+        &req,
+        Profile::Chromium,
+        &mut server,
+        &mut PreflightCache::new(),
+        Duration::ZERO,
+    )
+    .unwrap();
+    assert!(outcome.is_allowed());
+    assert_eq!(
+        server.sent[0].header("access-control-request-headers"),
+        Some("x-b")
+    );
+    assert_eq!(server.sent[1].header("x-b"), Some("1, 2"));
+    assert_eq!(server.sent[1].header("cookie"), None);
+}
