@@ -335,3 +335,154 @@ fn forbidden_request_headers_are_dropped_and_duplicates_combined() {
     assert_eq!(server.sent[1].header("x-b"), Some("1, 2"));
     assert_eq!(server.sent[1].header("cookie"), None);
 }
+
+/// The loop closed: for random policies and requests, the headers `crate::server` writes, fed to
+/// the browser, give `allowed` exactly when the policy allows the request.
+mod server_and_browser_agree {
+    use http::{HeaderMap, HeaderName, HeaderValue, Method};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::Policy;
+    use crate::server::Action;
+
+    /// A server answering with `Policy::decide`: preflights as decided, everything else 200.
+    struct PolicyServer(Policy);
+
+    impl Transport for PolicyServer {
+        fn send(&mut self, request: &WireRequest) -> Result<WireResponse, TransportError> {
+            let mut headers = HeaderMap::new();
+            for (n, v) in &request.headers {
+                headers.append(
+                    HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            let method = Method::from_bytes(request.method.as_bytes()).unwrap();
+            let decision = self.0.decide(&method, &headers);
+            let status = match decision.action() {
+                Action::Respond(s) => s.as_u16(),
+                Action::Forward => 200,
+            };
+            let mut response = HeaderMap::new();
+            decision.apply(&mut response);
+            let headers = response
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+                .collect();
+            Ok(WireResponse { status, headers })
+        }
+    }
+
+    const ORIGINS: [&str; 4] = [
+        "https://app.example.com",
+        "https://a.tenant.example.org",
+        "http://localhost:5173",
+        "https://evil.example",
+    ];
+    const ENTRIES: [&str; 4] = [
+        "https://app.example.com",
+        "https://*.tenant.example.org",
+        "http://localhost:*",
+        "*",
+    ];
+    const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+    const HEADERS: [(&str, &str); 5] = [
+        ("x-a", "1"),
+        ("x-b", "2"),
+        ("content-type", "application/json"),
+        ("content-type", "text/plain"),
+        ("authorization", "Bearer t"),
+    ];
+
+    fn subset<T: Clone + std::fmt::Debug>(items: &'static [T]) -> impl Strategy<Value = Vec<T>> {
+        prop::sample::subsequence(items, 0..=items.len())
+    }
+
+    /// The property is not vacuous: a policy server really lets a preflighted request through
+    /// and really blocks another origin.
+    #[test]
+    fn known_cases() {
+        let policy = Policy::builder()
+            .allow_origins(["https://app.example.com"])
+            .allow_methods(["PUT"])
+            .allow_headers(["x-a"])
+            .allow_credentials(true)
+            .build()
+            .unwrap();
+        let mut request = Request {
+            origin: "https://app.example.com".into(),
+            url: "https://api.example.net/r".into(),
+            method: "PUT".into(),
+            headers: vec![("X-A".into(), "1".into())],
+            credentials: Credentials::Include,
+            body: None,
+        };
+        let run = |r: &Request| {
+            fetch(
+                r,
+                Profile::Chromium,
+                &mut PolicyServer(policy.clone()),
+                &mut PreflightCache::new(),
+                Duration::ZERO,
+            )
+            .unwrap()
+        };
+        let allowed = run(&request);
+        assert!(
+            allowed.is_allowed() && allowed.preflight_sent(),
+            "{allowed:#?}"
+        );
+        request.origin = "https://evil.example".into();
+        let blocked = run(&request);
+        assert_eq!(
+            crate::explain::console_message(blocked.failure().unwrap()).unwrap(),
+            "Access to fetch at 'https://api.example.net/r' from origin 'https://evil.example' has been blocked by CORS policy: \
+             Response to preflight request doesn't pass access control check: No 'Access-Control-Allow-Origin' header is present on the requested resource."
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn agree(
+            entries in subset(&ENTRIES),
+            methods in subset(&["PUT", "DELETE", "*"]),
+            allowed_headers in subset(&["x-a", "content-type", "authorization", "*"]),
+            credentials in any::<bool>(),
+            block in any::<bool>(),
+            origin in prop::sample::select(&ORIGINS[..]),
+            method in prop::sample::select(&METHODS[..]),
+            headers in subset(&HEADERS),
+            include in any::<bool>(),
+        ) {
+            let built = Policy::builder()
+                .allow_origins(entries.iter().copied())
+                .allow_methods(methods.iter().copied())
+                .allow_headers(allowed_headers.iter().copied())
+                .allow_credentials(credentials)
+                .block_disallowed_origins(block)
+                .build();
+            // `*` with credentials is refused at build time: nothing to compare.
+            let Ok(policy) = built else { return Ok(()) };
+            let request = Request {
+                origin: origin.to_owned(),
+                url: "https://api.example.net/r".to_owned(),
+                method: method.to_owned(),
+                headers: headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+                credentials: if include { Credentials::Include } else { Credentials::Omit },
+                body: None,
+            };
+            let outcome = fetch(&request, Profile::Chromium, &mut PolicyServer(policy.clone()), &mut PreflightCache::new(), Duration::ZERO).unwrap();
+
+            // What the policy means, said directly.
+            let header_pairs = request.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+            let unsafe_names = safelist::cors_unsafe_names(header_pairs);
+            let any_header = allowed_headers.contains(&"*");
+            let policy_allows = policy.allows_origin(origin)
+                && (!include || credentials)
+                && (crate::fetch::is_cors_safelisted_method(method.as_bytes()) || methods.contains(&"*") || methods.contains(&method))
+                && unsafe_names.iter().all(|n| any_header || allowed_headers.contains(&n.as_str()));
+            prop_assert_eq!(outcome.is_allowed(), policy_allows, "{:?}\n{:#?}", request, outcome);
+        }
+    }
+}
