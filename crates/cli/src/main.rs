@@ -2,7 +2,9 @@
 //! file parses the arguments, runs the subcommand and turns its outcome into an exit status.
 
 mod origin;
+mod outcome;
 mod output;
+mod simulate;
 mod validate;
 
 use std::io::{self, BufWriter, Write};
@@ -16,7 +18,7 @@ const LONG_ABOUT: &str = "\
 crossgate: Cross-Origin Resource Sharing (CORS), exactly as the Fetch standard says.
 
 Every subcommand prints text for people by default and JSON with --json.
-Exit status: 0 all good, 1 the thing checked failed (an invalid policy…),
+Exit status: 0 all good, 1 the thing checked failed (an invalid policy, a blocked request…),
 2 a usage or I/O error (printed as `crossgate: <error>` on stderr).";
 
 /// The command line.
@@ -24,7 +26,7 @@ Exit status: 0 all good, 1 the thing checked failed (an invalid policy…),
 #[command(
     name = "crossgate",
     version,
-    about = "CORS toolkit: origins, policies (and soon a proxy, checks, audits, exports)",
+    about = "CORS toolkit: origins, policies, simulations (and soon a proxy, checks, audits, exports)",
     long_about = LONG_ABOUT,
     propagate_version = true
 )]
@@ -40,12 +42,15 @@ enum Command {
     Origin(origin::Args),
     /// Check a policy file: every error and warning, each with its fix
     Validate(validate::Args),
+    /// What a browser does with each scenario of a file (canned answers), as JSON or explained
+    Simulate(simulate::Args),
 }
 
 fn run(command: &Command, out: &mut dyn Write) -> anyhow::Result<Status> {
     match command {
         Command::Origin(args) => origin::run(args, out),
         Command::Validate(args) => validate::run(args, out),
+        Command::Simulate(args) => simulate::run(args, out),
     }
 }
 

@@ -1,5 +1,9 @@
 //! End-to-end tests of the `crossgate` binary: each runs the real executable and checks its
-//! output and exit status.
+//! output and exit status. One test binary: the subcommands with more to test have a module
+//! under `cli/`.
+
+#[path = "cli/simulate.rs"]
+mod simulate;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
