@@ -1,10 +1,12 @@
 //! `crossgate`: the command line of the crossgate CORS toolkit. One module per subcommand; this
 //! file parses the arguments, runs the subcommand and turns its outcome into an exit status.
 
+mod check;
 mod origin;
 mod outcome;
 mod output;
 mod simulate;
+mod transport;
 mod validate;
 
 use std::io::{self, BufWriter, Write};
@@ -26,7 +28,7 @@ Exit status: 0 all good, 1 the thing checked failed (an invalid policy, a blocke
 #[command(
     name = "crossgate",
     version,
-    about = "CORS toolkit: origins, policies, simulations (and soon a proxy, checks, audits, exports)",
+    about = "CORS toolkit: origins, policies, live checks and simulations (and soon a proxy, audits, exports)",
     long_about = LONG_ABOUT,
     propagate_version = true
 )]
@@ -42,6 +44,8 @@ enum Command {
     Origin(origin::Args),
     /// Check a policy file: every error and warning, each with its fix
     Validate(validate::Args),
+    /// What a browser does with a cross-origin fetch() of a live URL, step by step, and the fix
+    Check(check::Args),
     /// What a browser does with each scenario of a file (canned answers), as JSON or explained
     Simulate(simulate::Args),
 }
@@ -50,6 +54,7 @@ fn run(command: &Command, out: &mut dyn Write) -> anyhow::Result<Status> {
     match command {
         Command::Origin(args) => origin::run(args, out),
         Command::Validate(args) => validate::run(args, out),
+        Command::Check(args) => check::run(args, out),
         Command::Simulate(args) => simulate::run(args, out),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use crossgate::browser::{Check, FailureKind, Outcome, Profile, Request};
+use crossgate::browser::{Check, Credentials, FailureKind, Outcome, Profile, Request};
 use crossgate::explain;
 
 /// `--browser`: which browser to imitate.
@@ -22,6 +22,28 @@ impl From<Browser> for Profile {
         match browser {
             Browser::Chromium => Profile::Chromium,
             Browser::Spec => Profile::Spec,
+        }
+    }
+}
+
+/// `--credentials`: fetch()'s credentials mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CredentialsArg {
+    /// Never send cookies or HTTP authentication
+    Omit,
+    /// Send them to the page's own origin only (fetch()'s default)
+    #[default]
+    SameOrigin,
+    /// Send them everywhere (the server must allow credentials)
+    Include,
+}
+
+impl From<CredentialsArg> for Credentials {
+    fn from(credentials: CredentialsArg) -> Credentials {
+        match credentials {
+            CredentialsArg::Omit => Credentials::Omit,
+            CredentialsArg::SameOrigin => Credentials::SameOrigin,
+            CredentialsArg::Include => Credentials::Include,
         }
     }
 }

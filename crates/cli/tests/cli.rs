@@ -2,6 +2,10 @@
 //! output and exit status. One test binary: the subcommands with more to test have a module
 //! under `cli/`.
 
+#[path = "cli/check.rs"]
+mod check;
+#[path = "cli/servers.rs"]
+mod servers;
 #[path = "cli/simulate.rs"]
 mod simulate;
 

@@ -1,0 +1,255 @@
+//! `crossgate check URL --origin O`: what a browser on a page of origin O does with a `fetch()`
+//! of URL against the live server, step by step, with Chromium's console message and the fix.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use crossgate::browser::scenario::ScenarioResult;
+use crossgate::browser::{
+    self, FailureKind, Outcome, PreflightCache, Profile, Request, TransportErrorKind,
+};
+
+use crate::outcome::{self, Browser, CredentialsArg};
+use crate::output::{self, Status};
+use crate::transport::HttpTransport;
+
+const LONG_ABOUT: &str = "\
+Does what a browser does when a page of origin O runs fetch(URL, {method, headers,
+credentials, body}): sends the preflight if one is needed, then the request, over HTTP or
+HTTPS to the live server, follows redirects as the browser would, and checks every answer.
+Prints each request sent, the answer's CORS headers, each check (✓/✗), the verdict, the
+message Chromium prints to the console, and the fix.
+
+Only the requests the browser would send are sent: no cookies, no User-Agent, nothing else.
+--repeat N runs the same fetch N times with one preflight cache, as one page would, showing
+whether each run needed a preflight or found one in the cache (Access-Control-Max-Age).
+
+Exit status: 0 allowed (every run), 1 blocked, 2 a usage or network error (connection
+refused, timed out, TLS error: printed as `crossgate: URL: …`).";
+
+const JSON_SCHEMA: &str = "\
+--json prints the result format of `crossgate simulate` (scenarios/README.md) for the fetch,
+with \"name\" the URL; with --repeat, an array of them, one per run:
+
+  {
+    \"name\": string,                the URL checked
+    \"outcome\": \"allowed\" | \"blocked\",
+    \"status\": number,              the final response's status; only when allowed
+    \"preflight_sent\": bool,
+    \"requests\": [{\"method\", \"url\", \"origin\", \"acrm\", \"acrh\"}],
+    \"readable_headers\": [string],  sorted lower-case names script can read; when allowed
+    \"console\": [string]            Chromium's console messages, exactly
+  }
+
+A network error prints no JSON: one line on stderr, exit status 2.
+
+Examples:
+  crossgate check https://api.example.com/items --origin https://app.example.com
+  crossgate check http://127.0.0.1:8080/r --origin http://localhost:5173 --method PUT \\
+      -H 'Content-Type: application/json' --body '{}' --repeat 2";
+
+/// Arguments of `crossgate check`.
+#[derive(Debug, clap::Args)]
+#[command(long_about = LONG_ABOUT, after_long_help = JSON_SCHEMA)]
+pub(crate) struct Args {
+    /// The URL fetched (http or https)
+    #[arg(value_name = "URL")]
+    url: String,
+    /// The page's origin, e.g. https://app.example.com
+    #[arg(long, value_name = "ORIGIN")]
+    origin: String,
+    /// The method, as the script writes it
+    #[arg(long, short = 'X', value_name = "METHOD", default_value = "GET")]
+    method: String,
+    /// A header the script sets, in order; repeat for more
+    #[arg(short = 'H', long = "header", value_name = "Name: value")]
+    headers: Vec<String>,
+    /// fetch()'s credentials mode
+    #[arg(long, value_enum, default_value_t)]
+    credentials: CredentialsArg,
+    /// The request body (fetch() adds Content-Type: text/plain;charset=UTF-8 unless set)
+    #[arg(long, value_name = "DATA")]
+    body: Option<String>,
+    /// The browser to imitate
+    #[arg(long, value_enum, default_value_t)]
+    browser: Browser,
+    /// Fetch N times with one preflight cache, as one page would
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: Option<u32>,
+    /// Give up on a connection or a response after SECS seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    timeout: Duration,
+    /// Also trust the CA certificates in this PEM file (for a self-signed test server)
+    #[arg(long, value_name = "PEM")]
+    cacert: Option<PathBuf>,
+    /// Print JSON instead of text (schema in --help)
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err("expected a number of seconds, more than 0 and at most 86400".to_owned()),
+    }
+}
+
+/// `Name: value` as `(Name, value)`.
+fn parse_header(text: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(anyhow!(
+            "-H {}: expected 'Name: value'",
+            output::shown(text)
+        )),
+    }
+}
+
+/// Runs `crossgate check`.
+pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
+    let request = Request {
+        origin: args.origin.clone(),
+        url: args.url.clone(),
+        method: args.method.clone(),
+        headers: args
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<anyhow::Result<_>>()?,
+        credentials: args.credentials.into(),
+        body: args.body.clone(),
+    };
+    let profile = Profile::from(args.browser);
+    let mut transport = HttpTransport::new(args.timeout, args.cacert.as_deref())?;
+    let mut cache = PreflightCache::new();
+    let runs = args.repeat.unwrap_or(1);
+    let start = Instant::now();
+
+    let mut results = Vec::new();
+    let mut preflights = 0;
+    for run in 1..=runs {
+        let now = start.elapsed();
+        // An invalid origin or URL fails here, before anything is printed.
+        let outcome = browser::fetch(&request, profile, &mut transport, &mut cache, now)?;
+        let no_response = outcome.failure().and_then(|failure| match &failure.kind {
+            FailureKind::Transport(e) => Some((failure.url.as_str(), e)),
+            _ => None,
+        });
+        // A network error ends the run; what was exchanged before it (a preflight) is shown.
+        if !args.json && (no_response.is_none() || !outcome.exchanges.is_empty()) {
+            if run == 1 {
+                outcome::write_request_line(&request, profile, out)?;
+            }
+            if args.repeat.is_some() {
+                writeln!(
+                    out,
+                    "\nrun {run} of {runs}, at {:.3} s: {}",
+                    now.as_secs_f64(),
+                    preflight_note(&outcome)
+                )?;
+            } else {
+                writeln!(out)?;
+            }
+            outcome::write_exchanges(&outcome, out)?;
+        }
+        if let Some((url, e)) = no_response {
+            let hint = if e.kind == TransportErrorKind::Tls && args.cacert.is_none() {
+                " (a self-signed or private CA? pass its certificate with --cacert FILE)"
+            } else {
+                ""
+            };
+            return Err(anyhow!("{url}: {e}{hint}"));
+        }
+        let declared: Vec<String> = outcome
+            .exchanges
+            .last()
+            .map(|e| {
+                e.response
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.to_ascii_lowercase())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let result = ScenarioResult::of(&args.url, &outcome, &declared);
+        if !args.json {
+            writeln!(out)?;
+            let readable = result.readable_headers.as_deref().unwrap_or_default();
+            outcome::write_verdict(&outcome, readable, out)?;
+        }
+        preflights += usize::from(outcome.preflight_sent());
+        results.push(result);
+    }
+    let blocked = results.iter().filter(|r| r.outcome != "allowed").count();
+    if args.json {
+        if args.repeat.is_some() {
+            output::write_json(out, &results)?;
+        } else if let Some(result) = results.first() {
+            output::write_json(out, result)?;
+        }
+    } else if runs > 1 {
+        writeln!(
+            out,
+            "\n{}: {} allowed, {} blocked; {} sent",
+            output::count(results.len(), "run"),
+            results.len() - blocked,
+            blocked,
+            output::count(preflights, "preflight")
+        )?;
+    }
+    Ok(if blocked == 0 {
+        Status::Ok
+    } else {
+        Status::Failed
+    })
+}
+
+/// Whether a run sent a preflight, found one in the cache, or needed none.
+fn preflight_note(outcome: &Outcome) -> &'static str {
+    if outcome.preflight_sent() {
+        "preflight sent"
+    } else if outcome.checks.iter().any(|c| c.what == "preflight cache") {
+        "no preflight (preflight cache)"
+    } else {
+        "no preflight needed"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_parse() {
+        assert_eq!(
+            parse_header("X-Foo: 1").unwrap(),
+            ("X-Foo".to_owned(), "1".to_owned())
+        );
+        assert_eq!(
+            parse_header("Content-Type:application/json").unwrap(),
+            ("Content-Type".to_owned(), "application/json".to_owned())
+        );
+        assert_eq!(
+            parse_header("X-Empty:").unwrap(),
+            ("X-Empty".to_owned(), String::new())
+        );
+        assert_eq!(
+            parse_header("nocolon").unwrap_err().to_string(),
+            "-H nocolon: expected 'Name: value'"
+        );
+        assert!(parse_header(": v").is_err());
+    }
+
+    #[test]
+    fn timeouts_parse() {
+        assert_eq!(parse_timeout("1").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_timeout("0.5").unwrap(), Duration::from_millis(500));
+        for bad in ["0", "-1", "nan", "inf", "x", "100000"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
+}
