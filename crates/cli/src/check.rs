@@ -15,7 +15,9 @@ use crate::outcome::{self, Browser, CredentialsArg};
 use crate::output::{self, Status};
 use crate::transport::HttpTransport;
 
-const LONG_ABOUT: &str = "\
+/// `crossgate check --help`'s description (set on the subcommand in `main`: a doc comment there
+/// would replace one set here).
+pub(crate) const LONG_ABOUT: &str = "\
 Does what a browser does when a page of origin O runs fetch(URL, {method, headers,
 credentials, body}): sends the preflight if one is needed, then the request, over HTTP or
 HTTPS to the live server, follows redirects as the browser would, and checks every answer.
@@ -52,7 +54,7 @@ Examples:
 
 /// Arguments of `crossgate check`.
 #[derive(Debug, clap::Args)]
-#[command(long_about = LONG_ABOUT, after_long_help = JSON_SCHEMA)]
+#[command(after_long_help = JSON_SCHEMA)]
 pub(crate) struct Args {
     /// The URL fetched (http or https)
     #[arg(value_name = "URL")]

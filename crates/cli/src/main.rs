@@ -41,12 +41,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Origins and sites of URLs; is the first same-origin and same-site with the others, and why
+    #[command(long_about = origin::LONG_ABOUT)]
     Origin(origin::Args),
     /// Check a policy file: every error and warning, each with its fix
+    #[command(long_about = validate::LONG_ABOUT)]
     Validate(validate::Args),
     /// What a browser does with a cross-origin fetch() of a live URL, step by step, and the fix
+    #[command(long_about = check::LONG_ABOUT)]
     Check(check::Args),
     /// What a browser does with each scenario of a file (canned answers), as JSON or explained
+    #[command(long_about = simulate::LONG_ABOUT)]
     Simulate(simulate::Args),
 }
 

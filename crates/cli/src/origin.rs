@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::output::{self, Status, Table};
 
-const LONG_ABOUT: &str = "\
+/// `crossgate origin --help`'s description (set on the subcommand in `main`: a doc comment there
+/// would replace one set here).
+pub(crate) const LONG_ABOUT: &str = "\
 Prints the origin (as browsers serialize it) and the site of each URL. With two or more URLs,
 compares the first one, the reference, with each of the others: same origin or not, and why
 (which of scheme, host and port differ), and same site or not (schemeful same-site: the same
@@ -52,7 +54,7 @@ Example:
 
 /// Arguments of `crossgate origin`.
 #[derive(Debug, clap::Args)]
-#[command(long_about = LONG_ABOUT, after_long_help = JSON_SCHEMA)]
+#[command(after_long_help = JSON_SCHEMA)]
 pub(crate) struct Args {
     /// The URLs; the first is the reference the others are compared with
     #[arg(value_name = "URL", required = true)]

@@ -13,7 +13,9 @@ use crossgate::browser::scenario::{Scenario, ScenarioResult};
 use crate::outcome::{self, Browser};
 use crate::output::{self, Status};
 
-const LONG_ABOUT: &str = "\
+/// `crossgate simulate --help`'s description (set on the subcommand in `main`: a doc comment there
+/// would replace one set here).
+pub(crate) const LONG_ABOUT: &str = "\
 Runs each scenario of FILE (`-` reads standard input) the way a browser would: which requests
 it sends (a preflight or not, redirects, `Origin: null` once a redirect taints it), which
 answers pass the CORS checks, and what Chromium prints to the console. Nothing goes on the
@@ -64,7 +66,7 @@ Examples:
 
 /// Arguments of `crossgate simulate`.
 #[derive(Debug, clap::Args)]
-#[command(long_about = LONG_ABOUT, after_long_help = JSON_SCHEMA)]
+#[command(after_long_help = JSON_SCHEMA)]
 pub(crate) struct Args {
     /// The scenario file (one scenario or an array); `-` reads standard input
     #[arg(value_name = "FILE")]

@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::output::{self, Status, Table};
 
-const LONG_ABOUT: &str = "\
+/// `crossgate validate --help`'s description (set on the subcommand in `main`: a doc comment there
+/// would replace one set here).
+pub(crate) const LONG_ABOUT: &str = "\
 Reads a CORS policy file (TOML; `-` reads standard input) and checks it the way the proxy and
 the tower layer will: every error and warning at once, each with the offending key and value,
 why it is a problem, and the fix. For a valid policy, also prints what it allows.
@@ -47,7 +49,7 @@ Example:
 
 /// Arguments of `crossgate validate`.
 #[derive(Debug, clap::Args)]
-#[command(long_about = LONG_ABOUT, after_long_help = JSON_SCHEMA)]
+#[command(after_long_help = JSON_SCHEMA)]
 pub(crate) struct Args {
     /// The policy file; `-` reads standard input
     #[arg(value_name = "POLICY.toml")]

@@ -347,6 +347,21 @@ fn help_lists_subcommands_and_json_schemas() {
     assert!(run.stdout.contains("\"problems\": ["), "{}", run.stdout);
 }
 
+/// `SUBCOMMAND --help` shows the subcommand's long description, not only its one-line summary.
+#[test]
+fn help_shows_each_long_description() {
+    for (subcommand, phrase) in [
+        ("origin", "Public Suffix List"),
+        ("validate", "every error and warning at once"),
+        ("check", "--repeat N runs the same fetch N times"),
+        ("simulate", "Nothing goes on the\nnetwork"),
+    ] {
+        let run = crossgate(&[subcommand, "--help"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stdout.contains(phrase), "{subcommand}: {}", run.stdout);
+    }
+}
+
 /// A reader that goes away (`| head -1`) ends the run quietly with status 0.
 #[test]
 fn broken_pipe_exits_0_quietly() {

@@ -426,6 +426,13 @@ fn help_describes_check_and_simulate() {
         run.stdout
     );
     assert!(run.stdout.contains("--cacert <PEM>"), "{}", run.stdout);
+    // The long description, not only the one-line summary.
+    assert!(
+        run.stdout
+            .contains("--repeat N runs the same fetch N times"),
+        "{}",
+        run.stdout
+    );
     let run = crossgate(&["simulate", "--help"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
