@@ -166,18 +166,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             };
             return Err(anyhow!("{url}: {e}{hint}"));
         }
-        let declared: Vec<String> = outcome
-            .exchanges
-            .last()
-            .map(|e| {
-                e.response
-                    .headers
-                    .iter()
-                    .map(|(n, _)| n.to_ascii_lowercase())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let result = ScenarioResult::of(&args.url, &outcome, &declared);
+        let result = ScenarioResult::of(&args.url, &outcome);
         if !args.json {
             writeln!(out)?;
             let readable = result.readable_headers.as_deref().unwrap_or_default();

@@ -74,22 +74,12 @@ pub(crate) fn write_request_line(
 /// Every request sent and its answer, each followed by the checks made on it. Checks made before a
 /// request went out (a preflight found in the cache) come before it.
 pub(crate) fn write_exchanges(outcome: &Outcome, out: &mut dyn Write) -> io::Result<()> {
-    // `Check::exchange` is the index of the latest exchange when the check was made, 0 when
-    // none was sent yet. A cache hit is made before the request it spares a preflight for: the
-    // first check of all when no request preceded it (then it belongs before exchange 0), else
-    // after at least one check of the previous exchange (a redirect always leaves one).
+    // `Check::exchange` is the request a check concerns; a preflight-cache hit concerns the
+    // request it spared a preflight for, so it goes before that request.
     let placed: Vec<(usize, bool, &Check)> = outcome
         .checks
         .iter()
-        .enumerate()
-        .map(|(i, check)| {
-            if check.what == "preflight cache" {
-                let next = if i == 0 { 0 } else { check.exchange + 1 };
-                (next, true, check)
-            } else {
-                (check.exchange, false, check)
-            }
-        })
+        .map(|check| (check.exchange, check.what == "preflight cache", check))
         .collect();
     for (index, exchange) in outcome.exchanges.iter().enumerate() {
         for (_, _, check) in placed

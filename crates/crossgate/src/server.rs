@@ -523,15 +523,14 @@ fn request_method(request: &HeaderMap) -> Result<&HeaderValue, Rejection> {
 }
 
 /// The preflight's method check (Fetch "CORS-preflight fetch": safelisted methods always pass;
-/// otherwise a match in the allowed list, or `*`). Chromium upper-cases the request's method
-/// before looking it up in `Access-Control-Allow-Methods`, so `fetch(url, {method: "patch"})`
-/// passes with `PATCH` listed; the server agrees, and the policy only holds upper-case methods.
+/// otherwise a byte-case-sensitive match in the allowed list, or `*`), as browsers make it:
+/// `fetch(url, {method: "patch"})` sends `patch`, and only `patch` listed lets it through.
 fn method_allowed(policy: &Compiled, method: &[u8]) -> bool {
     fetch::is_cors_safelisted_method(method)
         || policy
             .methods
             .as_ref()
-            .is_none_or(|list| list.iter().any(|m| m.eq_ignore_ascii_case(method)))
+            .is_none_or(|list| list.iter().any(|m| **m == *method))
 }
 
 fn header_allowed(policy: &Compiled, name: &[u8]) -> bool {

@@ -91,12 +91,10 @@ fn check_blocked_origin() {
         "\nblocked: fetch() rejects with TypeError: Failed to fetch\n",
     );
     assert_has(&run, &format!("\nconsole: {console}\n"));
-    // FIXME(engine): the check that failed is marked passed. `browser::Run::cors_check` records
-    // `result.is_ok() || !matches!(result, Err(InvalidAllowCredentials(_)))`, where it means
-    // `result.is_ok() || matches!(…)`; this line should read `✗ Access-Control-Allow-Origin`.
+    // Regression: the failed check used to be marked passed.
     assert_has(
         &run,
-        &format!("\n  ✓ Access-Control-Allow-Origin: \"\" for origin {evil}\n"),
+        &format!("\n  ✗ Access-Control-Allow-Origin: missing for origin {evil}\n"),
     );
     assert_has(
         &run,

@@ -66,39 +66,43 @@ fn simulate_explain_gives_steps_console_and_fix() {
     assert!(order.is_sorted(), "{order:?}");
 }
 
-/// A scenario where Chromium and the standard disagree: Chromium upper-cases `patch` before
-/// looking it up in `Access-Control-Allow-Methods`.
-const LOWERCASE_PATCH: &str = r#"{
-  "name": "lowercase-patch",
+/// A scenario where Chromium and the standard disagree: Chromium 156 lets
+/// `Access-Control-Allow-Headers: *` cover `Authorization`; the standard does not.
+const AUTHORIZATION_UNDER_STAR: &str = r#"{
+  "name": "authorization-under-star",
   "request": {"origin": "http://127.0.0.1:8001", "url": "http://127.0.0.1:8002/r",
-              "method": "patch", "credentials": "omit"},
+              "method": "PUT", "headers": [["Authorization", "Bearer t"]], "credentials": "omit"},
   "server": {"http://127.0.0.1:8002/r": {
     "preflight": {"status": 204, "headers": [["Access-Control-Allow-Origin", "http://127.0.0.1:8001"],
-                                           ["Access-Control-Allow-Methods", "PATCH"]]},
+                                           ["Access-Control-Allow-Methods", "PUT"],
+                                           ["Access-Control-Allow-Headers", "*"]]},
     "response": {"status": 200, "headers": [["Access-Control-Allow-Origin", "http://127.0.0.1:8001"]]}}}
 }"#;
 
 #[test]
 fn simulate_one_scenario_from_stdin_and_browser_profiles() {
-    let run = crossgate_with_stdin(&["simulate", "-"], LOWERCASE_PATCH);
+    let run = crossgate_with_stdin(&["simulate", "-"], AUTHORIZATION_UNDER_STAR);
     assert_eq!(run.code, 0, "{run:?}");
     let results = json(&run);
     assert_eq!(results.as_array().map(Vec::len), Some(1), "an array of one");
-    assert_eq!(results[0]["name"], "lowercase-patch");
+    assert_eq!(results[0]["name"], "authorization-under-star");
     assert_eq!(results[0]["outcome"], "allowed");
-    assert_eq!(results[0]["requests"][0]["acrm"], "patch");
+    assert_eq!(results[0]["requests"][0]["acrh"], "authorization");
 
-    let run = crossgate_with_stdin(&["simulate", "-", "--browser", "spec"], LOWERCASE_PATCH);
+    let run = crossgate_with_stdin(
+        &["simulate", "-", "--browser", "spec"],
+        AUTHORIZATION_UNDER_STAR,
+    );
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(
         json(&run)[0]["console"][0],
         "Access to fetch at 'http://127.0.0.1:8002/r' from origin 'http://127.0.0.1:8001' has been blocked \
-         by CORS policy: Method patch is not allowed by Access-Control-Allow-Methods in preflight response."
+         by CORS policy: Request header field authorization is not allowed by Access-Control-Allow-Headers in preflight response."
     );
 
     let run = crossgate_with_stdin(
         &["simulate", "-", "--browser", "spec", "--explain"],
-        LOWERCASE_PATCH,
+        AUTHORIZATION_UNDER_STAR,
     );
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
@@ -107,8 +111,9 @@ fn simulate_one_scenario_from_stdin_and_browser_profiles() {
         run.stdout
     );
     assert!(
-        run.stdout
-            .contains("fix: the preflight does not allow the method PATCH\n"),
+        run.stdout.contains(
+            "fix: the preflight does not allow the request header authorization (the standard's `*` never covers Authorization, and Chromium is phasing that out: list it by name)\n"
+        ),
         "{}",
         run.stdout
     );

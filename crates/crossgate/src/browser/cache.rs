@@ -55,8 +55,8 @@ impl PreflightCache {
                 && e.url == url
                 && now < e.expires
                 && (!include || e.result.credentials)
-                && e.result.allows_method(method, profile).is_ok()
-                && e.result.allows_headers(names).is_ok()
+                && e.result.allows_method(method).is_ok()
+                && e.result.allows_headers(names, profile).is_ok()
         })
     }
 

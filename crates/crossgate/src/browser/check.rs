@@ -102,14 +102,13 @@ impl PreflightResult {
         })
     }
 
-    /// The method check (Fetch §4.8 step 7.7; Chromium upper-cases the method first).
-    pub(crate) fn allows_method(&self, method: &str, profile: Profile) -> Result<(), CorsError> {
-        let looked_up = match profile {
-            Profile::Chromium => method.to_ascii_uppercase(),
-            Profile::Spec => method.to_owned(),
-        };
-        let allowed = self.methods.contains(&looked_up)
-            || spec::is_cors_safelisted_method(looked_up.as_bytes())
+    /// The method check (Fetch §4.8 step 7.7): a byte-case-sensitive match, a safelisted method,
+    /// or `*` without credentials. Chromium 156 compares exactly as the standard says
+    /// (`fetch(u, {method: "patch"})` needs `patch`, not `PATCH`; recorded in
+    /// `scenarios/matrix.chromium.json`, `method-lower-*`).
+    pub(crate) fn allows_method(&self, method: &str) -> Result<(), CorsError> {
+        let allowed = self.methods.iter().any(|m| m == method)
+            || spec::is_cors_safelisted_method(method.as_bytes())
             || (!self.credentials && self.methods.iter().any(|m| m == "*"));
         if allowed {
             Ok(())
@@ -120,14 +119,21 @@ impl PreflightResult {
         }
     }
 
-    /// The header check (Fetch §4.8 step 7.8): `*` without credentials allows every name but
-    /// `authorization`; otherwise each name must be listed. `names` are lower case, in the order
-    /// the first refusal is reported.
-    pub(crate) fn allows_headers(&self, names: &[String]) -> Result<(), CorsError> {
+    /// The header check (Fetch §4.8 step 7.8): `*` without credentials allows every name —
+    /// except `authorization` in the standard (a "CORS non-wildcard request-header name"), which
+    /// Chromium 156 still lets `*` cover (`preflight-acah-star-authorization*` in the matrix);
+    /// otherwise each name must be listed. `names` are lower case, in the order the first refusal
+    /// is reported.
+    pub(crate) fn allows_headers(
+        &self,
+        names: &[String],
+        profile: Profile,
+    ) -> Result<(), CorsError> {
         let wildcard = !self.credentials && self.headers.iter().any(|h| h == "*");
         for name in names {
             let listed = self.headers.contains(name);
-            let covered = listed || (wildcard && name != "authorization");
+            let non_wildcard = profile == Profile::Spec && name == "authorization";
+            let covered = listed || (wildcard && !non_wildcard);
             if !covered {
                 return Err(CorsError::HeaderDisallowedByPreflightResponse(name.clone()));
             }

@@ -16,12 +16,13 @@
 //!
 //! | where | Chromium | the standard |
 //! |---|---|---|
-//! | preflight method check | upper-cases the request's method before looking it up in `Access-Control-Allow-Methods` (`fetch(u, {method: "patch"})` passes with `PATCH` listed) | byte-case-sensitive (`patch` needs `patch`) |
+//! | `Access-Control-Allow-Headers: *` (no credentials) | covers `Authorization` too | covers every name but `Authorization` |
 //! | first disallowed header reported | in the order the script set them | in sorted order |
 //! | longest preflight cache | 7,200 s (2 hours) | not set; 86,400 s here, Firefox's cap |
 //!
-//! Both agree that `Access-Control-Allow-Headers: *` never covers `Authorization`, that `*` means
-//! a literal name with credentials, and that empty list elements are ignored.
+//! Both compare methods byte for byte (`fetch(u, {method: "patch"})` needs `patch` listed, not
+//! `PATCH`), read `*` as a literal name with credentials, and ignore empty list elements. Every
+//! row above is pinned by a scenario recorded from Chromium 156 (`scenarios/matrix.chromium.json`).
 
 mod cache;
 mod check;
@@ -285,7 +286,9 @@ pub struct Failure {
 /// One check the browser made, for a step-by-step report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
-    /// The request the check concerns (index into [`Outcome::exchanges`]).
+    /// The request the check concerns (index into [`Outcome::exchanges`]): the answer checked, or
+    /// for the preflight cache, the request that the cached answer let through without a
+    /// preflight.
     pub exchange: usize,
     /// What was checked, e.g. `Access-Control-Allow-Origin`.
     pub what: String,
@@ -472,8 +475,14 @@ impl Run {
         }
     }
 
+    /// Records a check about the latest exchange.
     fn check(&mut self, what: &str, passed: bool, detail: impl Into<String>) {
         let exchange = self.outcome.exchanges.len().saturating_sub(1);
+        self.check_at(exchange, what, passed, detail);
+    }
+
+    /// Records a check about exchange `exchange` (which may not be sent yet).
+    fn check_at(&mut self, exchange: usize, what: &str, passed: bool, detail: impl Into<String>) {
         self.outcome.checks.push(Check {
             exchange,
             what: what.to_owned(),
@@ -550,7 +559,10 @@ impl Run {
                     now,
                 );
                 if cached {
-                    self.check(
+                    // About the request about to be sent, which needs no preflight.
+                    let next = self.outcome.exchanges.len();
+                    self.check_at(
+                        next,
                         "preflight cache",
                         true,
                         format!(
@@ -671,12 +683,20 @@ impl Run {
         let acao = response
             .header("access-control-allow-origin")
             .unwrap_or_default();
+        let credentials_failed = matches!(result, Err(CorsError::InvalidAllowCredentials(_)));
+        let origin_passed = result.is_ok() || credentials_failed;
+        let shown = if acao.is_empty() && response.header("access-control-allow-origin").is_none() {
+            "missing".to_owned()
+        } else {
+            format!("{acao:?}")
+        };
         self.check(
             "Access-Control-Allow-Origin",
-            result.is_ok() || !matches!(result, Err(CorsError::InvalidAllowCredentials(_))),
-            format!("{acao:?} for origin {origin}"),
+            origin_passed,
+            format!("{shown} for origin {origin}"),
         );
-        if self.include {
+        // The credentials are only looked at once the origin passed.
+        if self.include && origin_passed {
             let acac = response
                 .header("access-control-allow-credentials")
                 .unwrap_or_default();
@@ -754,7 +774,7 @@ impl Run {
                 return false;
             }
         };
-        if let Err(error) = result.allows_method(&req.method, self.profile) {
+        if let Err(error) = result.allows_method(&req.method) {
             self.check(
                 "Access-Control-Allow-Methods",
                 false,
@@ -779,7 +799,7 @@ impl Run {
         } else {
             unsafe_names
         };
-        if let Err(error) = result.allows_headers(order) {
+        if let Err(error) = result.allows_headers(order, self.profile) {
             self.check(
                 "Access-Control-Allow-Headers",
                 false,

@@ -199,17 +199,16 @@ impl Scenario {
     /// Runs the scenario and renders the result format.
     pub fn simulate(&self, profile: Profile) -> Result<ScenarioResult, RequestError> {
         let outcome = self.run(profile)?;
-        Ok(ScenarioResult::of(
-            &self.name,
-            &outcome,
-            &self.final_response_headers(&outcome),
-        ))
+        Ok(ScenarioResult::of(&self.name, &outcome))
     }
+}
 
-    /// The header names the scenario declares for the final response (what `readable_headers`
-    /// is taken among).
-    fn final_response_headers(&self, outcome: &Outcome) -> Vec<String> {
-        outcome
+impl ScenarioResult {
+    /// Renders an outcome in the result format. `readable_headers` is taken among the headers the
+    /// final response declared (for a canned scenario, those the scenario lists).
+    pub fn of(name: &str, outcome: &Outcome) -> ScenarioResult {
+        let allowed = outcome.is_allowed();
+        let declared: Vec<String> = outcome
             .exchanges
             .last()
             .map(|e| {
@@ -219,14 +218,7 @@ impl Scenario {
                     .map(|(n, _)| n.to_ascii_lowercase())
                     .collect()
             })
-            .unwrap_or_default()
-    }
-}
-
-impl ScenarioResult {
-    /// Renders an outcome in the result format; `declared` are the final response's header names.
-    pub fn of(name: &str, outcome: &Outcome, declared: &[String]) -> ScenarioResult {
-        let allowed = outcome.is_allowed();
+            .unwrap_or_default();
         ScenarioResult {
             name: name.to_owned(),
             outcome: if allowed { "allowed" } else { "blocked" }.to_owned(),

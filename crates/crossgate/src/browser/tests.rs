@@ -203,7 +203,7 @@ fn max_age_default_and_caps() {
 }
 
 #[test]
-fn profiles_differ_on_method_case() {
+fn methods_compare_byte_for_byte_in_both_profiles() {
     let mut server = Fixed {
         preflight: answer(
             204,
@@ -219,31 +219,66 @@ fn profiles_differ_on_method_case() {
         sent: Vec::new(),
     };
     let patch = request("patch", &[], Credentials::Omit);
+    for profile in [Profile::Chromium, Profile::Spec] {
+        let outcome = fetch(
+            &patch,
+            profile,
+            &mut server,
+            &mut PreflightCache::new(),
+            Duration::ZERO,
+        )
+        .unwrap();
+        assert!(matches!(
+            &outcome.failure().unwrap().kind,
+            FailureKind::Cors { error: CorsError::MethodDisallowedByPreflightResponse(m), preflight: true } if m == "patch"
+        ));
+    }
+    assert_eq!(
+        server.sent[0].header("access-control-request-method"),
+        Some("patch"),
+        "sent as written: not normalised"
+    );
+}
+
+#[test]
+fn profiles_differ_on_authorization_under_a_wildcard() {
+    let mut server = Fixed {
+        preflight: answer(
+            204,
+            &[
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Methods", "PUT"),
+                ("Access-Control-Allow-Headers", "*"),
+            ],
+        ),
+        response: answer(200, &[("Access-Control-Allow-Origin", "*")]),
+        sent: Vec::new(),
+    };
+    let put = request("PUT", &[("Authorization", "Bearer t")], Credentials::Omit);
     let chromium = fetch(
-        &patch,
+        &put,
         Profile::Chromium,
         &mut server,
         &mut PreflightCache::new(),
         Duration::ZERO,
     )
     .unwrap();
-    assert!(chromium.is_allowed());
+    assert!(
+        chromium.is_allowed(),
+        "Chromium 156 lets `*` cover Authorization"
+    );
     let spec = fetch(
-        &patch,
+        &put,
         Profile::Spec,
         &mut server,
         &mut PreflightCache::new(),
         Duration::ZERO,
     )
     .unwrap();
-    assert!(matches!(
-        &spec.failure().unwrap().kind,
-        FailureKind::Cors { error: CorsError::MethodDisallowedByPreflightResponse(m), preflight: true } if m == "patch"
-    ));
     assert_eq!(
-        server.sent[0].header("access-control-request-method"),
-        Some("patch"),
-        "sent as written: not normalised"
+        crate::explain::console_message(spec.failure().unwrap()).unwrap(),
+        "Access to fetch at 'http://127.0.0.1:8002/r' from origin 'http://127.0.0.1:8001' has been blocked by CORS policy: \
+         Request header field authorization is not allowed by Access-Control-Allow-Headers in preflight response."
     );
 }
 

@@ -597,16 +597,14 @@ fn compile_methods(
         } else if m.bytes().any(|b| b.is_ascii_lowercase()) {
             let upper = m.to_ascii_uppercase();
             problems.push(
-                Problem::error(ProblemKind::MethodCase, &key)
+                Problem::warning(ProblemKind::MethodCase, &key)
                     .value(m.as_str())
                     .because(format!(
-                        "Chromium upper-cases the request's method before looking it up in \
-                         Access-Control-Allow-Methods, so {m:?} never matches there (and {upper:?} also \
-                         covers fetch() calls that spell it {m:?})"
+                        "methods are case-sensitive: fetch() sends {m:?} exactly as the script writes it, and \
+                         browsers compare it byte for byte, so this allows only clients that write {m:?}"
                     ))
-                    .fix(format!("write {upper:?}")),
+                    .fix(format!("write {upper:?}, unless your clients really send {m:?}")),
             );
-            continue;
         }
         if seen.contains(&m.as_str()) {
             problems.push(
