@@ -11,6 +11,7 @@
 //!     page_origin: "http://127.0.0.1:8001".into(),
 //!     origin_sent: "http://127.0.0.1:8001".into(),
 //!     credentials: false,
+//!     asked: None,
 //! };
 //! assert_eq!(
 //!     crossgate::explain::console_message(&failure).unwrap(),
@@ -125,23 +126,51 @@ pub struct Fix {
 pub fn fix(failure: &Failure) -> Fix {
     let origin = &failure.origin_sent;
     let credentials = failure.credentials;
+    // For a preflight, the method and headers it asked for must be allowed too: a server that
+    // refuses them (crossgate among them) often answers without any CORS header at all, and the
+    // browser then reports the missing origin.
+    let (asked_method, asked_headers) = match &failure.asked {
+        Some(a) => (
+            (!crate::fetch::is_cors_safelisted_method(a.method.as_bytes()))
+                .then(|| a.method.clone()),
+            a.headers.clone().filter(|h| !h.is_empty()),
+        ),
+        None => (None, None),
+    };
     let allow_origin = |extra: &str| {
         let mut lines = format!("Access-Control-Allow-Origin: {origin}");
         if credentials {
             lines.push_str("\nAccess-Control-Allow-Credentials: true");
         }
+        if let Some(m) = &asked_method {
+            lines.push_str(&format!("\nAccess-Control-Allow-Methods: {m}"));
+        }
+        if let Some(h) = &asked_headers {
+            lines.push_str(&format!(
+                "\nAccess-Control-Allow-Headers: {}",
+                h.replace(',', ", ")
+            ));
+        }
         lines.push_str("\nVary: Origin");
         lines.push_str(extra);
         lines
     };
+    let mut asked_policy = String::new();
+    if let Some(m) = &asked_method {
+        asked_policy.push_str(&format!("\nallow_methods = [\"{m}\"]"));
+    }
+    if let Some(h) = &asked_headers {
+        let names: Vec<String> = h.split(',').map(|n| format!("\"{n}\"")).collect();
+        asked_policy.push_str(&format!("\nallow_headers = [{}]", names.join(", ")));
+    }
     let origins_policy = if origin == "null" {
         "crossgate refuses to allow `null` (any site can send it): avoid the cross-origin redirect that tainted the \
          request, and fetch the final URL directly"
             .to_owned()
     } else if credentials {
-        format!("allow_origins = [\"{origin}\"]\nallow_credentials = true")
+        format!("allow_origins = [\"{origin}\"]\nallow_credentials = true{asked_policy}")
     } else {
-        format!("allow_origins = [\"{origin}\"]")
+        format!("allow_origins = [\"{origin}\"]{asked_policy}")
     };
     let tainted = if origin == "null" && failure.page_origin != "null" {
         " A cross-origin redirect made the browser send `Origin: null` (the origin is tainted)."

@@ -281,6 +281,17 @@ pub struct Failure {
     pub origin_sent: String,
     /// Whether the request was credentialed (`credentials: "include"`).
     pub credentials: bool,
+    /// What the failing preflight asked for, when a preflight's answer failed.
+    pub asked: Option<Asked>,
+}
+
+/// What a preflight asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Asked {
+    /// `Access-Control-Request-Method`.
+    pub method: String,
+    /// `Access-Control-Request-Headers`, if sent.
+    pub headers: Option<String>,
 }
 
 /// One check the browser made, for a step-by-step report.
@@ -472,6 +483,7 @@ impl Run {
             page_origin: self.page_text.clone(),
             origin_sent: self.origin_sent.clone(),
             credentials: self.include,
+            asked: None,
         }
     }
 
@@ -492,7 +504,21 @@ impl Run {
     }
 
     fn block(&mut self, url: &Url, error: CorsError, preflight: bool) {
-        self.outcome.result = Err(self.failure(FailureKind::Cors { error, preflight }, url));
+        let mut failure = self.failure(FailureKind::Cors { error, preflight }, url);
+        if preflight {
+            failure.asked = self.outcome.exchanges.last().map(|e| Asked {
+                method: e
+                    .request
+                    .header("access-control-request-method")
+                    .unwrap_or_default()
+                    .to_owned(),
+                headers: e
+                    .request
+                    .header("access-control-request-headers")
+                    .map(str::to_owned),
+            });
+        }
+        self.outcome.result = Err(failure);
     }
 
     fn send(

@@ -468,6 +468,22 @@ mod server_and_browser_agree {
             allowed.is_allowed() && allowed.preflight_sent(),
             "{allowed:#?}"
         );
+        // crossgate refuses a preflight for a header it does not allow with 403 and no CORS
+        // headers, so the browser reports a missing origin: the fix still names the header.
+        request.headers.push(("X-B".into(), "2".into()));
+        let refused = run(&request);
+        let fix = crate::explain::fix(refused.failure().unwrap());
+        assert_eq!(
+            fix.policy,
+            "allow_origins = [\"https://app.example.com\"]\nallow_credentials = true\nallow_methods = [\"PUT\"]\nallow_headers = [\"x-a\", \"x-b\"]"
+        );
+        assert!(
+            fix.header
+                .contains("\nAccess-Control-Allow-Headers: x-a, x-b\n"),
+            "{}",
+            fix.header
+        );
+        request.headers.pop();
         request.origin = "https://evil.example".into();
         let blocked = run(&request);
         assert_eq!(
