@@ -12,6 +12,7 @@
 //! - [`browser`]: the browser's side — what a `fetch()` sends and which answers pass, as the
 //!   Fetch standard says and as Chromium does, over a [`browser::Transport`].
 //! - [`explain`]: Chromium's exact console message for each failure, and the fix.
+//! - [`audit`]: misconfiguration probes (crafted `Origin`s) and their grading by [`browser`].
 //! - [`fetch`]: the standard's tables (tokens, safelisted and forbidden methods and headers).
 //!
 //! ```
@@ -43,6 +44,7 @@
 //! (`crossgate-tower`, `crossgate-proxy`, the `crossgate` CLI). It does not guess: an invalid
 //! policy is refused, never "fixed" silently.
 
+pub mod audit;
 pub mod browser;
 pub mod explain;
 pub mod fetch;
