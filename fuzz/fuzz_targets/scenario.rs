@@ -1,0 +1,48 @@
+//! The browser simulation on any scenario file: never a panic, and results that hold together.
+//!
+//! The input is read as a scenario file (one scenario or an array, JSON). Every scenario that
+//! parses is simulated with both profiles; the result must be self-consistent: an allowed fetch
+//! has a status and readable headers and prints nothing to the console; a blocked one has no
+//! status; a preflight, when sent, is the first request and is an OPTIONS with
+//! `Access-Control-Request-Method`; every request carries the page's origin or `null`.
+
+#![no_main]
+
+use crossgate::browser::Profile;
+use crossgate::browser::scenario::Scenario;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let scenarios: Vec<Scenario> = match serde_json::from_slice::<Vec<Scenario>>(data) {
+        Ok(list) => list,
+        Err(_) => match serde_json::from_slice::<Scenario>(data) {
+            Ok(one) => vec![one],
+            Err(_) => return,
+        },
+    };
+    for scenario in &scenarios {
+        for profile in [Profile::Chromium, Profile::Spec] {
+            let Ok(result) = scenario.simulate(profile) else { continue };
+            match result.outcome.as_str() {
+                "allowed" => {
+                    assert!(result.status.is_some(), "{result:?}");
+                    assert!(result.readable_headers.is_some(), "{result:?}");
+                    assert!(result.console.is_empty(), "{result:?}");
+                }
+                "blocked" => assert!(result.status.is_none() && result.readable_headers.is_none(), "{result:?}"),
+                other => panic!("outcome {other}"),
+            }
+            if result.preflight_sent {
+                let first = &result.requests[0];
+                assert_eq!(first.method, "OPTIONS");
+                assert!(first.acrm.is_some(), "{result:?}");
+            }
+            assert!(result.console.len() <= 1, "{result:?}");
+            for request in &result.requests {
+                if let Some(origin) = &request.origin {
+                    assert!(origin == &scenario.request.origin || origin == "null", "{result:?}");
+                }
+            }
+        }
+    }
+});
