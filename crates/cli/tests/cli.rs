@@ -2,12 +2,16 @@
 //! output and exit status. One test binary: the subcommands with more to test have a module
 //! under `cli/`.
 
+#[path = "cli/audit.rs"]
+mod audit;
 #[path = "cli/check.rs"]
 mod check;
 #[path = "cli/servers.rs"]
 mod servers;
 #[path = "cli/simulate.rs"]
 mod simulate;
+#[path = "cli/zoo.rs"]
+mod zoo;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
