@@ -2,8 +2,7 @@
 //! of URL against the live server, step by step, with Chromium's console message and the fix.
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::anyhow;
 use crossgate::browser::scenario::ScenarioResult;
@@ -13,7 +12,7 @@ use crossgate::browser::{
 
 use crate::outcome::{self, Browser, CredentialsArg};
 use crate::output::{self, Status};
-use crate::transport::HttpTransport;
+use crate::transport::{ClientArgs, HttpTransport};
 
 /// `crossgate check --help`'s description (set on the subcommand in `main`: a doc comment there
 /// would replace one set here).
@@ -80,26 +79,15 @@ pub(crate) struct Args {
     /// Fetch N times with one preflight cache, as one page would
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     repeat: Option<u32>,
-    /// Give up on a connection or a response after SECS seconds
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
-    timeout: Duration,
-    /// Also trust the CA certificates in this PEM file (for a self-signed test server)
-    #[arg(long, value_name = "PEM")]
-    cacert: Option<PathBuf>,
+    #[command(flatten)]
+    client: ClientArgs,
     /// Print JSON instead of text (schema in --help)
     #[arg(long)]
     json: bool,
 }
 
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
-        _ => Err("expected a number of seconds, more than 0 and at most 86400".to_owned()),
-    }
-}
-
 /// `Name: value` as `(Name, value)`.
-fn parse_header(text: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn parse_header(text: &str) -> anyhow::Result<(String, String)> {
     match text.split_once(':') {
         Some((name, value)) if !name.trim().is_empty() => {
             Ok((name.trim().to_owned(), value.trim().to_owned()))
@@ -126,7 +114,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         body: args.body.clone(),
     };
     let profile = Profile::from(args.browser);
-    let mut transport = HttpTransport::new(args.timeout, args.cacert.as_deref())?;
+    let mut transport = HttpTransport::new(&args.client)?;
     let mut cache = PreflightCache::new();
     let runs = args.repeat.unwrap_or(1);
     let start = Instant::now();
@@ -159,7 +147,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             outcome::write_exchanges(&outcome, out)?;
         }
         if let Some((url, e)) = no_response {
-            let hint = if e.kind == TransportErrorKind::Tls && args.cacert.is_none() {
+            let hint = if e.kind == TransportErrorKind::Tls && args.client.cacert.is_none() {
                 " (a self-signed or private CA? pass its certificate with --cacert FILE)"
             } else {
                 ""
@@ -233,14 +221,5 @@ mod tests {
             "-H nocolon: expected 'Name: value'"
         );
         assert!(parse_header(": v").is_err());
-    }
-
-    #[test]
-    fn timeouts_parse() {
-        assert_eq!(parse_timeout("1").unwrap(), Duration::from_secs(1));
-        assert_eq!(parse_timeout("0.5").unwrap(), Duration::from_millis(500));
-        for bad in ["0", "-1", "nan", "inf", "x", "100000"] {
-            assert!(parse_timeout(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! `crossgate`: the command line of the crossgate CORS toolkit. One module per subcommand; this
 //! file parses the arguments, runs the subcommand and turns its outcome into an exit status.
 
+mod audit;
 mod check;
 mod origin;
 mod outcome;
@@ -28,7 +29,7 @@ Exit status: 0 all good, 1 the thing checked failed (an invalid policy, a blocke
 #[command(
     name = "crossgate",
     version,
-    about = "CORS toolkit: origins, policies, live checks and simulations (and soon a proxy, audits, exports)",
+    about = "CORS toolkit: origins, policies, live checks, simulations and audits (and soon a proxy, exports)",
     long_about = LONG_ABOUT,
     propagate_version = true
 )]
@@ -52,6 +53,9 @@ enum Command {
     /// What a browser does with each scenario of a file (canned answers), as JSON or explained
     #[command(long_about = simulate::LONG_ABOUT)]
     Simulate(simulate::Args),
+    /// Probe live URLs for exploitable CORS misconfigurations; text, JSON or SARIF
+    #[command(long_about = audit::LONG_ABOUT)]
+    Audit(audit::Args),
 }
 
 fn run(command: &Command, out: &mut dyn Write) -> anyhow::Result<Status> {
@@ -60,6 +64,7 @@ fn run(command: &Command, out: &mut dyn Write) -> anyhow::Result<Status> {
         Command::Validate(args) => validate::run(args, out),
         Command::Check(args) => check::run(args, out),
         Command::Simulate(args) => simulate::run(args, out),
+        Command::Audit(args) => audit::run(args, out),
     }
 }
 

@@ -13,6 +13,9 @@ pub(crate) enum Status {
     Ok,
     /// Exit 1: the thing checked failed (an invalid policy, a blocked request, a finding).
     Failed,
+    /// Exit 2 with nothing more to say: part of the work could not be done, and the output
+    /// already says which and why (`audit`: a target that could not be audited).
+    Incomplete,
 }
 
 impl From<Status> for ExitCode {
@@ -20,6 +23,7 @@ impl From<Status> for ExitCode {
         match status {
             Status::Ok => ExitCode::SUCCESS,
             Status::Failed => ExitCode::from(1),
+            Status::Incomplete => ExitCode::from(2),
         }
     }
 }
