@@ -42,7 +42,8 @@ as a browser sends it; the browser engine decides whether that page could read t
 and without the user's cookies. String matching is never enough: an upper-case
 Access-Control-Allow-Origin, another port or several values are refused by browsers and are not
 findings. Pass the user's cookies with -H 'Cookie: …' (or Authorization) to audit what a
-logged-in user sees: they go with every request but preflights, as a browser sends them.
+logged-in user sees: they go where a browser sends them, to the target's host (not to another
+host a redirect leads to) and with every request but preflights.
 
 Many targets run at once (--concurrency), at most --rate requests a second per host. A target
 that cannot be audited (not a URL, connection refused, timed out, TLS error) is reported with
@@ -88,7 +89,7 @@ pub(crate) struct Args {
     /// Read more URLs from FILE, one a line (`#` starts a comment line; `-` is standard input)
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
-    /// A header sent with every request but preflights (Cookie, Authorization…); repeat for more
+    /// A header for the target's host (Cookie, Authorization…), not sent with preflights; repeat for more
     #[arg(short = 'H', long = "header", value_name = "Name: value")]
     headers: Vec<String>,
     /// Audit N targets at once
@@ -190,6 +191,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     let mut probing = Probing {
                         inner: &mut transport,
                         headers,
+                        target_host: host_of(url),
                         limiter,
                     };
                     let outcome = audit_target(url, &mut probing, context, hint_cacert);
@@ -331,24 +333,22 @@ fn audit_target(
 }
 
 /// The live transport as the audit uses it: waits for the host's rate limit, and adds the
-/// user's headers (cookies…) to every request a browser would send them with: not to preflights,
+/// user's headers (cookies…) where a browser would send them: to the target's host, not to
+/// another one a redirect leads to (their cookies are the target's), and not with preflights,
 /// which browsers send without credentials.
 struct Probing<'a> {
     inner: &'a mut dyn Transport,
     headers: &'a [(String, String)],
+    /// The target's host (lower case).
+    target_host: String,
     limiter: &'a RateLimiter,
 }
 
 impl Transport for Probing<'_> {
     fn send(&mut self, request: &WireRequest) -> Result<WireResponse, TransportError> {
-        let host = request
-            .url
-            .parse::<http::Uri>()
-            .ok()
-            .and_then(|u| u.host().map(str::to_ascii_lowercase))
-            .unwrap_or_default();
+        let host = host_of(&request.url);
         self.limiter.wait(&host);
-        if request.preflight || self.headers.is_empty() {
+        if request.preflight || self.headers.is_empty() || host != self.target_host {
             return self.inner.send(request);
         }
         let mut request = request.clone();
@@ -360,6 +360,14 @@ impl Transport for Probing<'_> {
         }
         self.inner.send(&request)
     }
+}
+
+/// The host of a URL, lower case (empty if it has none).
+fn host_of(url: &str) -> String {
+    url.parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_ascii_lowercase))
+        .unwrap_or_default()
 }
 
 /// Whether a finding says a page on its origin can read the target (the classes probed with a
@@ -498,7 +506,8 @@ mod tests {
         }
     }
 
-    /// Cookies go with the requests a browser sends them with: not with preflights.
+    /// Cookies go with the requests a browser sends them with: not with preflights, not to
+    /// another host.
     #[test]
     fn probing_adds_headers_but_not_to_preflights() {
         struct Echo(Vec<WireRequest>);
@@ -517,11 +526,12 @@ mod tests {
         let mut probing = Probing {
             inner: &mut echo,
             headers: &headers,
+            target_host: "a.test".to_owned(),
             limiter: &limiter,
         };
         let request = |preflight: bool, extra: &[(&str, &str)]| WireRequest {
             method: "GET".to_owned(),
-            url: "https://a.test/".to_owned(),
+            url: "https://A.test:8443/".to_owned(),
             headers: extra
                 .iter()
                 .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
@@ -536,6 +546,10 @@ mod tests {
         probing
             .send(&request(false, &[("Authorization", "Bearer probe")]))
             .unwrap();
+        // A redirect to another host: the target's cookies stay home.
+        let mut elsewhere = request(false, &[("Origin", "null")]);
+        elsewhere.url = "https://b.test/".to_owned();
+        probing.send(&elsewhere).unwrap();
         let names = |r: &WireRequest| {
             r.headers
                 .iter()
@@ -551,5 +565,6 @@ mod tests {
             names(&echo.0[2]),
             ["Authorization: Bearer probe", "Cookie: s=1"]
         );
+        assert_eq!(names(&echo.0[3]), ["Origin: null"]);
     }
 }

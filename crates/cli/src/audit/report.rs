@@ -30,7 +30,12 @@ pub(crate) fn write_target(report: &TargetReport, out: &mut dyn Write) -> io::Re
         report.url,
         output::count(findings.len(), "finding"),
         if groups.len() < findings.len() {
-            format!(" in {} classes", groups.len())
+            let classes = if groups.len() == 1 {
+                "class"
+            } else {
+                "classes"
+            };
+            format!(" in {} {classes}", groups.len())
         } else {
             String::new()
         }

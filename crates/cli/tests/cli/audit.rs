@@ -166,7 +166,15 @@ fn with<'a>(urls: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn audit_text_output() {
     let kinds = [Kind::PrefixMatch, Kind::ExactList, Kind::WildcardPrivate];
-    let audit = Audit::new("audit-text", &kinds);
+    let audit = Audit::new(
+        "audit-text",
+        &[
+            Kind::PrefixMatch,
+            Kind::ExactList,
+            Kind::WildcardPrivate,
+            Kind::SpecialCharacters,
+        ],
+    );
     let urls = urls_of(&audit, &kinds);
     let run = audit.run(&with(&urls, &[]));
     assert_eq!(run.code, 1, "{run:?}");
@@ -196,6 +204,14 @@ fn audit_text_output() {
     assert!(
         rest.contains(&format!("\n\n{}: no finding\n\n{}: 1 finding\n  high      wildcard-private: `*` on a response that looks private\n", urls[1], urls[2])),
         "{rest}"
+    );
+    let special = audit.url(Kind::SpecialCharacters);
+    let one = audit.run(&[&special]);
+    assert!(
+        one.stdout
+            .starts_with(&format!("{special}: 16 findings in 1 class\n")),
+        "{}",
+        one.stdout
     );
     assert!(
         run.stdout
