@@ -530,7 +530,7 @@ fn audit_input_file() {
     for (_, port) in &audit.ports {
         args.extend(["--resolve".to_owned(), Zoo::resolve(*port)]);
     }
-    args.extend(["--input", "-", "--json"].map(str::to_owned));
+    args.extend(["--rate", "100000/s", "--input", "-", "--json"].map(str::to_owned));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = super::crossgate_with_stdin(&args, &list);
     assert_eq!(run.code, 1, "{run:?}");
