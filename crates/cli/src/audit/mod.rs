@@ -149,6 +149,9 @@ pub(crate) struct TargetReport {
 /// An audited target.
 #[derive(Debug)]
 pub(crate) struct Audited {
+    /// The URL as the URL parser serializes it (what the probes fetched, and what PoC pages
+    /// fetch: percent-encoded, so it cannot close a `<script>`).
+    pub(crate) url: String,
     /// The engine's findings, most severe first.
     pub(crate) findings: Vec<Finding>,
     /// The PoC page written for each finding, if any (same indices as `findings`).
@@ -327,6 +330,7 @@ fn audit_target(
     }
     let findings = audit::judge(&plan, &results, context);
     Ok(Audited {
+        url: plan.url.to_string(),
         pocs: vec![None; findings.len()],
         findings,
     })
@@ -428,7 +432,7 @@ impl<'a> PocWriter<'a> {
                 n += 1;
                 path = dir.join(format!("{base}-{n}.html"));
             }
-            std::fs::write(&path, audit::poc_html(&report.url, finding))
+            std::fs::write(&path, audit::poc_html(&audited.url, finding))
                 .with_context(|| format!("cannot write {}", path.display()))?;
             self.taken.insert(path.clone());
             *poc = Some(path);

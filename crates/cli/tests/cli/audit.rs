@@ -490,6 +490,20 @@ fn audit_writes_proof_of_concept_pages() {
     assert_eq!(targets[2]["findings"][0]["class"], "wildcard-private");
     assert_eq!(targets[2]["findings"][0].get("poc"), None);
 
+    // The page fetches the URL as the parser serializes it: a query cannot close the script.
+    let hostile = format!("{}?q=</script><script>alert(1)</script>", urls[0]);
+    let run = audit.run(&[&hostile, "--poc", &dir_arg, "--json"]);
+    let path = json(&run)[0]["findings"][0]["poc"]
+        .as_str()
+        .expect("a page")
+        .to_owned();
+    let page = std::fs::read_to_string(path).expect("the page");
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(
+        page.contains("?q=%3C/script%3E%3Cscript%3Ealert(1)%3C/script%3E"),
+        "{page}"
+    );
+
     // The same again: the text says where, and names stay unique within a run.
     let run = audit.run(&[&urls[0], &urls[0], "--poc", &dir_arg]);
     assert!(
