@@ -354,6 +354,9 @@ def truth_for(ep: Endpoint) -> dict:
     readable = {0: "none", 1: "plain", 2: "credentials"}[max(levels, default=0)]
     if kind.name in ("wildcard-credentials", "wildcard-private", "public"):
         readable = "plain (`*`)"
+    # A read is a finding when it carries the user's cookies, or when an attacker can own the
+    # origin (an uncredentialed read of a public answer from the target's own subdomain is not).
+    owned = {cls for cls in read if read[cls] == "credentials" or cls in ATTACKER_OWNED}
     return {
         "kind": ep.kind,
         "url": ep.url,
@@ -361,7 +364,7 @@ def truth_for(ep: Endpoint) -> dict:
         "rule": kind.what + (f" [{ep.variant}]" if ep.variant else ""),
         "read_classes": read,  # class -> "credentials" | "plain"
         "config_classes": sorted(kind.config),
-        "expected": sorted(set(read) | kind.config),
+        "expected": sorted(owned | kind.config),
         "readable": readable,
         "trap": kind.trap,
         "correct": kind.correct,
