@@ -374,24 +374,6 @@ fn host_of(url: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Whether a finding says a page on its origin can read the target (the classes probed with a
-/// crafted origin), so that a PoC page can show it.
-fn is_read(class: Class) -> bool {
-    matches!(
-        class,
-        Class::ArbitraryOrigin
-            | Class::PrefixMatch
-            | Class::SuffixMatch
-            | Class::UnescapedDot
-            | Class::SubstringMatch
-            | Class::NullOrigin
-            | Class::InsecureOrigin
-            | Class::AnySubdomain
-            | Class::ThirdPartyHosting
-            | Class::SpecialCharacters
-    )
-}
-
 /// `--poc DIR`: one page per target and read class (the most severe finding of the class),
 /// named `HOST-CLASS.html` (`HOST_PORT-CLASS.html` with an explicit port; `-2`… if taken).
 struct PocWriter<'a> {
@@ -419,7 +401,7 @@ impl<'a> PocWriter<'a> {
         let stem = file_stem(&report.url);
         let mut classes = HashSet::new();
         for (finding, poc) in audited.findings.iter().zip(&mut audited.pocs) {
-            if !is_read(finding.class)
+            if !finding.class.is_read()
                 || finding.severity < Severity::Low
                 || !classes.insert(finding.class)
             {

@@ -254,22 +254,12 @@ fn audit_sarif() {
         .iter()
         .map(|r| r["id"].as_str().expect("id"))
         .collect();
-    assert_eq!(
-        ids,
-        [
-            "arbitrary-origin",
-            "prefix-match",
-            "suffix-match",
-            "unescaped-dot",
-            "substring-match",
-            "null-origin",
-            "insecure-origin",
-            "any-subdomain",
-            "third-party-hosting",
-            "special-characters",
-            "missing-vary-origin",
-        ]
-    );
+    // Every class the auditor checks is a rule, found or not.
+    let all: Vec<&str> = crossgate::audit::Class::ALL
+        .iter()
+        .map(|c| c.id())
+        .collect();
+    assert_eq!(ids, all);
     assert_eq!(
         rules[5]["shortDescription"]["text"],
         "the null origin is trusted"
@@ -459,7 +449,17 @@ fn audit_writes_proof_of_concept_pages() {
     let null_page = format!("www.target.test_{null_port}-null-origin.html");
     let prefix_page = format!("www.target.test_{prefix_port}-prefix-match.html");
     let special_page = format!("www.target.test_{prefix_port}-special-characters.html");
-    let mut expected = [null_page.clone(), prefix_page.clone(), special_page.clone()];
+    // `*` on a private-looking answer is a read too: its page fetches without credentials.
+    let wildcard_page = format!(
+        "www.target.test_{}-wildcard-private.html",
+        audit.port(Kind::WildcardPrivate)
+    );
+    let mut expected = [
+        null_page.clone(),
+        prefix_page.clone(),
+        special_page.clone(),
+        wildcard_page.clone(),
+    ];
     expected.sort();
     assert_eq!(files, expected);
     let page = std::fs::read_to_string(dir.join(&null_page)).expect("the page");
@@ -488,7 +488,15 @@ fn audit_writes_proof_of_concept_pages() {
         "one page per class"
     );
     assert_eq!(targets[2]["findings"][0]["class"], "wildcard-private");
-    assert_eq!(targets[2]["findings"][0].get("poc"), None);
+    assert_eq!(
+        targets[2]["findings"][0]["poc"],
+        Value::from(super::path_str(&dir.join(&wildcard_page)))
+    );
+    let page = std::fs::read_to_string(dir.join(&wildcard_page)).expect("the page");
+    assert!(
+        page.contains("credentials: \"omit\""),
+        "`*` never allows credentials: {page}"
+    );
 
     // The page fetches the URL as the parser serializes it: a query cannot close the script.
     let hostile = format!("{}?q=</script><script>alert(1)</script>", urls[0]);
@@ -642,10 +650,9 @@ fn audit_with_cookies() {
             .join(format!("www.target.test_{port}-arbitrary-origin.html")),
     )
     .expect("a page");
-    // FIXME(engine): `poc_html` picks `credentials: "include"` from the severity (high), but
-    // this read only works without credentials (no Access-Control-Allow-Credentials): the page
-    // would be blocked. Expected: "omit".
-    assert!(page.contains("credentials: \"include\""), "{page}");
+    // This read works only without credentials (no Access-Control-Allow-Credentials): the page
+    // must not ask for them, or its own fetch would be blocked.
+    assert!(page.contains("credentials: \"omit\""), "{page}");
 }
 
 /// Redirects are followed by the browser engine: the findings are the final resource's.

@@ -156,9 +156,31 @@ impl Class {
         }
     }
 
-    /// Whether an attacker can own an origin of this class without any other bug (a domain of
-    /// their own, a sandboxed iframe, a page on a hosting service).
-    fn attacker_owned(self) -> bool {
+    /// Every class, in the order of [`Class`].
+    pub const ALL: [Class; 18] = [
+        Class::ArbitraryOrigin,
+        Class::PrefixMatch,
+        Class::SuffixMatch,
+        Class::UnescapedDot,
+        Class::SubstringMatch,
+        Class::NullOrigin,
+        Class::InsecureOrigin,
+        Class::AnySubdomain,
+        Class::ThirdPartyHosting,
+        Class::SpecialCharacters,
+        Class::WildcardWithCredentials,
+        Class::WildcardPrivate,
+        Class::MissingVary,
+        Class::PreflightAnyMethod,
+        Class::PreflightAnyHeader,
+        Class::AuthorizationUnderWildcard,
+        Class::PreflightCredentialsForRefusedOrigin,
+        Class::LongMaxAge,
+    ];
+
+    /// Whether findings of this class are reads a browser allows (a page on the probe's origin
+    /// reads the response), as opposed to configuration findings.
+    pub fn is_read(self) -> bool {
         matches!(
             self,
             Class::ArbitraryOrigin
@@ -167,8 +189,11 @@ impl Class {
                 | Class::UnescapedDot
                 | Class::SubstringMatch
                 | Class::NullOrigin
+                | Class::InsecureOrigin
+                | Class::AnySubdomain
                 | Class::ThirdPartyHosting
                 | Class::SpecialCharacters
+                | Class::WildcardPrivate
         )
     }
 }
@@ -256,8 +281,10 @@ pub struct Plan {
     pub url: Url,
     /// The target's own origin.
     pub origin: String,
-    /// Every probe, baseline first.
+    /// Every probe: the target's own origin first.
     pub probes: Vec<Probe>,
+    /// The target's registrable domain (or host, for an IP address or a bare name).
+    pub site: String,
 }
 
 /// Builds the probes for a target (http or https URL).
@@ -296,6 +323,9 @@ pub fn plan(target: &str) -> Result<Plan, AuditError> {
             });
         }
     };
+    // The target's own origin first: its answer tells whether Access-Control-Allow-Origin
+    // depends on the request (and so needs `Vary: Origin`) even when no attacker origin passes.
+    add(Class::MissingVary, origin.clone());
     add(
         Class::ArbitraryOrigin,
         format!("{scheme}://{}", ATTACKER_DOMAIN),
@@ -343,6 +373,7 @@ pub fn plan(target: &str) -> Result<Plan, AuditError> {
         url,
         origin,
         probes,
+        site: domain,
     })
 }
 
@@ -367,6 +398,33 @@ pub fn run_probe(
     probe: &Probe,
     transport: &mut dyn Transport,
 ) -> Result<ProbeResult, TransportError> {
+    if probe.origin == plan.origin {
+        // A page's own GET carries no Origin, so no browser sends this one: it is sent as is, to
+        // see whether the answer depends on Origin (and so needs `Vary: Origin`).
+        let request = WireRequest {
+            method: "GET".to_owned(),
+            url: plan.url.to_string(),
+            headers: vec![("Origin".to_owned(), probe.origin.clone())],
+            body: None,
+            preflight: false,
+        };
+        let response = transport.send(&request)?;
+        let outcome = Outcome {
+            result: Ok(response.status),
+            exchanges: vec![browser::Exchange {
+                request,
+                response: response.clone(),
+            }],
+            readable_headers: Vec::new(),
+            checks: Vec::new(),
+        };
+        return Ok(ProbeResult {
+            probe: probe.clone(),
+            response,
+            credentialed: outcome.clone(),
+            plain: outcome,
+        });
+    }
     let request = Request {
         origin: probe.origin.clone(),
         url: plan.url.to_string(),
@@ -376,13 +434,7 @@ pub fn run_probe(
             "GET".to_owned()
         },
         headers: if probe.preflight {
-            vec![
-                (PROBE_HEADER.to_owned(), "1".to_owned()),
-                (
-                    "Authorization".to_owned(),
-                    "Bearer crossgate-probe".to_owned(),
-                ),
-            ]
+            vec![(PROBE_HEADER.to_owned(), "1".to_owned())]
         } else {
             Vec::new()
         },
@@ -481,6 +533,9 @@ pub struct Finding {
     pub severity: Severity,
     /// The `Origin` sent.
     pub origin: String,
+    /// Whether the read works with the user's cookies (`credentials: "include"`); false for a
+    /// read that works only without them, and for configuration findings.
+    pub credentialed: bool,
     /// The response headers that matter (`Access-Control-*`, `Vary`).
     pub evidence: Vec<(String, String)>,
     /// Why a browser allows the read (or what the configuration gets wrong).
@@ -535,32 +590,42 @@ fn evidence(response: &WireResponse) -> Vec<(String, String)> {
 pub fn judge(plan: &Plan, results: &[ProbeResult], context: Context) -> Vec<Finding> {
     let mut findings = Vec::new();
     let allow_origin = |r: &ProbeResult| r.response.header("access-control-allow-origin");
-    for r in results.iter().filter(|r| !r.probe.preflight) {
+    let reads: Vec<&ProbeResult> = results
+        .iter()
+        .filter(|r| !r.probe.preflight && r.probe.class.is_read())
+        .collect();
+    let subdomain_trusted = reads
+        .iter()
+        .any(|r| r.probe.class == Class::AnySubdomain && r.credentialed.is_allowed());
+    for r in &reads {
         let class = r.probe.class;
         let private = looks_private(&r.response, context);
+        // An origin on another site (or `null`) an attacker can own outright; one on the
+        // target's own site needs a subdomain takeover or an XSS there, or the network (http).
+        let owned = attacker_can_own(&r.probe.origin, &plan.site);
         let severity = if r.credentialed.is_allowed() {
-            Some(if class.attacker_owned() {
+            if owned {
                 Severity::Critical
             } else {
                 Severity::High
-            })
-        } else if r.plain.is_allowed() {
-            // Without credentials only what the server gives anyone is read.
-            match (class.attacker_owned(), private) {
-                (true, true) => Some(Severity::High),
-                (true, false) => Some(Severity::Low),
-                (false, true) => Some(Severity::Low),
-                (false, false) => None,
             }
+        } else if r.plain.is_allowed() && private {
+            // Without credentials only what the server gives anyone is read: a finding only if
+            // it looks private. Public data readable by every origin is `*` by another name.
+            if owned { Severity::High } else { Severity::Low }
         } else {
-            None
+            continue;
         };
-        let Some(severity) = severity else { continue };
         // `*` answers every origin alike: one wildcard finding, not one per probe.
         if allow_origin(r).as_deref() == Some("*") {
             continue;
         }
-        let mode = if r.credentialed.is_allowed() {
+        // `evilwww.target.com` passing says nothing more than "any subdomain" already does.
+        if class == Class::SuffixMatch && !owned && subdomain_trusted {
+            continue;
+        }
+        let credentialed = r.credentialed.is_allowed();
+        let mode = if credentialed {
             "with the user's cookies"
         } else {
             "without credentials"
@@ -569,16 +634,20 @@ pub fn judge(plan: &Plan, results: &[ProbeResult], context: Context) -> Vec<Find
             class,
             severity,
             origin: r.probe.origin.clone(),
+            credentialed,
             evidence: evidence(&r.response),
             why: format!(
                 "a page on {} can read this response {mode}: the browser's CORS check passes ({}){}",
                 r.probe.origin,
                 class.title(),
-                match class {
-                    Class::AnySubdomain => "; exploiting it needs script on a subdomain (an XSS or a subdomain takeover)",
-                    Class::InsecureOrigin => "; exploiting it needs a network attacker who can inject script into the http page",
-                    Class::NullOrigin => "; any site can send Origin: null from a sandboxed iframe",
-                    _ => "",
+                if r.probe.origin == "null" {
+                    "; any site can send Origin: null from a sandboxed iframe"
+                } else if class == Class::InsecureOrigin {
+                    "; exploiting it needs a network attacker who can inject script into the http page"
+                } else if !owned {
+                    "; exploiting it needs script on a subdomain (an XSS or a subdomain takeover)"
+                } else {
+                    ""
                 }
             ),
             fix: fix_for(class, &plan.origin),
@@ -598,6 +667,7 @@ pub fn judge(plan: &Plan, results: &[ProbeResult], context: Context) -> Vec<Find
                 class: Class::WildcardWithCredentials,
                 severity: Severity::Info,
                 origin: r.probe.origin.clone(),
+                credentialed: false,
                 evidence: evidence(&r.response),
                 why: "browsers refuse `*` with credentials, so credentialed reads fail; the configuration shows the intent \
                       to share user data with every site, one step from reflecting the origin"
@@ -610,6 +680,7 @@ pub fn judge(plan: &Plan, results: &[ProbeResult], context: Context) -> Vec<Find
                 class: Class::WildcardPrivate,
                 severity: Severity::High,
                 origin: r.probe.origin.clone(),
+                credentialed: false,
                 evidence: evidence(&r.response),
                 why: "every site can read this response without credentials, and it looks private (answered to a \
                       logged-in request, or marked private / setting cookies); data guarded by network position \
@@ -619,18 +690,14 @@ pub fn judge(plan: &Plan, results: &[ProbeResult], context: Context) -> Vec<Find
             });
         }
     }
-    // A dynamic Access-Control-Allow-Origin must vary on Origin.
-    let mut values: Vec<String> = results
+    // A dynamic Access-Control-Allow-Origin must vary on Origin: dynamic when it is not the
+    // same (present or not) for every Origin probed.
+    let answers: Vec<Option<String>> = results
         .iter()
         .filter(|r| !r.probe.preflight)
-        .filter_map(allow_origin)
+        .map(allow_origin)
         .collect();
-    values.sort();
-    values.dedup();
-    let dynamic = values.len() > 1
-        || values
-            .iter()
-            .any(|v| v != "*" && results.iter().any(|r| r.probe.origin == *v));
+    let dynamic = answers.windows(2).any(|w| w[0] != w[1]);
     if dynamic {
         let unvaried = results.iter().filter(|r| !r.probe.preflight).find(|r| {
             allow_origin(r).is_some_and(|v| v != "*")
@@ -644,6 +711,7 @@ pub fn judge(plan: &Plan, results: &[ProbeResult], context: Context) -> Vec<Find
                 class: Class::MissingVary,
                 severity: Severity::Medium,
                 origin: r.probe.origin.clone(),
+                credentialed: false,
                 evidence: evidence(&r.response),
                 why: "Access-Control-Allow-Origin depends on the request's Origin but the response does not say `Vary: \
                       Origin`: a shared cache can serve one origin's answer to another (blocking the real site, or \
@@ -675,14 +743,15 @@ fn judge_preflight(r: &ProbeResult) -> Vec<Finding> {
             .filter(|t| !t.is_empty())
             .collect()
     };
-    let origin_ok = response
-        .header("access-control-allow-origin")
-        .is_some_and(|v| v == r.probe.origin || v == "*");
+    // Refused by the server only when it sent no Access-Control-Allow-Origin at all: a mangled
+    // one (upper case, another port) is the browser refusing what the server meant to allow.
+    let refused_by_server = response.header("access-control-allow-origin").is_none();
     let ev = evidence(response);
     let f = |class: Class, severity: Severity, why: String, fix: &str| Finding {
         class,
         severity,
         origin: r.probe.origin.clone(),
+        credentialed: false,
         evidence: ev.clone(),
         why,
         fix: fix.to_owned(),
@@ -720,7 +789,7 @@ fn judge_preflight(r: &ProbeResult) -> Vec<Finding> {
         ));
     }
     if !r.credentialed.is_allowed()
-        && !origin_ok
+        && refused_by_server
         && response
             .header("access-control-allow-credentials")
             .as_deref()
@@ -751,6 +820,20 @@ fn judge_preflight(r: &ProbeResult) -> Vec<Finding> {
     findings
 }
 
+/// Whether an attacker can own `origin` outright: `null` (any page can sandbox itself), or a
+/// host on another site than the target's (`site`, its registrable domain).
+fn attacker_can_own(origin: &str, site: &str) -> bool {
+    if origin == "null" {
+        return true;
+    }
+    let Ok(Origin::Tuple(t)) = Origin::from_header(origin.as_bytes()) else {
+        return true;
+    };
+    let host = t.host().to_string();
+    let theirs = psl::domain_str(&host).unwrap_or(&host);
+    theirs != site
+}
+
 fn fix_for(class: Class, own: &str) -> String {
     let base = format!(
         "compare the Origin against an exact list of allowed origins (e.g. {own}), or against subdomain patterns matched on \
@@ -769,16 +852,20 @@ fn fix_for(class: Class, own: &str) -> String {
 /// A minimal attacker page that demonstrates a read finding: host it on the finding's origin
 /// (for `null`, anywhere: it runs in a sandboxed iframe).
 pub fn poc_html(url: &str, finding: &Finding) -> String {
-    let credentials = if finding.severity >= Severity::High {
+    let credentials = if finding.credentialed {
         "include"
     } else {
         "omit"
     };
+    // A JavaScript string literal that cannot close the script element.
+    let literal = format!("{url:?}").replace("</", "<\\/");
     let script = format!(
-        "fetch({url:?}, {{credentials: {credentials:?}}})\n  .then(r => r.text())\n  .then(t => {{ document.getElementById('out').textContent = t; }})\n  .catch(e => {{ document.getElementById('out').textContent = 'blocked: ' + e; }});"
+        "fetch({literal}, {{credentials: {credentials:?}}})\n  .then(r => r.text())\n  .then(t => {{ document.getElementById('out').textContent = t; }})\n  .catch(e => {{ document.getElementById('out').textContent = 'blocked: ' + e; }});"
     );
     let body = if finding.origin == "null" {
-        let inner = format!("<pre id=out></pre><script>{script}</script>").replace('"', "&quot;");
+        let inner = format!("<pre id=out></pre><script>{script}</script>")
+            .replace('&', "&amp;")
+            .replace('"', "&quot;");
         format!(
             "<iframe sandbox=\"allow-scripts\" srcdoc=\"{inner}\" width=800 height=400></iframe>"
         )

@@ -279,6 +279,7 @@ fn poc_pages() {
         class: Class::NullOrigin,
         severity: Severity::Critical,
         origin: "null".into(),
+        credentialed: true,
         evidence: Vec::new(),
         why: String::new(),
         fix: String::new(),
@@ -286,4 +287,101 @@ fn poc_pages() {
     let page = poc_html("https://www.target.test/api/me", &finding);
     assert!(page.contains("<iframe sandbox=\"allow-scripts\""), "{page}");
     assert!(page.contains("credentials: &quot;include&quot;"), "{page}");
+}
+
+#[test]
+fn an_exact_list_without_vary_is_found_through_the_own_origin_probe() {
+    let found = audit_with(Buggy {
+        allows: |o| o == "https://www.target.test",
+        vary: false,
+        extra: Vec::new(),
+    });
+    assert_eq!(found, pairs(&[("missing-vary-origin", "medium")]));
+    // A fixed value that never depends on the request needs no Vary.
+    struct Fixed;
+    impl Transport for Fixed {
+        fn send(&mut self, _: &WireRequest) -> Result<WireResponse, TransportError> {
+            Ok(WireResponse {
+                status: 200,
+                headers: vec![(
+                    "Access-Control-Allow-Origin".into(),
+                    "https://www.target.test".into(),
+                )],
+            })
+        }
+    }
+    let plan = plan("https://www.target.test/").unwrap();
+    let results: Vec<ProbeResult> = plan
+        .probes
+        .iter()
+        .map(|p| run_probe(&plan, p, &mut Fixed).unwrap())
+        .collect();
+    assert!(judge(&plan, &results, Context::default()).is_empty());
+}
+
+#[test]
+fn origins_on_the_targets_own_site_need_a_subdomain() {
+    // `endsWith("www.target.test")`: `crossgateevilwww.target.test` is a subdomain of the
+    // target's site, which no attacker registers: high, not critical.
+    let found = audit(|o| o.ends_with("www.target.test"));
+    // The http origin and any subdomain pass too; the suffix probe adds nothing to "any
+    // subdomain" then, and is not reported twice.
+    assert_eq!(
+        found,
+        pairs(&[("insecure-origin", "high"), ("any-subdomain", "high")]),
+        "{found:?}"
+    );
+    let found = audit(|o| o.ends_with("evilwww.target.test"));
+    assert_eq!(found, pairs(&[("suffix-match", "high")]), "{found:?}");
+}
+
+#[test]
+fn reflection_without_credentials_is_a_finding_only_on_private_data() {
+    struct Reflect(bool);
+    impl Transport for Reflect {
+        fn send(&mut self, request: &WireRequest) -> Result<WireResponse, TransportError> {
+            let mut headers = vec![
+                (
+                    "Access-Control-Allow-Origin".to_owned(),
+                    request.header("origin").unwrap_or_default().to_owned(),
+                ),
+                ("Vary".to_owned(), "Origin".to_owned()),
+            ];
+            if self.0 {
+                headers.push(("Cache-Control".to_owned(), "private".to_owned()));
+            }
+            Ok(WireResponse {
+                status: 200,
+                headers,
+            })
+        }
+    }
+    let run = |private: bool| {
+        let plan = plan("https://www.target.test/").unwrap();
+        let results: Vec<ProbeResult> = plan
+            .probes
+            .iter()
+            .map(|p| run_probe(&plan, p, &mut Reflect(private)).unwrap())
+            .collect();
+        judge(&plan, &results, Context::default())
+    };
+    assert!(
+        run(false).is_empty(),
+        "public data readable by every origin is `*` by another name"
+    );
+    let private = run(true);
+    let arbitrary = private
+        .iter()
+        .find(|f| f.class == Class::ArbitraryOrigin)
+        .unwrap();
+    assert_eq!(
+        (arbitrary.severity, arbitrary.credentialed),
+        (Severity::High, false)
+    );
+    let page = poc_html("https://www.target.test/?q=</script>", arbitrary);
+    assert!(page.contains("credentials: \"omit\""), "{page}");
+    assert!(
+        !page.contains("</script>\""),
+        "the URL cannot close the script: {page}"
+    );
 }
