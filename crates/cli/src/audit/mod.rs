@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use anyhow::{Context as _, anyhow};
-use crossgate::audit::{self, Class, Context, Finding, Severity};
+use crossgate::audit::{self, Context, Finding, Severity};
 use crossgate::browser::{
     Transport, TransportError, TransportErrorKind, WireRequest, WireResponse,
 };
