@@ -1,7 +1,10 @@
 //! Printing helpers shared by the subcommands: exit statuses, aligned tables, JSON, and the
 //! broken-pipe check that lets `crossgate … | head -1` exit quietly.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use anyhow::Context;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -113,6 +116,21 @@ impl Table {
         }
         Ok(())
     }
+}
+
+/// Reads an input file, `-` for standard input. Returns the name to show in messages
+/// (`<stdin>` for `-`) and the text; the error says which file could not be read, and why.
+pub(crate) fn read_input(path: &Path) -> anyhow::Result<(String, String)> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read <stdin>")?;
+        return Ok(("<stdin>".to_owned(), text));
+    }
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    Ok((name, text))
 }
 
 #[cfg(test)]

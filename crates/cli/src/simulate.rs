@@ -3,7 +3,7 @@
 //! explained step by step.
 
 use std::collections::HashSet;
-use std::io::{self, Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
@@ -81,21 +81,7 @@ pub(crate) struct Args {
 
 /// Runs `crossgate simulate`.
 pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
-    let stdin = args.file.as_os_str() == "-";
-    let name = if stdin {
-        "<stdin>".to_owned()
-    } else {
-        args.file.display().to_string()
-    };
-    let text = if stdin {
-        let mut text = String::new();
-        io::stdin()
-            .read_to_string(&mut text)
-            .with_context(|| format!("cannot read {name}"))?;
-        text
-    } else {
-        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {name}"))?
-    };
+    let (name, text) = output::read_input(&args.file)?;
     let scenarios = parse(&text).map_err(|e| anyhow!("{name}: {e:#}"))?;
     let profile = Profile::from(args.browser);
 

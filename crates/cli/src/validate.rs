@@ -1,10 +1,9 @@
 //! `crossgate validate POLICY.toml`: every error and warning in a policy file, each with its fix,
 //! and what a valid policy allows.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
-use anyhow::Context;
 use crossgate::Policy;
 use crossgate::fetch;
 use crossgate::policy::{PolicyConfig, Problem, Severity};
@@ -92,21 +91,7 @@ impl<'a> From<&'a Problem> for ProblemJson<'a> {
 
 /// Runs `crossgate validate`.
 pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
-    let stdin = args.file.as_os_str() == "-";
-    let name = if stdin {
-        "<stdin>".to_owned()
-    } else {
-        args.file.display().to_string()
-    };
-    let text = if stdin {
-        let mut text = String::new();
-        io::stdin()
-            .read_to_string(&mut text)
-            .with_context(|| format!("cannot read {name}"))?;
-        text
-    } else {
-        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {name}"))?
-    };
+    let (name, text) = output::read_input(&args.file)?;
 
     let result = Policy::from_toml(&text);
     let (problems, policy) = match &result {

@@ -12,7 +12,7 @@ mod report;
 mod sarif;
 
 use std::collections::HashSet;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -269,15 +269,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
 fn targets(args: &Args) -> anyhow::Result<Vec<String>> {
     let mut targets: Vec<String> = args.urls.iter().map(|u| u.trim().to_owned()).collect();
     if let Some(path) = &args.input {
-        let mut text = String::new();
-        if path == Path::new("-") {
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("cannot read standard input")?;
-        } else {
-            text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-        }
+        let (_, text) = crate::output::read_input(path)?;
         targets.extend(
             text.lines()
                 .map(str::trim)
