@@ -180,8 +180,17 @@ impl Kind {
                 ("missing-vary-origin", "medium"),
             ],
             // Without credentials, reflecting every origin on a public response is `*` by another
-            // name: nothing to report (with `-H Cookie` the answers count as private: high).
-            Kind::ReflectWithoutCredentials => &[],
+            // name: said, at info (with `-H Cookie` the answers count as private: high).
+            Kind::ReflectWithoutCredentials => &[
+                ("arbitrary-origin", "info"),
+                ("prefix-match", "info"),
+                ("suffix-match", "info"),
+                ("unescaped-dot", "info"),
+                ("substring-match", "info"),
+                ("null-origin", "info"),
+                ("third-party-hosting", "info"),
+                ("special-characters", "info"),
+            ],
             Kind::PreflightReflect => &[
                 ("preflight-any-method", "low"),
                 ("preflight-any-header", "low"),

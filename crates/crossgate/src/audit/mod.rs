@@ -610,9 +610,14 @@ pub fn judge(plan: &Plan, results: &[ProbeResult], context: Context) -> Vec<Find
                 Severity::High
             }
         } else if r.plain.is_allowed() && private {
-            // Without credentials only what the server gives anyone is read: a finding only if
-            // it looks private. Public data readable by every origin is `*` by another name.
+            // Without credentials only what the server gives anyone is read: serious only if it
+            // looks private.
             if owned { Severity::High } else { Severity::Low }
+        } else if r.plain.is_allowed() && owned {
+            // Public data any site may read: `*` by another name. Said, but below every
+            // default threshold: fine for a public API, a leak if the answer depends on where
+            // the request comes from (an intranet, an IP allowlist).
+            Severity::Info
         } else {
             continue;
         };

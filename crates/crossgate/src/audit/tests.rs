@@ -365,9 +365,10 @@ fn reflection_without_credentials_is_a_finding_only_on_private_data() {
             .collect();
         judge(&plan, &results, Context::default())
     };
+    let public = run(false);
     assert!(
-        run(false).is_empty(),
-        "public data readable by every origin is `*` by another name"
+        !public.is_empty() && public.iter().all(|f| f.severity == Severity::Info),
+        "public data readable by every origin is `*` by another name: {public:#?}"
     );
     let private = run(true);
     let arbitrary = private
