@@ -88,19 +88,26 @@ def why_refused(ep: zoo.Endpoint, origin: str) -> str:
     return f"`{v}` is not the page's origin `{origin}`"
 
 
-def raw_answer(truth: dict, host: str, origin: str, port: int | None, ca: str | None) -> str:
-    """The zoo's answer to GET url with this Origin, fetched again (loopback only)."""
+def raw_answer(truth: dict, host: str, origin: str, port: int | None, ca: str | None,
+               preflight: bool = False) -> str:
+    """The zoo's answer to GET url with this Origin (or to a preflight for a PUT with an
+    unusual header), fetched again (loopback only): the request line, then the answer's head."""
     ep = endpoint_of(truth, host)
+    method, extra = "GET", ""
+    if preflight:
+        method = "OPTIONS"
+        extra = "Access-Control-Request-Method: PUT\r\nAccess-Control-Request-Headers: x-probe\r\n"
     if port is None:
-        hs = zoo.cors_headers(ep, "GET", origin)
-        return "(zoo not running; headers computed by zoo.cors_headers)\n" + "\n".join(f"{n}: {v}" for n, v in hs)
+        hs = zoo.cors_headers(ep, method, origin, "PUT" if preflight else None, "x-probe" if preflight else None)
+        return (f"{method} with Origin: {origin} (zoo not running; headers computed by zoo.cors_headers)\n"
+                + "\n".join(f"{n}: {v}" for n, v in hs))
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
         if ep.scheme == "https":
             ctx = ssl.create_default_context(cafile=ca)
             sock = ctx.wrap_socket(sock, server_hostname=host)
-        req = (f"GET {urlsplit(ep.url).path} HTTP/1.1\r\nHost: {host}:{port}\r\nOrigin: {origin}\r\n"
-               "Connection: close\r\n\r\n")
+        req = (f"{method} {urlsplit(ep.url).path} HTTP/1.1\r\nHost: {host}:{port}\r\nOrigin: {origin}\r\n"
+               f"{extra}Connection: close\r\n\r\n")
         sock.sendall(req.encode("latin-1"))
         data = b""
         for _ in range(64):  # bounded: the answers are a few hundred bytes
@@ -111,7 +118,8 @@ def raw_answer(truth: dict, host: str, origin: str, port: int | None, ca: str | 
     finally:
         sock.close()
     head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-    return head.replace("\r\n", "\n")
+    asked = f"> {method} {ep.url}\n> Origin: {origin}\n" + "".join(f"> {h}\n" for h in extra.split("\r\n") if h)
+    return asked + head.replace("\r\n", "\n")
 
 
 def grade(truth: dict, cs: dict, cg: list) -> dict:
@@ -382,25 +390,35 @@ def render(truth: dict, cs: dict, cg: list, run: dict, graded: dict, port, ca) -
         L.append("- none")
 
     L.append("")
-    L.append("crossgate's misses (expected by the ground truth, not reported):")
-    any_miss = False
+    L.append("crossgate's misses (expected by the ground truth, not reported; one raw answer per kind and "
+             "class, every endpoint of the kind answers alike):")
+    misses = collections.defaultdict(list)
     for host, g in graded.items():
         if g["cg_error"]:
-            any_miss = True
-            L.append(f"- `{host}` ({g['kind']}): not audited: {g['cg_error']}")
+            misses[(g["kind"], "not audited: " + g["cg_error"])].append(host)
         for cls in g["cg_missed"]:
-            any_miss = True
-            ep = endpoint_of(truth, host)
-            origins = zoo.canonical_origins(ep).get(cls, [])
-            readable = [o for o in origins if zoo.browser_read(ep, o)[0] != "none"]
-            o = readable[0] if readable else (origins[0] if origins else None)
-            L.append(f"- `{host}` ({g['kind']}, {truth['endpoints'][host]['rule']}): {cls}"
-                     + (f"; e.g. a page on `{o}` can read ({zoo.browser_read(ep, o)[0]}):" if o else ""))
-            if o:
-                L.append("  ```")
-                L.extend("  " + line for line in raw_answer(truth, host, o, port, ca).splitlines())
-                L.append("  ```")
-    if not any_miss:
+            misses[(g["kind"], cls)].append(host)
+    for (kind, cls), hosts in misses.items():
+        host = hosts[0]
+        ep = endpoint_of(truth, host)
+        L.append(f"- {cls} on {len(hosts)} {kind} endpoint(s) ({truth['endpoints'][host]['rule']}): "
+                 + ", ".join(f"`{h}`" for h in hosts))
+        if cls.startswith("not audited"):
+            continue
+        preflight = cls in PREFLIGHT_CLASSES
+        origins = zoo.canonical_origins(ep).get(cls, [])
+        readable = [o for o in origins if zoo.browser_read(ep, o)[0] != "none"]
+        if readable:
+            o = readable[0]
+            L.append(f"  a page on `{o}` can read it ({zoo.browser_read(ep, o)[0]}):")
+        elif preflight:
+            o = f"{ep.scheme}://{zoo.ATTACKER}"
+        else:
+            o = ep.own_origin  # configuration classes: the answer to the site's own origin
+        L.append("  ```")
+        L.extend("  " + line for line in raw_answer(truth, host, o, port, ca, preflight).splitlines())
+        L.append("  ```")
+    if not misses:
         L.append("- none")
 
     L.append("")
@@ -422,6 +440,10 @@ def render(truth: dict, cs: dict, cg: list, run: dict, graded: dict, port, ca) -
         if cro:
             what.append(f"{cls} claims a read with the user's cookies, which the browser refuses")
         L.append(f"- {kind} ×{len(items)}, e.g. `{host}`: " + "; ".join(what))
+        if v["owners"]:
+            L.append("  ```")
+            L.extend("  " + line for line in raw_answer(truth, host, next(iter(v["owners"])), port, ca).splitlines())
+            L.append("  ```")
     if not any_over:
         L.append("- none")
     return "\n".join(L) + "\n"

@@ -10,7 +10,8 @@
 # machine whatever a scanner tries; BENCH_NO_NETNS=1 skips that (the Python network guard and
 # --resolve still keep every connection on 127.0.0.1). Outputs go to bench/audit/out/.
 #
-# Knobs: CONCURRENCY (default 50, CORScanner's own default thread count, used for both),
+# Knobs: CROSSGATE_SRC (a checkout to build crossgate from, default this one: e.g. a clean
+# `git worktree` of a commit while others edit crates/ here), CONCURRENCY (default 50, CORScanner's own default thread count, used for both),
 # BENCH_POLITE=0 skips the extra timing of crossgate at its default politeness (--concurrency 8
 # --rate 20/s per host).
 set -euo pipefail
@@ -20,7 +21,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 OUT="$HERE/out"
 VENV="$HERE/.venv"
 PY="$VENV/bin/python"
-BIN="$ROOT/target/release/crossgate"
+SRC=$(cd "${CROSSGATE_SRC:-$ROOT}" && pwd)  # the checkout crossgate is built from
+BIN="${CARGO_TARGET_DIR:-$SRC/target}/release/crossgate"
 CONCURRENCY=${CONCURRENCY:-50}
 COMMAND="bash bench/audit/run.sh"
 
@@ -33,7 +35,7 @@ if [ "${1:-}" != "--measure" ]; then
     fi
     # 2. crossgate, release build.
     echo "== cargo build --release -p crossgate-cli" >&2
-    (cd "$ROOT" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2} cargo build --release --quiet -p crossgate-cli)
+    (cd "$SRC" && CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2} cargo build --release --quiet -p crossgate-cli)
     if ! "$BIN" audit --help >/dev/null 2>&1; then
         echo "run.sh: $BIN has no 'audit' subcommand yet" >&2
         exit 2
@@ -128,7 +130,7 @@ fi
 import json, os, platform, subprocess, sys
 def sh(*a):
     try:
-        return subprocess.run(a, capture_output=True, text=True, cwd="$ROOT").stdout.strip()
+        return subprocess.run(a, capture_output=True, text=True, cwd="$SRC").stdout.strip()
     except OSError:
         return "?"
 cpu = "?"

@@ -117,6 +117,8 @@ KINDS: list[Kind] = [
     Kind("wildcard-private", "`*` on a Cache-Control: private response", config={"wildcard-private"}),
     Kind("no-vary", "reflects any Origin, no credentials, no Vary: Origin",
          config={"missing-vary-origin"}),
+    Kind("exact-no-vary", "exact list with credentials, but no Vary: Origin",
+         config={"missing-vary-origin"}),
     Kind("preflight-wildcard", "exact list; preflight: Allow-Methods *, Allow-Headers *, Max-Age one year",
          config={"preflight-any-method", "preflight-any-header", "authorization-under-wildcard",
                  "long-max-age"}),
@@ -162,7 +164,7 @@ def allowed(ep: Endpoint, origin: str) -> bool:
         return h is not None  # reflects every parsable Origin
     if k == "null":
         return origin == "null" or origin in ep.exact
-    if k in ("exact", "preflight-wildcard", "preflight-reflect"):
+    if k in ("exact", "exact-no-vary", "preflight-wildcard", "preflight-reflect"):
         return origin in ep.exact
     if h is None:
         return False
@@ -228,7 +230,7 @@ def cors_headers(ep: Endpoint, method: str, origin: str | None,
             hs.append(("Access-Control-Max-Age", "600"))
         hs.append(("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"))
         return hs
-    vary = [] if k == "no-vary" else [("Vary", "Origin")]
+    vary = [] if k in ("no-vary", "exact-no-vary") else [("Vary", "Origin")]
     if origin is None or not allowed(ep, origin):
         return vary
     if k == "trap-upper":
