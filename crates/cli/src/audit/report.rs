@@ -117,19 +117,13 @@ pub(crate) fn write_summary(reports: &[TargetReport], out: &mut dyn Write) -> io
         line.push_str(&format!(", {failed} could not be audited"));
     }
     line.push_str(&format!("; {}", output::count(findings.len(), "finding")));
-    let by_severity: Vec<String> = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ]
-    .into_iter()
-    .filter_map(|s| {
-        let n = findings.iter().filter(|f| f.severity == s).count();
-        (n > 0).then(|| format!("{n} {s}"))
-    })
-    .collect();
+    let by_severity: Vec<String> = Severity::ALL
+        .into_iter()
+        .filter_map(|s| {
+            let n = findings.iter().filter(|f| f.severity == s).count();
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
     if !by_severity.is_empty() {
         line.push_str(&format!(" ({})", by_severity.join(", ")));
     }

@@ -209,16 +209,7 @@ mod tests {
 
     #[test]
     fn levels() {
-        let levels: Vec<&str> = [
-            Severity::Critical,
-            Severity::High,
-            Severity::Medium,
-            Severity::Low,
-            Severity::Info,
-        ]
-        .into_iter()
-        .map(level)
-        .collect();
+        let levels: Vec<&str> = Severity::ALL.into_iter().map(level).collect();
         assert_eq!(levels, ["error", "error", "warning", "note", "note"]);
     }
 }

@@ -226,17 +226,18 @@ impl Severity {
         }
     }
 
+    /// Every severity, most severe first.
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
     /// Parses [`Severity::as_str`]'s names.
     pub fn parse(s: &str) -> Option<Severity> {
-        [
-            Severity::Info,
-            Severity::Low,
-            Severity::Medium,
-            Severity::High,
-            Severity::Critical,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        Severity::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
