@@ -189,7 +189,7 @@ fn serve(tls: Option<&Tls>, handler: Arc<Handler>) -> Server {
                 let handler = Arc::clone(&handler);
                 let seen = Arc::clone(&seen);
                 let options = Arc::clone(&options);
-                let service = service_fn(move |request: Request<Incoming>| {
+                let service = move |request: Request<Incoming>| {
                     let record = Seen {
                         method: request.method().to_string(),
                         path: request.uri().path().to_owned(),
@@ -201,24 +201,34 @@ fn serve(tls: Option<&Tls>, handler: Arc<Handler>) -> Server {
                     let response = handler(&record);
                     seen.lock().expect("not poisoned").push(record);
                     async move { Ok::<_, Infallible>(response) }
-                });
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let http = hyper::server::conn::http1::Builder::new();
-                    match acceptor {
-                        // A refused handshake (the client did not trust us) just ends here.
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                            }
-                        }
-                        None => {
-                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                        }
-                    }
-                });
+                };
+                tokio::spawn(serve_connection(stream, acceptor.clone(), service));
             }
         });
     });
     server
+}
+
+/// Serves one accepted connection, over TLS when an acceptor is given. A refused handshake (the
+/// client did not trust the certificate) or a dropped connection just ends it.
+pub(crate) async fn serve_connection<F, Fut>(
+    stream: tokio::net::TcpStream,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    handle: F,
+) where
+    F: Fn(Request<Incoming>) -> Fut,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>>,
+{
+    let service = service_fn(handle);
+    let http = hyper::server::conn::http1::Builder::new();
+    match acceptor {
+        Some(acceptor) => {
+            if let Ok(stream) = acceptor.accept(stream).await {
+                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+            }
+        }
+        None => {
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+        }
+    }
 }

@@ -26,8 +26,6 @@ use crossgate::server::Action;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 
 /// The host every zoo server plays.
 pub(crate) const HOST: &str = "www.target.test";
@@ -312,24 +310,15 @@ impl Zoo {
                     continue;
                 };
                 let server = Arc::clone(&server);
-                let service = service_fn(move |request: Request<Incoming>| {
+                let service = move |request: Request<Incoming>| {
                     let response = server.answer(&request);
                     async move { Ok::<_, Infallible>(response) }
-                });
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let http = hyper::server::conn::http1::Builder::new();
-                    match acceptor {
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                            }
-                        }
-                        None => {
-                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
-                        }
-                    }
-                });
+                };
+                tokio::spawn(crate::servers::serve_connection(
+                    stream,
+                    acceptor.clone(),
+                    service,
+                ));
             }
         });
         port
