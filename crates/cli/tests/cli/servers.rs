@@ -128,17 +128,22 @@ pub(crate) fn closed_port() -> SocketAddr {
     listener.local_addr().expect("a local address")
 }
 
-/// A certificate for 127.0.0.1 signed by itself, its key, and the certificate as PEM (what
-/// `--cacert` reads).
+/// A certificate signed by itself, its key, and the certificate as PEM (what `--cacert` reads).
 pub(crate) struct Tls {
     config: Arc<rustls::ServerConfig>,
     pub(crate) cert_pem: String,
 }
 
 impl Tls {
+    /// For 127.0.0.1.
     pub(crate) fn self_signed() -> Tls {
+        Tls::self_signed_for("127.0.0.1")
+    }
+
+    /// For `name` (a host name or an IP address).
+    pub(crate) fn self_signed_for(name: &str) -> Tls {
         let rcgen::CertifiedKey { cert, signing_key } =
-            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+            rcgen::generate_simple_self_signed(vec![name.to_owned()])
                 .expect("rcgen makes a certificate");
         let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -153,6 +158,11 @@ impl Tls {
             config: Arc::new(config),
             cert_pem: cert.pem(),
         }
+    }
+
+    /// An acceptor for tokio servers.
+    pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(Arc::clone(&self.config))
     }
 }
 
@@ -174,7 +184,7 @@ fn serve(tls: Option<&Tls>, handler: Arc<Handler>) -> Server {
         seen: Arc::clone(&seen),
         options: Arc::clone(&options),
     };
-    let acceptor = tls.map(|tls| tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config)));
+    let acceptor = tls.map(Tls::acceptor);
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

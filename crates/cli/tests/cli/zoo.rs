@@ -246,22 +246,10 @@ impl Zoo {
     /// A zoo serving HTTPS (a self-signed certificate for [`HOST`]: pass [`Zoo::cert_pem`] to
     /// `--cacert`).
     pub(crate) fn https() -> Zoo {
-        let rcgen::CertifiedKey { cert, signing_key } =
-            rcgen::generate_simple_self_signed(vec![HOST.to_owned()])
-                .expect("rcgen makes a certificate");
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)
-        .expect("the certificate and key match");
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let tls = crate::servers::Tls::self_signed_for(HOST);
         Zoo {
             runtime: runtime(),
-            tls: Some((acceptor, cert.pem())),
+            tls: Some((tls.acceptor(), tls.cert_pem)),
         }
     }
 
