@@ -111,6 +111,18 @@ impl Transport for Fixed {
     }
 }
 
+/// One fetch in a fresh browser (an empty preflight cache, time zero).
+fn fresh(request: &Request, profile: Profile, transport: &mut dyn Transport) -> Outcome {
+    fetch(
+        request,
+        profile,
+        transport,
+        &mut PreflightCache::new(),
+        Duration::ZERO,
+    )
+    .unwrap()
+}
+
 fn answer(status: u16, headers: &[(&str, &str)]) -> WireResponse {
     WireResponse {
         status,
@@ -220,14 +232,7 @@ fn methods_compare_byte_for_byte_in_both_profiles() {
     };
     let patch = request("patch", &[], Credentials::Omit);
     for profile in [Profile::Chromium, Profile::Spec] {
-        let outcome = fetch(
-            &patch,
-            profile,
-            &mut server,
-            &mut PreflightCache::new(),
-            Duration::ZERO,
-        )
-        .unwrap();
+        let outcome = fresh(&patch, profile, &mut server);
         assert!(matches!(
             &outcome.failure().unwrap().kind,
             FailureKind::Cors { error: CorsError::MethodDisallowedByPreflightResponse(m), preflight: true } if m == "patch"
@@ -255,26 +260,12 @@ fn profiles_differ_on_authorization_under_a_wildcard() {
         sent: Vec::new(),
     };
     let put = request("PUT", &[("Authorization", "Bearer t")], Credentials::Omit);
-    let chromium = fetch(
-        &put,
-        Profile::Chromium,
-        &mut server,
-        &mut PreflightCache::new(),
-        Duration::ZERO,
-    )
-    .unwrap();
+    let chromium = fresh(&put, Profile::Chromium, &mut server);
     assert!(
         chromium.is_allowed(),
         "Chromium 156 lets `*` cover Authorization"
     );
-    let spec = fetch(
-        &put,
-        Profile::Spec,
-        &mut server,
-        &mut PreflightCache::new(),
-        Duration::ZERO,
-    )
-    .unwrap();
+    let spec = fresh(&put, Profile::Spec, &mut server);
     assert_eq!(
         crate::explain::console_message(spec.failure().unwrap()).unwrap(),
         "Access to fetch at 'http://127.0.0.1:8002/r' from origin 'http://127.0.0.1:8001' has been blocked by CORS policy: \
@@ -311,14 +302,7 @@ fn type_errors_send_nothing() {
             response: answer(200, &[]),
             sent: Vec::new(),
         };
-        let outcome = fetch(
-            &req,
-            Profile::Chromium,
-            &mut server,
-            &mut PreflightCache::new(),
-            Duration::ZERO,
-        )
-        .unwrap();
+        let outcome = fresh(&req, Profile::Chromium, &mut server);
         assert_eq!(
             outcome.failure().unwrap().kind,
             FailureKind::TypeError(message.to_owned())
@@ -354,14 +338,7 @@ fn forbidden_request_headers_are_dropped_and_duplicates_combined() {
         ],
         Credentials::Omit,
     );
-    let outcome = fetch(
-        &req,
-        Profile::Chromium,
-        &mut server,
-        &mut PreflightCache::new(),
-        Duration::ZERO,
-    )
-    .unwrap();
+    let outcome = fresh(&req, Profile::Chromium, &mut server);
     assert!(outcome.is_allowed());
     assert_eq!(
         server.sent[0].header("access-control-request-headers"),
@@ -453,16 +430,7 @@ mod server_and_browser_agree {
             credentials: Credentials::Include,
             body: None,
         };
-        let run = |r: &Request| {
-            fetch(
-                r,
-                Profile::Chromium,
-                &mut PolicyServer(policy.clone()),
-                &mut PreflightCache::new(),
-                Duration::ZERO,
-            )
-            .unwrap()
-        };
+        let run = |r: &Request| fresh(r, Profile::Chromium, &mut PolicyServer(policy.clone()));
         let allowed = run(&request);
         assert!(
             allowed.is_allowed() && allowed.preflight_sent(),
@@ -523,7 +491,7 @@ mod server_and_browser_agree {
                 credentials: if include { Credentials::Include } else { Credentials::Omit },
                 body: None,
             };
-            let outcome = fetch(&request, Profile::Chromium, &mut PolicyServer(policy.clone()), &mut PreflightCache::new(), Duration::ZERO).unwrap();
+            let outcome = fresh(&request, Profile::Chromium, &mut PolicyServer(policy.clone()));
 
             // What the policy means, said directly.
             let header_pairs = request.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
