@@ -1,0 +1,160 @@
+//! [`Cors`]: the service. One call to `crossgate::server` per request, then either an answer
+//! built here (preflights, blocked requests) or the inner service's response with the decision's
+//! headers applied.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use crossgate::server::{Action, Decision, Rejection};
+use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ORIGIN};
+use http::{HeaderName, HeaderValue, Request, Response};
+use tower_service::Service;
+
+use crate::future::ResponseFuture;
+use crate::layer::Source;
+
+/// The response header debug mode adds to refused requests: the reason code, then what was
+/// refused (`origin-not-allowed: origin "https://evil.example" not allowed`).
+pub const REJECTION_HEADER: HeaderName = HeaderName::from_static("crossgate-rejection");
+
+/// The service [`CorsLayer`](crate::CorsLayer) wraps around an inner service.
+///
+/// `ResBody: Default` is the body of the responses it answers itself (preflights, and requests
+/// refused with `block_disallowed_origins`): empty.
+#[derive(Clone, Debug)]
+pub struct Cors<S> {
+    inner: S,
+    source: Source,
+    debug: bool,
+}
+
+impl<S> Cors<S> {
+    pub(crate) fn new(inner: S, source: Source, debug: bool) -> Cors<S> {
+        Cors {
+            inner,
+            source,
+            debug,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Cors<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let decision = match &self.source {
+            Source::Fixed(policy) => policy.decide(request.method(), request.headers()),
+            Source::Swappable(handle) => {
+                handle.with(|policy| policy.decide(request.method(), request.headers()))
+            }
+        };
+        let debug_value = match decision.rejection() {
+            Some(rejection) => rejected(&decision, rejection, &request, self.debug),
+            None => None,
+        };
+        match decision.action() {
+            Action::Respond(status) => {
+                let mut response = Response::new(ResBody::default());
+                *response.status_mut() = status;
+                finish(response.headers_mut(), &decision, debug_value);
+                ResponseFuture::ready(response)
+            }
+            Action::Forward => {
+                ResponseFuture::forward(self.inner.call(request), decision, debug_value)
+            }
+        }
+    }
+}
+
+/// A refused request: the debug-level event, and in debug mode the value of
+/// [`REJECTION_HEADER`].
+fn rejected<B>(
+    decision: &Decision,
+    rejection: &Rejection,
+    request: &Request<B>,
+    debug: bool,
+) -> Option<HeaderValue> {
+    let origin = request.headers().get(ORIGIN);
+    tracing::debug!(
+        target: "crossgate_tower",
+        reason = rejection.code(),
+        kind = decision.kind().as_str(),
+        method = %request.method(),
+        path = request.uri().path(),
+        origin = origin.and_then(|v| v.to_str().ok()).unwrap_or_default(),
+        "CORS request refused: {rejection}",
+    );
+    if !debug {
+        return None;
+    }
+    let text = match (rejection, origin) {
+        (Rejection::OriginNotAllowed, Some(origin)) => format!(
+            "{}: origin {:?} not allowed",
+            rejection.code(),
+            String::from_utf8_lossy(origin.as_bytes())
+        ),
+        _ => format!("{}: {rejection}", rejection.code()),
+    };
+    // A request value with bytes a header value cannot carry: the code alone still says why.
+    Some(HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static(rejection.code())))
+}
+
+/// Writes the decision's headers (and the debug header) into a response's.
+pub(crate) fn finish(
+    headers: &mut http::HeaderMap,
+    decision: &Decision,
+    debug_value: Option<HeaderValue>,
+) {
+    decision.apply(headers);
+    if let Some(value) = debug_value {
+        headers.insert(REJECTION_HEADER, value);
+    }
+}
+
+/// Whether the stacking warning was given yet (once per process; later ones are debug events).
+static WARNED_STACKED: AtomicBool = AtomicBool::new(false);
+
+/// The application's response to a CORS request already carries `Access-Control-Allow-Origin`:
+/// another CORS layer (a second crossgate one, or tower-http's left over from a migration) is
+/// inside this one, or the handler sets CORS headers itself. Either way this layer's policy wins
+/// and the other is dead weight, or worse, a second opinion that disagrees.
+pub(crate) fn check_stacked(headers: &http::HeaderMap, decision: &Decision) {
+    if decision.kind() == crossgate::server::RequestKind::NotCors
+        || !headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN)
+    {
+        return;
+    }
+    const MESSAGE: &str = "the response already carries Access-Control-Allow-Origin: another CORS \
+        layer is stacked inside this crossgate CorsLayer (a second one, or tower-http's), or the \
+        handler sets CORS headers itself; crossgate's policy replaces them, so remove the other";
+    if WARNED_STACKED.swap(true, Ordering::Relaxed) {
+        tracing::debug!(target: "crossgate_tower", "{MESSAGE}");
+    } else {
+        tracing::warn!(target: "crossgate_tower", "{MESSAGE}");
+    }
+}

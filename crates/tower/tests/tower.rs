@@ -1,0 +1,19 @@
+//! crossgate-tower's integration tests, one binary: an axum API on a real loopback TCP server with
+//! a real HTTP client ([`http`]), gRPC-Web through tonic ([`grpc_web`]), real headless Chromium
+//! ([`browser`]), runtime policy swaps ([`handle`]), `tracing` events ([`events`]), and the
+//! allocation count of the layer ([`alloc`]).
+
+#[path = "tower/alloc.rs"]
+mod alloc;
+#[path = "tower/browser.rs"]
+mod browser;
+#[path = "tower/events.rs"]
+mod events;
+#[path = "tower/grpc_web.rs"]
+mod grpc_web;
+#[path = "tower/handle.rs"]
+mod handle;
+#[path = "tower/http.rs"]
+mod http;
+#[path = "tower/support.rs"]
+mod support;
