@@ -282,9 +282,17 @@ impl Decision {
     /// application's without duplicating a name. The policy is the only authority on CORS: every
     /// `Access-Control-*` response header the application set is replaced or removed, so that an
     /// application's `Access-Control-Allow-Origin: *` cannot open what the policy refused.
-    pub fn apply(&self, response: &mut HeaderMap) {
-        for name in RESPONSE_HEADERS {
-            response.remove(name);
+    ///
+    /// Returns whether the response carried CORS headers of its own (which were removed): a
+    /// second CORS layer, or a handler that sets them itself. Edges report it.
+    pub fn apply(&self, response: &mut HeaderMap) -> bool {
+        // One pass over the names instead of a lookup per CORS header: responses are small, and
+        // almost never carry CORS headers of their own.
+        let had_cors_headers = response.keys().any(is_cors_response_header);
+        if had_cors_headers {
+            for name in RESPONSE_HEADERS {
+                response.remove(name);
+            }
         }
         for (name, value) in self.headers() {
             response.insert(name, value.clone());
@@ -294,19 +302,27 @@ impl Decision {
             Vary::Origin => merge_vary(response, &VARY_ORIGIN, VARY_ORIGIN_VALUE),
             Vary::Preflight => merge_vary(response, &VARY_PREFLIGHT, VARY_PREFLIGHT_VALUE),
         }
+        had_cors_headers
     }
+}
+
+/// Whether `name` is one of [`RESPONSE_HEADERS`].
+fn is_cors_response_header(name: &HeaderName) -> bool {
+    name.as_str().starts_with("access-control-") && RESPONSE_HEADERS.contains(name)
 }
 
 /// Adds each of `names` to the response's `Vary` unless it is there already (or `Vary: *`).
 /// Allocates only when the application set a `Vary` that lacks one of them.
 fn merge_vary(response: &mut HeaderMap, names: &[&str], whole: HeaderValue) {
-    let existing = response.get_all(VARY);
-    let mut iter = existing.iter().peekable();
-    if iter.peek().is_none() {
-        response.insert(VARY, whole);
-        return;
-    }
-    let present = |name: &str| {
+    // One lookup: the entry, whether the application set a `Vary` or not.
+    let mut existing = match response.entry(VARY) {
+        http::header::Entry::Vacant(vacant) => {
+            vacant.insert(whole);
+            return;
+        }
+        http::header::Entry::Occupied(occupied) => occupied,
+    };
+    let present = |existing: &http::header::OccupiedEntry<'_, HeaderValue>, name: &str| {
         existing.iter().any(|v| {
             v.as_bytes()
                 .split(|&b| b == b',')
@@ -314,7 +330,7 @@ fn merge_vary(response: &mut HeaderMap, names: &[&str], whole: HeaderValue) {
                 .any(|t| t == b"*" || t.eq_ignore_ascii_case(name.as_bytes()))
         })
     };
-    if names.iter().all(|n| present(n)) {
+    if names.iter().all(|n| present(&existing, n)) {
         return;
     }
     let whole_text = whole.to_str().unwrap_or_default();
@@ -331,16 +347,17 @@ fn merge_vary(response: &mut HeaderMap, names: &[&str], whole: HeaderValue) {
         }
     }
     for (name, spelled) in names.iter().zip(whole_text.split(", ")) {
-        if !present(name) {
+        if !present(&existing, name) {
             if !merged.is_empty() {
                 merged.extend_from_slice(b", ");
             }
             merged.extend_from_slice(spelled.as_bytes());
         }
     }
-    // Existing values were valid header values and we only added tokens and ", ".
+    // Existing values were valid header values and we only added tokens and ", ". `insert`
+    // replaces every line of the entry with the merged one.
     if let Ok(value) = HeaderValue::from_bytes(&merged) {
-        response.insert(VARY, value);
+        existing.insert(value);
     }
 }
 
@@ -424,10 +441,12 @@ fn actual(
             };
             // A page's own fetches carry Origin too (POST, for instance): `Sec-Fetch-Site`, which
             // script cannot set, tells them apart from cross-site ones.
-            let same_origin = request
-                .get(http::HeaderName::from_static("sec-fetch-site"))
-                .is_some_and(|v| v.as_bytes() == b"same-origin");
-            let action = if policy.block_disallowed && !same_origin {
+            let same_origin = || {
+                request
+                    .get(http::HeaderName::from_static("sec-fetch-site"))
+                    .is_some_and(|v| v.as_bytes() == b"same-origin")
+            };
+            let action = if policy.block_disallowed && !same_origin() {
                 Action::Respond(StatusCode::FORBIDDEN)
             } else {
                 Action::Forward
@@ -534,9 +553,21 @@ fn method_allowed(policy: &Compiled, method: &[u8]) -> bool {
 }
 
 fn header_allowed(policy: &Compiled, name: &[u8]) -> bool {
-    match &policy.headers {
-        None => true,
-        Some(sorted) => sorted
+    let Some(sorted) = &policy.headers else {
+        return true;
+    };
+    // Lower-cased into a stack buffer, then compared a slice at a time (memcmp), rather than
+    // byte by byte through a lower-casing iterator: this runs for every name of every preflight.
+    let mut buffer = [0u8; 64];
+    match buffer.get_mut(..name.len()) {
+        Some(lower) => {
+            lower.copy_from_slice(name);
+            lower.make_ascii_lowercase();
+            sorted
+                .binary_search_by(|probe| (**probe).cmp(lower))
+                .is_ok()
+        }
+        None => sorted
             .binary_search_by(|probe| cmp_ignore_ascii_case(probe, name))
             .is_ok(),
     }

@@ -155,7 +155,9 @@ fn apply_allocates_nothing_into_a_response_with_room() {
         // Room for every CORS header and Vary; no Vary set by the application.
         let mut response = HeaderMap::with_capacity(8);
         response.insert("content-type", HeaderValue::from_static("application/json"));
-        let n = allocations(|| decision.apply(&mut response));
+        let n = allocations(|| {
+            decision.apply(&mut response);
+        });
         if n != 0 {
             failures.push(format!("{}: {n} allocation(s)", row.name));
         }

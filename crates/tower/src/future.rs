@@ -9,7 +9,7 @@ use crossgate::server::Decision;
 use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
 
-use crate::service::{check_stacked, finish};
+use crate::service::finish;
 
 pin_project! {
     /// The future of [`Cors`](crate::Cors)'s responses.
@@ -72,7 +72,6 @@ where
                 debug_value,
             } => {
                 let mut response = std::task::ready!(inner.poll(cx))?;
-                check_stacked(response.headers(), decision);
                 finish(response.headers_mut(), decision, debug_value.take());
                 Poll::Ready(Ok(response))
             }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use crossgate::server::{Action, Decision, Rejection};
-use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ORIGIN};
+use http::header::ORIGIN;
 use http::{HeaderName, HeaderValue, Request, Response};
 use tower_service::Service;
 
@@ -130,7 +130,9 @@ pub(crate) fn finish(
     decision: &Decision,
     debug_value: Option<HeaderValue>,
 ) {
-    decision.apply(headers);
+    if decision.apply(headers) {
+        report_replaced();
+    }
     if let Some(value) = debug_value {
         headers.insert(REJECTION_HEADER, value);
     }
@@ -139,17 +141,12 @@ pub(crate) fn finish(
 /// Whether the stacking warning was given yet (once per process; later ones are debug events).
 static WARNED_STACKED: AtomicBool = AtomicBool::new(false);
 
-/// The application's response to a CORS request already carries `Access-Control-Allow-Origin`:
-/// another CORS layer (a second crossgate one, or tower-http's left over from a migration) is
-/// inside this one, or the handler sets CORS headers itself. Either way this layer's policy wins
-/// and the other is dead weight, or worse, a second opinion that disagrees.
-pub(crate) fn check_stacked(headers: &http::HeaderMap, decision: &Decision) {
-    if decision.kind() == crossgate::server::RequestKind::NotCors
-        || !headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN)
-    {
-        return;
-    }
-    const MESSAGE: &str = "the response already carries Access-Control-Allow-Origin: another CORS \
+/// The application's response carried CORS headers of its own, which [`Decision::apply`]
+/// removed: another CORS layer (a second crossgate one, or tower-http's left over from a
+/// migration) is inside this one, or the handler sets CORS headers itself. Either way this
+/// layer's policy wins and the other is dead weight, or worse, a second opinion that disagrees.
+fn report_replaced() {
+    const MESSAGE: &str = "the response already carries Access-Control-* headers: another CORS \
         layer is stacked inside this crossgate CorsLayer (a second one, or tower-http's), or the \
         handler sets CORS headers itself; crossgate's policy replaces them, so remove the other";
     if WARNED_STACKED.swap(true, Ordering::Relaxed) {

@@ -507,15 +507,20 @@ impl std::fmt::Display for OriginRule {
     }
 }
 
+/// foldhash (hashbrown's own default) rather than SipHash: a lookup hashes the request's origin,
+/// every request, and SipHash was a fifth of `decide` for an exact origin. Flooding is not a
+/// concern: the keys are the policy's, fixed when it is compiled; requests only look up.
+type Hasher = foldhash::fast::RandomState;
+
 /// The compiled `allow_origins`: an exact set, and patterns indexed by host or domain, so that a
 /// lookup costs one hash probe per label of the request's host, however many patterns there are.
 #[derive(Debug, Default)]
 pub(crate) struct OriginMatcher {
     any: bool,
     /// Exact origins → the precomputed `Access-Control-Allow-Origin` value.
-    exact: HashMap<Box<[u8]>, HeaderValue>,
+    exact: HashMap<Box<[u8]>, HeaderValue, Hasher>,
     /// Host (any-port patterns) or domain (subdomain patterns) → the patterns on it.
-    patterns: HashMap<Box<str>, Vec<PatternTail>>,
+    patterns: HashMap<Box<str>, Vec<PatternTail>, Hasher>,
 }
 
 #[derive(Debug)]
@@ -543,8 +548,8 @@ impl OriginMatcher {
             match rule {
                 OriginRule::Any => m.any = true,
                 OriginRule::Exact(s) => {
-                    if let Ok(v) = HeaderValue::from_str(s) {
-                        m.exact.insert(s.as_bytes().into(), super::shared(v));
+                    if let Some(v) = super::intern::header_value(s) {
+                        m.exact.insert(s.as_bytes().into(), v);
                     }
                 }
                 OriginRule::Pattern(p) => {

@@ -30,6 +30,7 @@
 
 mod allow_origin;
 mod error;
+mod intern;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
 pub use error::{PolicyErrors, Problem, ProblemKind, Severity};
+pub use intern::MAX_INTERNED_BYTES;
 
 use allow_origin::{EntryContext, OriginRule, read_entry};
 pub(crate) use allow_origin::{Match, OriginMatcher};
@@ -126,14 +128,6 @@ pub(crate) struct Compiled {
 
 /// A small set of method or header names, as bytes.
 pub(crate) type NameSet = Vec<Box<[u8]>>;
-
-/// Makes a header value's bytes shared, so that every later clone is a reference-count increment
-/// and never allocates (a fresh `HeaderValue` allocates on its first clone). The server relies on
-/// this for its allocation-free request path; `tests/alloc.rs` checks it.
-pub(crate) fn shared(value: HeaderValue) -> HeaderValue {
-    drop(value.clone());
-    value
-}
 
 impl Policy {
     /// Reads and validates a policy file. Every problem is reported at once.
@@ -807,7 +801,7 @@ fn compile_max_age(max_age: Option<i64>, problems: &mut Vec<Problem>) -> Option<
                 )),
         );
     }
-    Some(shared(HeaderValue::from(seconds)))
+    intern::header_value(&seconds.to_string())
 }
 
 /// `a, b, c` as a shared header value; `None` for an empty list.
@@ -821,7 +815,7 @@ fn header_list<S: AsRef<str>>(items: &[S]) -> Option<HeaderValue> {
         .collect::<Vec<_>>()
         .join(", ");
     // Every item is a token, so the value is always valid.
-    HeaderValue::from_str(&joined).ok().map(shared)
+    intern::header_value(&joined)
 }
 
 #[cfg(test)]
