@@ -283,13 +283,13 @@ impl Decision {
     /// `Access-Control-*` response header the application set is replaced or removed, so that an
     /// application's `Access-Control-Allow-Origin: *` cannot open what the policy refused.
     ///
-    /// Returns whether the response carried CORS headers of its own (which were removed): a
-    /// second CORS layer, or a handler that sets them itself. Edges report it.
-    pub fn apply(&self, response: &mut HeaderMap) -> bool {
+    /// Returns what was done beyond writing: whether the response carried CORS headers of its
+    /// own (a second CORS layer, or a handler that sets them itself), which edges report.
+    pub fn apply(&self, response: &mut HeaderMap) -> Applied {
         // One pass over the names instead of a lookup per CORS header: responses are small, and
         // almost never carry CORS headers of their own.
-        let had_cors_headers = response.keys().any(is_cors_response_header);
-        if had_cors_headers {
+        let replaced = response.keys().any(is_cors_response_header);
+        if replaced {
             for name in RESPONSE_HEADERS {
                 response.remove(name);
             }
@@ -302,7 +302,23 @@ impl Decision {
             Vary::Origin => merge_vary(response, &VARY_ORIGIN, VARY_ORIGIN_VALUE),
             Vary::Preflight => merge_vary(response, &VARY_PREFLIGHT, VARY_PREFLIGHT_VALUE),
         }
-        had_cors_headers
+        Applied { replaced }
+    }
+}
+
+/// What [`Decision::apply`] found in the response it wrote to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Applied {
+    replaced: bool,
+}
+
+impl Applied {
+    /// Whether the response carried CORS response headers of its own (any of the six
+    /// `Access-Control-Allow-*`/`-Expose-Headers`/`-Max-Age` headers, or
+    /// `Access-Control-Allow-Private-Network`), which were removed before the decision's were
+    /// written.
+    pub fn replaced_cors_headers(self) -> bool {
+        self.replaced
     }
 }
 
@@ -456,7 +472,9 @@ fn actual(
                 rejection: Some(rejection),
                 action,
                 headers: CorsHeaders {
-                    vary,
+                    // Refusing several `Origin`s depends on `Origin` even under `*`: without
+                    // `Vary`, a shared cache would serve the refusal to every origin.
+                    vary: if several { Vary::Origin } else { vary },
                     ..CorsHeaders::default()
                 },
             }

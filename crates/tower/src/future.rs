@@ -1,6 +1,7 @@
 //! [`ResponseFuture`]: the inner service's future with the decision applied to its response, or
 //! an answer ready at once. A named type, not a box: no allocation per request.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -31,6 +32,7 @@ pin_project! {
         Ready {
             response: Option<Response<B>>,
         },
+        Done,
     }
 }
 
@@ -65,22 +67,48 @@ where
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
+        let mut state = self.project().state;
+        let output = match state.as_mut().project() {
             StateProj::Forward {
                 inner,
                 decision,
                 debug_value,
-            } => {
-                let mut response = std::task::ready!(inner.poll(cx))?;
-                finish(response.headers_mut(), decision, debug_value.take());
-                Poll::Ready(Ok(response))
-            }
-            StateProj::Ready { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                // Polled again after completion: a caller's bug, which futures may answer with
-                // a panic; never reached from a request.
-                None => panic!("crossgate_tower::ResponseFuture polled after completion"),
+            } => match std::task::ready!(inner.poll(cx)) {
+                Ok(mut response) => {
+                    finish(response.headers_mut(), decision, debug_value.take());
+                    Ok(response)
+                }
+                Err(error) => Err(error),
             },
-        }
+            StateProj::Ready { response } => match response.take() {
+                Some(response) => Ok(response),
+                None => done(),
+            },
+            StateProj::Done => done(),
+        };
+        state.set(State::Done);
+        Poll::Ready(output)
+    }
+}
+
+/// Polled again after it completed: a caller's bug, which futures may answer with a panic
+/// (never reached from a request).
+fn done() -> ! {
+    panic!("crossgate_tower::ResponseFuture polled after completion")
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Forward { decision, .. } => {
+                return f
+                    .debug_struct("ResponseFuture::Forward")
+                    .field("decision", decision)
+                    .finish_non_exhaustive();
+            }
+            State::Ready { .. } => "Ready",
+            State::Done => "Done",
+        };
+        f.debug_tuple("ResponseFuture").field(&state).finish()
     }
 }

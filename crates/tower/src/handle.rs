@@ -44,6 +44,12 @@ impl PolicyHandle {
     }
 }
 
+impl From<Policy> for PolicyHandle {
+    fn from(policy: Policy) -> PolicyHandle {
+        PolicyHandle::new(policy)
+    }
+}
+
 impl fmt::Debug for PolicyHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PolicyHandle")

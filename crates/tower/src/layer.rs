@@ -42,7 +42,8 @@ pub(crate) enum Source {
 
 impl CorsLayer {
     /// A layer with a fixed policy. `Policy` can only exist validated, so this cannot fail
-    /// (tower-http's `CorsLayer` panics when the first request meets a bad configuration).
+    /// (tower-http's `CorsLayer` panics on a bad configuration when it is applied to a service,
+    /// and again in `poll_ready`).
     pub fn new(policy: Policy) -> CorsLayer {
         CorsLayer {
             source: Source::Fixed(policy),
@@ -89,14 +90,27 @@ impl CorsLayer {
     }
 }
 
+impl From<Policy> for CorsLayer {
+    fn from(policy: Policy) -> CorsLayer {
+        CorsLayer::new(policy)
+    }
+}
+
+impl From<PolicyHandle> for CorsLayer {
+    fn from(handle: PolicyHandle) -> CorsLayer {
+        CorsLayer::from_handle(handle)
+    }
+}
+
 impl<S> Layer<S> for CorsLayer {
     type Service = Cors<S>;
 
     fn layer(&self, inner: S) -> Cors<S> {
         // A crossgate layer directly around another is a mistake (the inner one never sees a
-        // preflight, and both rewrite the same headers). Behind a type-erased service (axum's
-        // routes) this cannot be seen here; the response-side check in the service catches it.
-        if std::any::type_name::<S>().contains("crossgate_tower::service::Cors<") {
+        // preflight, and both rewrite the same headers). Best effort: `type_name` is meant for
+        // diagnostics, and behind a type-erased service (axum's routes) nothing can be seen
+        // here; the response-side check in the service catches those.
+        if std::any::type_name::<S>().starts_with("crossgate_tower::service::Cors<") {
             tracing::warn!(
                 target: "crossgate_tower",
                 "a crossgate CorsLayer is stacked directly on another: the outer one answers every \

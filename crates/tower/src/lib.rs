@@ -2,8 +2,9 @@
 //!
 //! - [`CorsLayer`]: a tower `Layer` built from a validated [`crossgate::Policy`]. Preflights are
 //!   answered here, without calling the inner service; every other request (including `OPTIONS`
-//!   that is not a preflight) goes through, and its response gets the CORS headers whatever its
-//!   status, so a 4xx or 5xx from the application stays readable by the page.
+//!   that is not a preflight) goes through — unless the policy sets `block_disallowed_origins`,
+//!   which answers 403 here to refused origins — and its response gets the CORS headers whatever
+//!   its status, so a 4xx or 5xx from the application stays readable by the page.
 //! - [`Cors`]: the service it makes, and [`ResponseFuture`], its future (a named type: no box).
 //! - [`PolicyHandle`]: the policy replaced at runtime, atomically, with no lock on the request
 //!   path, for services whose allowed origins live in a database.
@@ -63,10 +64,17 @@
 //! It opens no socket and reads no file: loading a policy (from TOML, a database) is the
 //! application's, and [`PolicyHandle::replace`] is how it hands a new one over. It does not
 //! panic on a bad configuration (a [`crossgate::Policy`] exists only validated) nor on any
-//! request. It never lets the application's own `Access-Control-*` headers through: the policy is
-//! the only authority, and an application that sets them gets a `tracing` warning, as does a second
-//! CORS layer stacked inside this one. It does not allocate for actual requests and requests
-//! without `Origin` (its tests count).
+//! request. It never lets the application's own CORS response headers through (the six
+//! `Access-Control-Allow-*`, `-Expose-Headers` and `-Max-Age` headers, and
+//! `Access-Control-Allow-Private-Network`): the policy is the only authority, and an application
+//! that sets them gets a `tracing` warning, as does a second CORS layer stacked inside this one.
+//!
+//! It does not allocate for actual requests and requests without `Origin` when the response's
+//! header map has room for the CORS headers (an axum handler's response with a `content-type`
+//! has room for five more) and the application's `Vary`, if any, already names `Origin` — the
+//! tests count. Growing a full map, merging `Origin` into an application's `Vary`, debug mode,
+//! and an enabled `tracing` subscriber for rejections do allocate.
+//!
 
 mod future;
 mod handle;

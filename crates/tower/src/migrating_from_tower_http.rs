@@ -19,14 +19,15 @@
 //! | `.allow_methods([Method::GET, Method::POST])` | `.allow_methods(["GET", "POST"])`; GET, HEAD and POST are always allowed and need not be listed |
 //! | `.allow_methods(Any)`, `AllowMethods::mirror_request()` | `.allow_methods(["*"])`: the requested method is echoed, which also works with credentials |
 //! | `.allow_headers([CONTENT_TYPE])` | `.allow_headers(["content-type"])` |
-//! | `.allow_headers(Any)`, `AllowHeaders::mirror_request()` | `.allow_headers(["*"])`: the requested headers are echoed, which also works with credentials |
+//! | `.allow_headers(Any)` | `.allow_headers(["*"])`, **wider**: tower-http sends a literal `*`, which by the Fetch standard never covers `Authorization` (Firefox and Safari hold to that; Chromium lets it through); crossgate echoes the requested headers, `Authorization` included, in every browser. List the headers by name to keep `Authorization` out |
+//! | `AllowHeaders::mirror_request()` | `.allow_headers(["*"])`: the requested headers are echoed, which also works with credentials |
 //! | `.expose_headers([…])`, `.expose_headers(Any)` | `.expose_headers([…])`, `["*"]` (not with credentials: refused with the reason) |
 //! | `.allow_credentials(true)` | `.allow_credentials(true)` |
 //! | `.max_age(Duration::from_secs(600))` | `.max_age(600)` (0 to 86 400; a warning above Chromium's cap of 7 200) |
 //! | `MaxAge::dynamic(…)`, `AllowCredentials::predicate(…)` | no equivalent: one answer per policy, so that a policy can be validated, audited and exported |
 //! | `.vary([…])` | nothing to set: `Vary` is written exactly where the answer depends on the request |
 //! | `.allow_private_network(true)` | not supported: every `Access-Control-Allow-Private-Network` header the application sets is removed |
-//! | `CorsLayer::permissive()` | `allow_origins = ["*"]`, `allow_methods = ["*"]`, `allow_headers = ["*"]`, `expose_headers = ["*"]` |
+//! | `CorsLayer::permissive()` | `allow_origins = ["*"]`, `allow_methods = ["*"]`, `allow_headers = ["*"]` (which allows `Authorization`, see above), `expose_headers = ["*"]` |
 //! | `CorsLayer::very_permissive()` | no equivalent (it mirrors any origin with credentials): list your origins with `allow_credentials = true` |
 //! | `.layer(CorsLayer…)` on a `Router` or `ServiceBuilder` | `.layer(crossgate_tower::CorsLayer::new(policy))`, unchanged |
 //!
@@ -89,5 +90,5 @@
 //!   requests from disallowed origins with 403 before the handler runs (CSRF protection for
 //!   cross-site form posts, which CORS alone does not stop).
 //! - **Cost.** tower-http builds a `HeaderMap` per request; crossgate's headers are built when
-//!   the policy is, and actual requests and requests without `Origin` allocate nothing. The
-//!   crate's README has the benchmark.
+//!   the policy is, and actual requests and requests without `Origin` allocate nothing (see the
+//!   crate docs for the conditions). `crates/tower/README.md` has the benchmark.

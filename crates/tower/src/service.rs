@@ -106,7 +106,7 @@ fn rejected<B>(
         kind = decision.kind().as_str(),
         method = %request.method(),
         path = request.uri().path(),
-        origin = origin.and_then(|v| v.to_str().ok()).unwrap_or_default(),
+        origin = %origin.map(|v| String::from_utf8_lossy(v.as_bytes())).unwrap_or_default(),
         "CORS request refused: {rejection}",
     );
     if !debug {
@@ -130,7 +130,7 @@ pub(crate) fn finish(
     decision: &Decision,
     debug_value: Option<HeaderValue>,
 ) {
-    if decision.apply(headers) {
+    if decision.apply(headers).replaced_cors_headers() {
         report_replaced();
     }
     if let Some(value) = debug_value {

@@ -17,9 +17,15 @@ use std::sync::Mutex;
 
 use http::HeaderValue;
 
-/// The most bytes of header values kept for the life of the process (4 MiB: a hundred thousand
-/// origins of forty bytes).
-pub const MAX_INTERNED_BYTES: usize = 4 << 20;
+/// The most memory kept for the life of the process, counting each value's bytes plus
+/// [`ENTRY_OVERHEAD`] (4 MiB: about forty thousand origins of forty bytes). Every policy compiled
+/// draws on it, including one only validated; past it, values are shared as before, which is
+/// only slower.
+pub(crate) const MAX_INTERNED_BYTES: usize = 4 << 20;
+
+/// What one kept value costs beyond its bytes: its allocation's header and rounding, and its slot
+/// in the set (an estimate).
+const ENTRY_OVERHEAD: usize = 64;
 
 struct Interned {
     values: Option<HashSet<&'static str>>,
@@ -55,13 +61,14 @@ fn intern(text: &str) -> Option<&'static str> {
     if let Some(kept) = values.get(text) {
         return Some(kept);
     }
-    if *bytes + text.len() > MAX_INTERNED_BYTES {
+    let cost = text.len() + ENTRY_OVERHEAD;
+    if *bytes + cost > MAX_INTERNED_BYTES {
         return None;
     }
     // Deliberately never freed: see the module documentation for the bound.
     let kept: &'static str = Box::leak(text.to_owned().into_boxed_str());
     values.insert(kept);
-    *bytes += kept.len();
+    *bytes += cost;
     Some(kept)
 }
 

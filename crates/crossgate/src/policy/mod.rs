@@ -38,7 +38,6 @@ use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
 pub use error::{PolicyErrors, Problem, ProblemKind, Severity};
-pub use intern::MAX_INTERNED_BYTES;
 
 use allow_origin::{EntryContext, OriginRule, read_entry};
 pub(crate) use allow_origin::{Match, OriginMatcher};

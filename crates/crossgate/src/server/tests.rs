@@ -637,3 +637,51 @@ fn vary_merge_drops_empty_elements() {
     );
     assert!(out.contains("vary: Accept, Origin\n"), "{out}");
 }
+
+#[test]
+fn several_origins_under_a_star_policy_vary_on_origin() {
+    // A `*` policy needs no `Vary` for its own answer, but refusing two `Origin` headers depends
+    // on `Origin`: without `Vary`, a shared cache would serve the refusal to every origin.
+    check(
+        r#"allow_origins = ["*"]"#,
+        "GET",
+        &[
+            ("origin", "https://a.example"),
+            ("origin", "https://b.example"),
+        ],
+        expect![[r#"
+            actual rejected malformed-request-header (malformed origin: several Origin headers) → forward
+            vary: Origin
+        "#]],
+    );
+    check(
+        r#"allow_origins = ["*"]"#,
+        "GET",
+        &[("origin", "https://a.example")],
+        expect![[r#"
+            actual allowed → forward
+            access-control-allow-origin: *
+        "#]],
+    );
+}
+
+#[test]
+fn apply_reports_the_applications_own_cors_headers() {
+    let policy = policy(POLICY);
+    let decision = policy.decide(
+        &Method::GET,
+        &request(&[("origin", "https://app.example.com")]),
+    );
+    let mut clean = request(&[("content-type", "text/plain"), ("vary", "accept")]);
+    assert!(!decision.apply(&mut clean).replaced_cors_headers());
+    let mut dirty = request(&[
+        ("access-control-allow-origin", "*"),
+        ("access-control-max-age", "1"),
+    ]);
+    assert!(decision.apply(&mut dirty).replaced_cors_headers());
+    assert_eq!(
+        dirty["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(!dirty.contains_key("access-control-max-age"));
+}
