@@ -1,4 +1,17 @@
-//! crossgate-proxy: the CORS proxy (upstream and anywhere modes, JSONP).
+//! crossgate-proxy: the CORS proxy (upstream and anywhere modes, JSONP). Being built in the
+//! `crossgate proxy` issue; what exists so far is its network boundary:
 //!
-//! This crate is a skeleton: it has no public items yet. The proxy is built in the
-//! `crossgate proxy` issue. See ARCHITECTURE.md.
+//! - [`ssrf`]: which addresses the proxy may connect to (public unicast only, unless the operator
+//!   allows private networks), IPv6 forms judged by the IPv4 address they carry.
+//! - [`connect`]: [`GuardedConnector`](connect::GuardedConnector), the only way the proxy opens
+//!   an upstream connection: target rules (scheme, port, host allowlist), then resolution, then
+//!   every resolved address checked, then the dial — so DNS rebinding has no second lookup to
+//!   use. A `tower::Service<Uri>` for hyper-util's client.
+//!
+//! # What this crate does not do
+//!
+//! It never reads a file or prints: the CLI (`crossgate proxy`) does. It never decides anything
+//! about CORS itself: `crossgate-tower` and the engine do.
+
+pub mod connect;
+pub mod ssrf;

@@ -1,0 +1,6 @@
+//! crossgate-proxy's integration tests, one binary. Everything runs on loopback: a real upstream
+//! server on 127.0.0.1, and hooks that map names to addresses and record what would have been
+//! dialled, so that an address outside 127.0.0.0/8 is checked but never connected to.
+
+#[path = "proxy/connect.rs"]
+mod connect;
