@@ -15,6 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::Uri;
 use hyper_util::rt::TokioIo;
@@ -184,7 +185,11 @@ pub struct GuardedConnector {
     rules: Arc<TargetRules>,
     resolver: Arc<dyn Resolve>,
     dialer: Arc<dyn Dial>,
+    connect_timeout: Duration,
 }
+
+/// How long a TCP connection to one address may take by default.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl fmt::Debug for GuardedConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -210,7 +215,15 @@ impl GuardedConnector {
             rules: Arc::new(rules),
             resolver: Arc::new(resolver),
             dialer: Arc::new(dialer),
+            connect_timeout: CONNECT_TIMEOUT,
         }
+    }
+
+    /// How long a TCP connection to one address may take ([`CONNECT_TIMEOUT`] by default).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> GuardedConnector {
+        self.connect_timeout = timeout;
+        self
     }
 
     /// The rules it applies.
@@ -244,9 +257,16 @@ impl GuardedConnector {
         }
         let mut last = None;
         for addr in addrs {
-            match self.dialer.dial(addr).await {
-                Ok(stream) => return Ok(stream),
-                Err(e) => last = Some(ConnectError::Dial(addr, e)),
+            match tokio::time::timeout(self.connect_timeout, self.dialer.dial(addr)).await {
+                Ok(Ok(stream)) => return Ok(stream),
+                Ok(Err(e)) => last = Some(ConnectError::Dial(addr, e)),
+                Err(_) => {
+                    let timed_out = io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no answer within {} ms", self.connect_timeout.as_millis()),
+                    );
+                    last = Some(ConnectError::Dial(addr, timed_out));
+                }
             }
         }
         Err(last.unwrap_or(ConnectError::NoAddress(host)))

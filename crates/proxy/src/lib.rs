@@ -13,5 +13,9 @@
 //! It never reads a file or prints: the CLI (`crossgate proxy`) does. It never decides anything
 //! about CORS itself: `crossgate-tower` and the engine do.
 
+pub mod body;
 pub mod connect;
+pub mod error;
+pub mod forward;
+pub mod serve;
 pub mod ssrf;

@@ -4,3 +4,5 @@
 
 #[path = "proxy/connect.rs"]
 mod connect;
+#[path = "proxy/upstream.rs"]
+mod upstream;

@@ -1,0 +1,85 @@
+//! [`ProxyError`]: every way a proxied request can fail, each answered with its status and a JSON
+//! body `{"error": "<code>", "detail": "<what happened>"}`. The CORS layer around the proxy adds
+//! the CORS headers, so that the page can read what went wrong instead of seeing a CORS failure.
+
+use std::fmt;
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::body::ProxyBody;
+
+/// Why the proxy answered a request itself, with an error.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// The request cannot be proxied as sent (400).
+    BadRequest(String),
+    /// No route matches the path (404).
+    NoRoute(String),
+    /// The upstream could not be reached (502), or was refused by a rule (403): a
+    /// [`ConnectError`](crate::connect::ConnectError)'s code and message.
+    Connect {
+        /// The connector's code (`address-not-allowed`, `connect-failed`…).
+        code: &'static str,
+        /// Whether a rule refused it, as opposed to a failure.
+        refusal: bool,
+        /// What happened.
+        detail: String,
+    },
+    /// The upstream did not answer in time (504).
+    UpstreamTimeout(std::time::Duration),
+    /// The upstream's answer could not be read (502).
+    Upstream(String),
+}
+
+impl ProxyError {
+    /// The response status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ProxyError::Connect { refusal: true, .. } => StatusCode::FORBIDDEN,
+            ProxyError::Connect { .. } | ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// A stable kebab-case code: the `error` field of the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::BadRequest(_) => "bad-request",
+            ProxyError::NoRoute(_) => "no-route",
+            ProxyError::Connect { code, .. } => code,
+            ProxyError::UpstreamTimeout(_) => "upstream-timeout",
+            ProxyError::Upstream(_) => "upstream-error",
+        }
+    }
+
+    /// The JSON response.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let body = serde_json::json!({ "error": self.code(), "detail": self.to_string() });
+        let mut response = Response::new(ProxyBody::full(body.to_string()));
+        *response.status_mut() = self.status();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyError::BadRequest(why) => write!(f, "{why}"),
+            ProxyError::NoRoute(path) => write!(f, "no route of this proxy matches {path}"),
+            ProxyError::Connect { detail, .. } => f.write_str(detail),
+            ProxyError::UpstreamTimeout(d) => {
+                write!(f, "the upstream did not answer within {} ms", d.as_millis())
+            }
+            ProxyError::Upstream(why) => {
+                write!(f, "the upstream's answer could not be read: {why}")
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! [`Upstream`]: upstream mode's service. Every request that reaches it (the CORS layer around
+//! it has answered the preflights) is sent to one configured upstream, with the request's path
+//! and query appended to the upstream's base path, bodies streamed both ways, over pooled
+//! keep-alive connections (HTTP/1.1, or HTTP/2 where TLS negotiates it).
+
+use std::convert::Infallible;
+use std::error::Error as _;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName};
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::body::ProxyBody;
+use crate::connect::{BoxFuture, ConnectError, GuardedConnector};
+use crate::error::ProxyError;
+
+/// The HTTP client every route shares: TLS by rustls (webpki roots), the guarded connector below.
+pub type UpstreamClient = Client<HttpsConnector<GuardedConnector>, Incoming>;
+
+/// A client over `connector`, speaking HTTP/1.1 and (over TLS, by ALPN) HTTP/2.
+pub fn client(connector: GuardedConnector) -> UpstreamClient {
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|builder| {
+        builder
+            .with_root_certificates(rustls::RootCertStore::from_iter(
+                webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
+            ))
+            .with_no_client_auth()
+    });
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let https = match tls {
+        Ok(config) => builder.with_tls_config(config),
+        // ring's default provider always supports the safe defaults; fall back to the same.
+        Err(_) => builder.with_webpki_roots(),
+    }
+    .https_or_http()
+    .enable_all_versions()
+    .wrap_connector(connector);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(https)
+}
+
+/// One upstream: where requests go, and how long the proxy waits for its answer.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    base: Uri,
+    client: UpstreamClient,
+    /// How long to wait for the upstream's response head, connection included.
+    timeout: Duration,
+}
+
+impl Upstream {
+    /// Requests go to `base` (`http://127.0.0.1:3000`, or with a base path,
+    /// `https://api.example.com/v1`), through `client`.
+    pub fn new(base: Uri, client: UpstreamClient, timeout: Duration) -> Upstream {
+        Upstream {
+            base,
+            client,
+            timeout,
+        }
+    }
+
+    /// Where a request for `path_and_query` goes.
+    fn target(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
+        let base_path = self.base.path().trim_end_matches('/');
+        let mut parts = self.base.clone().into_parts();
+        parts.path_and_query = Some(format!("{base_path}{path_and_query}").parse().map_err(
+            |e| ProxyError::BadRequest(format!("the request path cannot be proxied: {e}")),
+        )?);
+        Uri::from_parts(parts)
+            .map_err(|e| ProxyError::BadRequest(format!("the request path cannot be proxied: {e}")))
+    }
+
+    async fn forward(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, ProxyError> {
+        let (mut parts, body) = request.into_parts();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        parts.uri = self.target(&path_and_query)?;
+        // HTTP/2 from the client, HTTP/1.1 to the upstream (or the other way): the client picks.
+        parts.version = http::Version::HTTP_11;
+        remove_hop_by_hop(&mut parts.headers);
+        // The upstream's own name, as the client sets it from the URI.
+        parts.headers.remove(header::HOST);
+        let request = Request::from_parts(parts, body);
+
+        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
+        {
+            Err(_) => return Err(ProxyError::UpstreamTimeout(self.timeout)),
+            Ok(Err(e)) => return Err(client_error(&e)),
+            Ok(Ok(response)) => response,
+        };
+        let (mut parts, body) = response.into_parts();
+        remove_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, ProxyBody::Upstream(body)))
+    }
+}
+
+/// The connector's own error if there is one in the chain (a refusal is a 403, with its reason),
+/// otherwise a 502 that says what failed.
+fn client_error(error: &hyper_util::client::legacy::Error) -> ProxyError {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
+            return ProxyError::Connect {
+                code: connect.code(),
+                refusal: connect.is_refusal(),
+                detail: connect.to_string(),
+            };
+        }
+        source = cause.source();
+    }
+    if error.is_connect() {
+        return ProxyError::Connect {
+            code: "connect-failed",
+            refusal: false,
+            detail: chain(error),
+        };
+    }
+    ProxyError::Upstream(chain(error))
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The hop-by-hop headers (RFC 9110 §7.6.1), and every header the `Connection` header names:
+/// they describe one connection, not the message, and never cross a proxy.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    const HOP_BY_HOP: [&str; 8] = [
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ];
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    headers.remove(header::CONNECTION);
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+impl tower_service::Service<Request<Incoming>> for Upstream {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<ProxyBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let upstream = self.clone();
+        Box::pin(async move {
+            Ok(match upstream.forward(request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::debug!(target: "crossgate_proxy", code = error.code(), "{error}");
+                    error.into_response()
+                }
+            })
+        })
+    }
+}

@@ -1,0 +1,348 @@
+//! Upstream mode on loopback: a real upstream, the proxy (crossgate's CORS layer around the
+//! forwarding service) served by `serve`, and hyper's client as the browser's stand-in. Faults:
+//! an upstream that refuses connections, one that never answers, one that sends garbage.
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossgate::Policy;
+use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
+use crossgate_proxy::forward::{Upstream, client};
+use crossgate_proxy::serve::serve;
+use crossgate_tower::CorsLayer;
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tower_layer::Layer;
+
+const PAGE: &str = "http://localhost:5173";
+
+/// What the upstream saw of each request: method, path and query, headers.
+type Seen = Arc<Mutex<Vec<(String, String, HeaderMap)>>>;
+
+/// An upstream on 127.0.0.1 that records requests and answers with their path, a header of its
+/// own, a hop-by-hop header, and a CORS header of its own (which the proxy must replace).
+async fn upstream() -> (SocketAddr, Seen) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let local = listener.local_addr().expect("bound");
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let record = record.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let record = record.clone();
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let path = parts
+                                .uri
+                                .path_and_query()
+                                .map_or("/", |p| p.as_str())
+                                .to_owned();
+                            record.lock().expect("not poisoned").push((
+                                parts.method.to_string(),
+                                path.clone(),
+                                parts.headers.clone(),
+                            ));
+                            let response = Response::builder()
+                                .header("x-upstream", "yes")
+                                .header("keep-alive", "timeout=5")
+                                .header("access-control-allow-origin", "*")
+                                .body(Full::new(Bytes::from(format!(
+                                    "{} {path} ({} bytes)",
+                                    parts.method,
+                                    body.len()
+                                ))))
+                                .expect("valid response");
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (local, seen)
+}
+
+fn policy() -> Policy {
+    Policy::builder()
+        .allow_origins([PAGE])
+        .allow_methods(["PUT"])
+        .allow_headers(["content-type", "x-request-id"])
+        .expose_headers(["x-upstream"])
+        .allow_credentials(true)
+        .build()
+        .expect("valid")
+}
+
+/// The proxy in front of `base`, on 127.0.0.1; the sender stops it.
+async fn proxy(base: &str, timeout: Duration) -> (SocketAddr, oneshot::Sender<()>) {
+    let base: http::Uri = base.parse().expect("a base URI");
+    let rules = TargetRules {
+        // Upstream mode: the operator named the upstream, a loopback one here.
+        allow_private: true,
+        ports: Ports::Any,
+        hosts: Some(BTreeSet::from([base.host().expect("a host").to_owned()])),
+    };
+    let connector = GuardedConnector::new(rules).connect_timeout(Duration::from_secs(2));
+    let service = CorsLayer::new(policy()).layer(Upstream::new(base, client(connector), timeout));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        service,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    (addr, stop)
+}
+
+struct Reply {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for &(name, value) in headers {
+        request = request.header(name, value);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("valid request");
+    let response = client.request(request).await.expect("the proxy answers");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("a whole body").to_bytes();
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply.headers.get(name).map(|v| v.to_str().expect("ASCII"))
+}
+
+#[tokio::test]
+async fn requests_are_forwarded_with_path_query_and_body_and_get_the_policys_cors_headers() {
+    let (up, seen) = upstream().await;
+    let (addr, _stop) = proxy(&format!("http://{up}/api/v1/"), Duration::from_secs(5)).await;
+    let reply = send(
+        addr,
+        "PUT",
+        "/items/7?draft=1",
+        &[("origin", PAGE), ("content-type", "application/json")],
+        r#"{"a":1}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, "PUT /api/v1/items/7?draft=1 (7 bytes)");
+    assert_eq!(header(&reply, "x-upstream"), Some("yes"));
+    // The policy's headers, not the upstream's `*`.
+    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(
+        header(&reply, "access-control-allow-credentials"),
+        Some("true")
+    );
+    assert_eq!(
+        header(&reply, "access-control-expose-headers"),
+        Some("x-upstream")
+    );
+    assert_eq!(header(&reply, "vary"), Some("Origin"));
+    // Hop-by-hop headers stop at the proxy.
+    assert_eq!(header(&reply, "keep-alive"), None);
+
+    let seen = seen.lock().expect("not poisoned");
+    let (method, path, headers) = &seen[0];
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("PUT", "/api/v1/items/7?draft=1")
+    );
+    assert_eq!(headers["host"], up.to_string(), "the upstream's own name");
+    assert_eq!(
+        headers["origin"], PAGE,
+        "the page's Origin reaches the upstream"
+    );
+}
+
+#[tokio::test]
+async fn preflights_are_answered_by_the_proxy_and_never_reach_the_upstream() {
+    let (up, seen) = upstream().await;
+    let (addr, _stop) = proxy(&format!("http://{up}"), Duration::from_secs(5)).await;
+    let reply = send(
+        addr,
+        "OPTIONS",
+        "/items/7",
+        &[
+            ("origin", PAGE),
+            ("access-control-request-method", "PUT"),
+            ("access-control-request-headers", "content-type"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 204);
+    assert_eq!(header(&reply, "access-control-allow-methods"), Some("PUT"));
+    let refused = send(
+        addr,
+        "OPTIONS",
+        "/items/7",
+        &[
+            ("origin", "https://evil.example"),
+            ("access-control-request-method", "PUT"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert!(
+        seen.lock().expect("not poisoned").is_empty(),
+        "the upstream saw no preflight"
+    );
+}
+
+#[tokio::test]
+async fn hop_by_hop_request_headers_and_the_ones_connection_names_are_dropped() {
+    let (up, seen) = upstream().await;
+    let (addr, _stop) = proxy(&format!("http://{up}"), Duration::from_secs(5)).await;
+    let reply = send(
+        addr,
+        "GET",
+        "/",
+        &[
+            ("connection", "x-secret-hop"),
+            ("x-secret-hop", "1"),
+            ("proxy-authorization", "Basic c2VjcmV0"),
+            ("te", "trailers"),
+            ("x-kept", "yes"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let seen = seen.lock().expect("not poisoned");
+    let headers = &seen[0].2;
+    for gone in ["x-secret-hop", "proxy-authorization", "te"] {
+        assert!(!headers.contains_key(gone), "{gone} reached the upstream");
+    }
+    assert_eq!(headers["x-kept"], "yes");
+}
+
+#[tokio::test]
+async fn upstream_refusing_connections_is_a_502_the_page_can_read() {
+    // A port that was just free: nothing listens there.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("bound")
+    };
+    let (addr, _stop) = proxy(&format!("http://{closed}"), Duration::from_secs(5)).await;
+    let reply = send(addr, "GET", "/x", &[("origin", PAGE)], "").await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(header(&reply, "content-type"), Some("application/json"));
+    assert_eq!(
+        header(&reply, "access-control-allow-origin"),
+        Some(PAGE),
+        "readable by the page"
+    );
+    let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
+    assert_eq!(json["error"], "connect-failed", "{json}");
+    assert!(
+        json["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&closed.to_string()),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_is_a_504_and_the_proxy_keeps_serving() {
+    // Accepts, reads, never writes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let stalled = listener.local_addr().expect("bound");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer).await;
+            held.push(stream);
+        }
+    });
+    let (addr, _stop) = proxy(&format!("http://{stalled}"), Duration::from_millis(300)).await;
+    let reply = send(addr, "GET", "/slow", &[("origin", PAGE)], "").await;
+    assert_eq!(reply.status, 504);
+    let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
+    assert_eq!(json["error"], "upstream-timeout");
+    assert_eq!(json["detail"], "the upstream did not answer within 300 ms");
+    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+    // Still serving: the preflight path needs no upstream.
+    let preflight = send(
+        addr,
+        "OPTIONS",
+        "/slow",
+        &[("origin", PAGE), ("access-control-request-method", "PUT")],
+        "",
+    )
+    .await;
+    assert_eq!(preflight.status, 204);
+}
+
+#[tokio::test]
+async fn an_upstream_sending_garbage_is_a_502() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let garbage = listener.local_addr().expect("bound");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream.write_all(b"this is not HTTP at all\r\n\r\n").await;
+        }
+    });
+    let (addr, _stop) = proxy(&format!("http://{garbage}"), Duration::from_secs(5)).await;
+    let reply = send(addr, "GET", "/", &[("origin", PAGE)], "").await;
+    assert_eq!(reply.status, 502);
+    let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
+    assert_eq!(json["error"], "upstream-error", "{json}");
+    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+}
