@@ -20,7 +20,7 @@ use crate::connect::{BoxFuture, ConnectError, GuardedConnector};
 use crate::error::ProxyError;
 
 /// The HTTP client every route shares: TLS by rustls (webpki roots), the guarded connector below.
-pub type UpstreamClient = Client<HttpsConnector<GuardedConnector>, Incoming>;
+pub type UpstreamClient = Client<HttpsConnector<GuardedConnector>, ProxyBody>;
 
 /// A client over `connector`, speaking HTTP/1.1 and (over TLS, by ALPN) HTTP/2.
 pub fn client(connector: GuardedConnector) -> UpstreamClient {
@@ -93,7 +93,7 @@ impl Upstream {
         remove_hop_by_hop(&mut parts.headers);
         // The upstream's own name, as the client sets it from the URI.
         parts.headers.remove(header::HOST);
-        let request = Request::from_parts(parts, body);
+        let request = Request::from_parts(parts, ProxyBody::Upstream(body));
 
         let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
         {
@@ -109,7 +109,7 @@ impl Upstream {
 
 /// The connector's own error if there is one in the chain (a refusal is a 403, with its reason),
 /// otherwise a 502 that says what failed.
-fn client_error(error: &hyper_util::client::legacy::Error) -> ProxyError {
+pub(crate) fn client_error(error: &hyper_util::client::legacy::Error) -> ProxyError {
     let mut source = error.source();
     while let Some(cause) = source {
         if let Some(connect) = cause.downcast_ref::<ConnectError>() {

@@ -13,6 +13,7 @@
 //! It never reads a file or prints: the CLI (`crossgate proxy`) does. It never decides anything
 //! about CORS itself: `crossgate-tower` and the engine do.
 
+pub mod anywhere;
 pub mod body;
 pub mod connect;
 pub mod error;

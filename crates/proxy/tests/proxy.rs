@@ -2,7 +2,11 @@
 //! server on 127.0.0.1, and hooks that map names to addresses and record what would have been
 //! dialled, so that an address outside 127.0.0.0/8 is checked but never connected to.
 
+#[path = "proxy/anywhere.rs"]
+mod anywhere;
 #[path = "proxy/connect.rs"]
 mod connect;
+#[path = "proxy/support.rs"]
+mod support;
 #[path = "proxy/upstream.rs"]
 mod upstream;

@@ -1,16 +1,12 @@
 //! The guarded connector: refusals happen before any socket is opened, every resolved address is
 //! checked, and allowed targets really connect (through hyper-util's client).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::convert::Infallible;
-use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use crossgate_proxy::connect::{
-    BoxFuture, ConnectError, Dial, GuardedConnector, Ports, Resolve, TargetRules,
-};
+use crossgate_proxy::connect::{ConnectError, GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::ssrf::Range;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Empty, Full};
@@ -18,50 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
-/// Names the test resolves, and what it was asked.
-#[derive(Clone, Default)]
-struct MapResolver {
-    names: HashMap<&'static str, Vec<SocketAddr>>,
-    asked: Arc<Mutex<Vec<String>>>,
-}
-
-impl Resolve for MapResolver {
-    fn resolve(&self, host: String, _port: u16) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
-        self.asked.lock().expect("not poisoned").push(host.clone());
-        let found = self.names.get(host.as_str()).cloned();
-        Box::pin(async move {
-            found.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such test name"))
-        })
-    }
-}
-
-/// Records every address it is asked to dial; connects only to loopback (tests never send
-/// anything elsewhere, even when the guard lets an address through).
-#[derive(Clone, Default)]
-struct RecordingDialer {
-    dialled: Arc<Mutex<Vec<SocketAddr>>>,
-}
-
-impl RecordingDialer {
-    fn dialled(&self) -> Vec<SocketAddr> {
-        self.dialled.lock().expect("not poisoned").clone()
-    }
-}
-
-impl Dial for RecordingDialer {
-    fn dial(&self, addr: SocketAddr) -> BoxFuture<io::Result<TcpStream>> {
-        self.dialled.lock().expect("not poisoned").push(addr);
-        Box::pin(async move {
-            if addr.ip().is_loopback() {
-                TcpStream::connect(addr).await
-            } else {
-                Err(io::Error::other(
-                    "the test dialer connects to loopback only",
-                ))
-            }
-        })
-    }
-}
+use crate::support::{MapResolver, RecordingDialer};
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().expect("a socket address")

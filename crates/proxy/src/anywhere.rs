@@ -1,0 +1,210 @@
+//! [`Anywhere`]: anywhere mode (cors-anywhere style). The target is the request's path
+//! (`/https://api.example.com/v1/x?q=1`) or its `?url=` parameter; the proxy fetches it without
+//! the page's cookies, follows 301/302/303 itself (each hop through the guarded connector again),
+//! passes 307/308 back with `Location` pointing through the proxy, and answers with
+//! `x-request-url` and `x-final-url`. `/` is a short usage page. CORS headers come from the
+//! layer around it.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+
+use crate::body::ProxyBody;
+use crate::connect::BoxFuture;
+use crate::error::ProxyError;
+use crate::forward::{UpstreamClient, client_error, remove_hop_by_hop};
+
+/// The most redirects followed inside the proxy for one request.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// The response header naming the target the request asked for.
+pub const REQUEST_URL: &str = "x-request-url";
+/// The response header naming the URL the answer came from, after redirects.
+pub const FINAL_URL: &str = "x-final-url";
+
+const USAGE: &str = "crossgate proxy (anywhere mode)
+
+Fetch any public http(s) URL with CORS headers added:
+
+    fetch('http://<this proxy>/https://api.example.com/v1/items?page=2')
+    fetch('http://<this proxy>/?url=' + encodeURIComponent('https://api.example.com/v1/items'))
+
+The page's cookies are not sent and Set-Cookie is not returned. Redirects 301, 302 and 303 are
+followed here (at most 5); 307 and 308 come back with Location through this proxy. The answer
+carries x-request-url and x-final-url. Private, loopback and link-local addresses are refused.
+Errors are JSON: {\"error\": \"<code>\", \"detail\": \"<what happened>\"}.
+";
+
+/// Anywhere mode's service.
+#[derive(Clone, Debug)]
+pub struct Anywhere {
+    client: UpstreamClient,
+    timeout: Duration,
+}
+
+impl Anywhere {
+    /// Targets are fetched through `client` (whose connector refuses private addresses unless
+    /// configured otherwise); `timeout` bounds each hop's wait for a response head.
+    pub fn new(client: UpstreamClient, timeout: Duration) -> Anywhere {
+        Anywhere { client, timeout }
+    }
+
+    async fn handle(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, ProxyError> {
+        let Some(target) = target(request.uri())? else {
+            let mut response = Response::new(ProxyBody::full(USAGE));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            return Ok(response);
+        };
+        let request_url = target.to_string();
+        let (mut parts, body) = request.into_parts();
+        let mut body = ProxyBody::Upstream(body);
+        remove_hop_by_hop(&mut parts.headers);
+        strip_credentials(&mut parts.headers);
+        parts.headers.remove(header::HOST);
+        parts.version = http::Version::HTTP_11;
+
+        let mut url = target;
+        let mut method = parts.method.clone();
+        for hop in 0..=MAX_REDIRECTS {
+            let mut outgoing = Request::new(body);
+            *outgoing.method_mut() = method.clone();
+            *outgoing.uri_mut() = to_uri(&url)?;
+            *outgoing.headers_mut() = parts.headers.clone();
+            let response =
+                match tokio::time::timeout(self.timeout, self.client.request(outgoing)).await {
+                    Err(_) => return Err(ProxyError::UpstreamTimeout(self.timeout)),
+                    Ok(Err(e)) => return Err(client_error(&e)),
+                    Ok(Ok(response)) => response,
+                };
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l).ok());
+            match (status.as_u16(), location) {
+                (301..=303, Some(next)) if hop < MAX_REDIRECTS => {
+                    // As browsers do: 303 always, and 301/302 after a POST, become GET without a
+                    // body; the body is gone after the first hop in any case.
+                    if status == StatusCode::SEE_OTHER || method == Method::POST {
+                        method = Method::GET;
+                        parts.headers.remove(header::CONTENT_TYPE);
+                        parts.headers.remove(header::CONTENT_LENGTH);
+                    } else if method != Method::GET && method != Method::HEAD {
+                        return Err(ProxyError::Upstream(format!(
+                            "{url} redirected a {method} with {status}, which the proxy cannot \
+                             replay without its body"
+                        )));
+                    }
+                    body = ProxyBody::Empty;
+                    url = next;
+                }
+                (301..=303, Some(_)) => {
+                    return Err(ProxyError::Upstream(format!(
+                        "more than {MAX_REDIRECTS} redirects, the last from {url}"
+                    )));
+                }
+                (code, location) => {
+                    let (mut parts, body) = response.into_parts();
+                    remove_hop_by_hop(&mut parts.headers);
+                    parts.headers.remove(header::SET_COOKIE);
+                    if let (307 | 308, Some(next)) = (code, location) {
+                        // Back through the proxy: relative to the proxy's own URL.
+                        if let Ok(value) = HeaderValue::from_str(&format!("/{next}")) {
+                            parts.headers.insert(header::LOCATION, value);
+                        }
+                    }
+                    insert_url(&mut parts.headers, REQUEST_URL, &request_url);
+                    insert_url(&mut parts.headers, FINAL_URL, url.as_str());
+                    return Ok(Response::from_parts(parts, ProxyBody::Upstream(body)));
+                }
+            }
+        }
+        Err(ProxyError::Upstream(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+}
+
+fn insert_url(headers: &mut HeaderMap, name: &'static str, url: &str) {
+    if let Ok(value) = HeaderValue::from_str(url) {
+        headers.insert(name, value);
+    }
+}
+
+/// The page's credentials never go to a third party through the proxy.
+fn strip_credentials(headers: &mut HeaderMap) {
+    headers.remove(header::COOKIE);
+    headers.remove(header::AUTHORIZATION);
+    headers.remove("x-forwarded-for");
+    headers.remove("forwarded");
+}
+
+/// The target of a request: `None` for the usage page (`/` without `?url=`).
+fn target(uri: &Uri) -> Result<Option<url::Url>, ProxyError> {
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    let raw = if let Some(query) = uri.query().filter(|_| uri.path() == "/") {
+        match url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "url") {
+            Some((_, value)) => value.into_owned(),
+            None => return Ok(None),
+        }
+    } else {
+        let rest = &path_and_query[1..];
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        rest.to_owned()
+    };
+    let parsed = url::Url::parse(&raw).map_err(|e| {
+        ProxyError::BadRequest(format!(
+            "{raw:?} is not an absolute URL ({e}): ask for /https://host/path or /?url=…"
+        ))
+    })?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(Some(parsed)),
+        other => Err(ProxyError::BadRequest(format!(
+            "scheme {other:?} is not allowed: only http and https targets"
+        ))),
+    }
+}
+
+/// A WHATWG URL as an `http::Uri`: the host as WHATWG serialized it (so `2130706433` is already
+/// `127.0.0.1`, which the connector then refuses), without the fragment.
+fn to_uri(url: &url::Url) -> Result<Uri, ProxyError> {
+    let mut text = url.as_str();
+    if let Some(fragment) = text.find('#') {
+        text = &text[..fragment];
+    }
+    text.parse::<Uri>()
+        .map_err(|e| ProxyError::BadRequest(format!("{url} cannot be requested: {e}")))
+}
+
+impl tower_service::Service<Request<Incoming>> for Anywhere {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<ProxyBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let anywhere = self.clone();
+        Box::pin(async move {
+            Ok(match anywhere.handle(request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::debug!(target: "crossgate_proxy", code = error.code(), "{error}");
+                    error.into_response()
+                }
+            })
+        })
+    }
+}

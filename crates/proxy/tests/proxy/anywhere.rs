@@ -1,0 +1,381 @@
+//! Anywhere mode through a simulated network: `public.test` resolves to a public address
+//! (93.184.216.34) that the test dialer routes to a loopback server, so the guard judges a public
+//! address while every byte stays on 127.0.0.1. `metadata.test` resolves to 169.254.169.254 and is
+//! never dialled.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossgate::Policy;
+use crossgate_proxy::anywhere::Anywhere;
+use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
+use crossgate_proxy::forward::client;
+use crossgate_proxy::serve::serve;
+use crossgate_tower::CorsLayer;
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::sync::oneshot;
+use tower_layer::Layer;
+
+use crate::support::{MapResolver, RecordingDialer};
+
+const PUBLIC: &str = "93.184.216.34:80";
+
+/// The "public" server, on loopback: echo, redirect chains, 303, 307, and redirects to places the
+/// proxy must refuse.
+async fn public_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let local = listener.local_addr().expect("bound");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: Request<hyper::body::Incoming>| async move {
+                        let path = request.uri().path().to_owned();
+                        let query = request.uri().query().unwrap_or("").to_owned();
+                        let cookie = request
+                            .headers()
+                            .get("cookie")
+                            .map_or("none".to_owned(), |v| v.to_str().unwrap_or("?").to_owned());
+                        let authorization = request.headers().contains_key("authorization");
+                        let method = request.method().to_string();
+                        let redirect = |status: u16, location: String| {
+                            Response::builder()
+                                .status(status)
+                                .header("location", location)
+                                .body(Full::new(Bytes::new()))
+                                .expect("valid")
+                        };
+                        let response = if let Some(n) = path.strip_prefix("/redirect/") {
+                            let n: u32 = n.parse().unwrap_or(0);
+                            if n == 0 {
+                                Response::new(Full::new(Bytes::from("arrived")))
+                            } else {
+                                redirect(302, format!("/redirect/{}", n - 1))
+                            }
+                        } else {
+                            match path.as_str() {
+                            "/see-other" => redirect(303, "/echo".to_owned()),
+                            "/temporary" => redirect(307, "http://public.test/echo".to_owned()),
+                            "/to-loopback" => redirect(302, format!("http://{local}/echo")),
+                            "/to-metadata" => redirect(302, "http://metadata.test/latest/meta-data".to_owned()),
+                            _ => Response::builder()
+                                .header("set-cookie", "tracker=1")
+                                .header("x-custom", "visible")
+                                .body(Full::new(Bytes::from(format!(
+                                    "{method} {path}?{query} cookie={cookie} authorization={authorization}"
+                                ))))
+                                .expect("valid"),
+                        }
+                        };
+                        Ok::<_, Infallible>(response)
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    local
+}
+
+/// The anywhere proxy over the simulated network; returns its address, the dialer, and the
+/// loopback server.
+async fn anywhere() -> (SocketAddr, RecordingDialer, SocketAddr, oneshot::Sender<()>) {
+    let server = public_server().await;
+    let mut resolver = MapResolver::default();
+    resolver
+        .names
+        .insert("public.test", vec![PUBLIC.parse().expect("addr")]);
+    resolver.names.insert(
+        "metadata.test",
+        vec!["169.254.169.254:80".parse().expect("addr")],
+    );
+    let mut dialer = RecordingDialer::default();
+    dialer.routes.insert(PUBLIC.parse().expect("addr"), server);
+    let rules = TargetRules {
+        allow_private: false,
+        ports: Ports::Any,
+        hosts: None,
+    };
+    let connector = GuardedConnector::with_hooks(rules, resolver, dialer.clone());
+    let policy = Policy::builder()
+        .allow_origins(["*"])
+        .allow_methods(["*"])
+        .allow_headers(["*"])
+        .expose_headers(["*"])
+        .build()
+        .expect("valid");
+    let service =
+        CorsLayer::new(policy).layer(Anywhere::new(client(connector), Duration::from_secs(5)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        service,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    (addr, dialer, server, stop)
+}
+
+struct Reply {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().expect("ASCII"))
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for &(name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = client
+        .request(
+            request
+                .body(Full::new(Bytes::from(body.to_owned())))
+                .expect("valid"),
+        )
+        .await
+        .expect("the proxy answers");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("a whole body").to_bytes();
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+const PAGE: &str = "https://page.example";
+
+#[tokio::test]
+async fn the_root_is_a_usage_page() {
+    let (addr, _, _, _stop) = anywhere().await;
+    let reply = send(addr, "GET", "/", &[], "").await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("anywhere mode"), "{}", reply.body);
+    assert!(reply.body.contains("/?url="), "{}", reply.body);
+}
+
+#[tokio::test]
+async fn a_target_in_the_path_or_in_url_is_fetched_without_the_pages_credentials() {
+    let (addr, dialer, _, _stop) = anywhere().await;
+    for path in [
+        "/http://public.test/echo?x=1",
+        "/?url=http%3A%2F%2Fpublic.test%2Fecho%3Fx%3D1",
+    ] {
+        let reply = send(
+            addr,
+            "GET",
+            path,
+            &[
+                ("origin", PAGE),
+                ("cookie", "session=secret"),
+                ("authorization", "Bearer t"),
+            ],
+            "",
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(
+            reply.body, "GET /echo?x=1 cookie=none authorization=false",
+            "{path}"
+        );
+        assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(reply.header("access-control-expose-headers"), Some("*"));
+        assert_eq!(
+            reply.header("x-request-url"),
+            Some("http://public.test/echo?x=1")
+        );
+        assert_eq!(
+            reply.header("x-final-url"),
+            Some("http://public.test/echo?x=1")
+        );
+        assert_eq!(
+            reply.header("set-cookie"),
+            None,
+            "Set-Cookie never comes back"
+        );
+        assert_eq!(reply.header("x-custom"), Some("visible"));
+    }
+    assert!(
+        dialer.dialled().iter().all(|a| a.to_string() == PUBLIC),
+        "{:?}",
+        dialer.dialled()
+    );
+}
+
+#[tokio::test]
+async fn redirects_301_to_303_are_followed_up_to_five() {
+    let (addr, _, _, _stop) = anywhere().await;
+    let reply = send(
+        addr,
+        "GET",
+        "/http://public.test/redirect/5",
+        &[("origin", PAGE)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, "arrived");
+    assert_eq!(
+        reply.header("x-request-url"),
+        Some("http://public.test/redirect/5")
+    );
+    assert_eq!(
+        reply.header("x-final-url"),
+        Some("http://public.test/redirect/0")
+    );
+
+    let reply = send(
+        addr,
+        "GET",
+        "/http://public.test/redirect/6",
+        &[("origin", PAGE)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.json()["error"], "upstream-error");
+    assert!(
+        reply.json()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("more than 5 redirects")
+    );
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+
+    // 303 after a POST: a GET of the new location, without the body.
+    let reply = send(
+        addr,
+        "POST",
+        "/http://public.test/see-other",
+        &[("content-type", "text/plain")],
+        "payload",
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, "GET /echo? cookie=none authorization=false");
+}
+
+#[tokio::test]
+async fn redirects_307_and_308_come_back_through_the_proxy() {
+    let (addr, _, _, _stop) = anywhere().await;
+    let reply = send(
+        addr,
+        "GET",
+        "/http://public.test/temporary",
+        &[("origin", PAGE)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 307);
+    assert_eq!(reply.header("location"), Some("/http://public.test/echo"));
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test]
+async fn every_hop_is_checked_again_and_private_targets_are_refused() {
+    let (addr, dialer, server, _stop) = anywhere().await;
+    for (path, range) in [
+        ("/http://public.test/to-loopback".to_owned(), "loopback"),
+        ("/http://public.test/to-metadata".to_owned(), "link-local"),
+        (format!("/http://{server}/echo"), "loopback"),
+        (
+            format!("/http://2130706433:{}/echo", server.port()),
+            "loopback",
+        ),
+        (
+            format!("/http://[::ffff:127.0.0.1]:{}/echo", server.port()),
+            "loopback",
+        ),
+        (
+            "/http://metadata.test/latest/meta-data".to_owned(),
+            "link-local",
+        ),
+    ] {
+        let reply = send(addr, "GET", &path, &[("origin", PAGE)], "").await;
+        assert_eq!(reply.status, 403, "{path}: {}", reply.body);
+        let json = reply.json();
+        assert_eq!(json["error"], "address-not-allowed", "{path}: {json}");
+        let detail = json["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(range), "{path}: {detail}");
+        assert_eq!(
+            reply.header("access-control-allow-origin"),
+            Some("*"),
+            "{path}"
+        );
+    }
+    // Only the public address was ever dialled (the first hop of the two redirects, over one
+    // pooled connection or two).
+    let dialled = dialer.dialled();
+    assert!((1..=2).contains(&dialled.len()), "{dialled:?}");
+    assert!(
+        dialled.iter().all(|a| a.to_string() == PUBLIC),
+        "{dialled:?}"
+    );
+}
+
+#[tokio::test]
+async fn targets_that_are_not_http_urls_are_a_400() {
+    let (addr, _, _, _stop) = anywhere().await;
+    for (path, fragment) in [
+        ("/ftp://public.test/file", "only http and https"),
+        ("/not a url", "not an absolute URL"),
+        ("/public.test/echo", "not an absolute URL"),
+    ] {
+        let reply = send(
+            addr,
+            "GET",
+            &path.replace(' ', "%20"),
+            &[("origin", PAGE)],
+            "",
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{path}");
+        let json = reply.json();
+        assert_eq!(json["error"], "bad-request");
+        assert!(
+            json["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(fragment),
+            "{path}: {json}"
+        );
+        assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    }
+}
