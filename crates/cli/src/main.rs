@@ -6,6 +6,7 @@ mod check;
 mod origin;
 mod outcome;
 mod output;
+mod proxy;
 mod simulate;
 mod transport;
 mod validate;
@@ -29,7 +30,7 @@ Exit status: 0 all good, 1 the thing checked failed (an invalid policy, a blocke
 #[command(
     name = "crossgate",
     version,
-    about = "CORS toolkit: origins, policies, live checks, simulations and audits (and soon a proxy, exports)",
+    about = "CORS toolkit: origins, policies, live checks, simulations, audits and a CORS proxy",
     long_about = LONG_ABOUT,
     propagate_version = true
 )]
@@ -56,6 +57,9 @@ enum Command {
     /// Probe live URLs for exploitable CORS misconfigurations; text, JSON or SARIF
     #[command(long_about = audit::LONG_ABOUT)]
     Audit(audit::Args),
+    /// A CORS proxy: in front of one API (--upstream), or for any public URL (anywhere mode)
+    #[command(long_about = proxy::LONG_ABOUT)]
+    Proxy(proxy::Args),
 }
 
 fn run(command: &Command, out: &mut dyn Write) -> anyhow::Result<Status> {
@@ -65,6 +69,7 @@ fn run(command: &Command, out: &mut dyn Write) -> anyhow::Result<Status> {
         Command::Check(args) => check::run(args, out),
         Command::Simulate(args) => simulate::run(args, out),
         Command::Audit(args) => audit::run(args, out),
+        Command::Proxy(args) => proxy::run(args, out),
     }
 }
 

@@ -6,6 +6,8 @@
 mod audit;
 #[path = "cli/check.rs"]
 mod check;
+#[path = "cli/proxy.rs"]
+mod proxy;
 #[path = "cli/servers.rs"]
 mod servers;
 #[path = "cli/simulate.rs"]

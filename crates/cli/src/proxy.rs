@@ -1,0 +1,282 @@
+//! `crossgate proxy`: a CORS proxy. Upstream mode (`--upstream URL`) puts crossgate in front of
+//! one API; anywhere mode (the default) fetches any public URL named in the path, cors-anywhere
+//! style. Builds the policy and the connector rules from the flags, then runs
+//! `crossgate_proxy::serve` until Ctrl-C or SIGTERM, finishing the requests in flight.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use crossgate::Policy;
+use crossgate_proxy::anywhere::Anywhere;
+use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
+use crossgate_proxy::forward::{Upstream, client};
+use crossgate_proxy::serve::serve;
+use crossgate_tower::CorsLayer;
+use tower_layer::Layer;
+
+use crate::output::Status;
+
+pub(crate) const LONG_ABOUT: &str = "\
+A CORS proxy, safe by default.
+
+Upstream mode (--upstream URL): crossgate answers the preflights and adds the CORS headers of the
+policy (the --allow-* flags, or --policy FILE) to every answer of one API, whose requests it
+forwards with their path and query, streaming bodies both ways.
+
+Anywhere mode (the default): GET /https://api.example.com/v1/x (or /?url=…) fetches that URL and
+answers with `Access-Control-Allow-Origin: *`. The page's cookies and Authorization are not sent,
+Set-Cookie is not returned, redirects 301-303 are followed (5 at most, each checked again), and
+private, loopback and link-local addresses are refused, however they are spelled or resolved.
+On an address other than loopback it refuses to start without an allowlist (--allow-origin,
+--allow-target) unless --open is given.
+
+Errors are JSON ({\"error\": \"<code>\", \"detail\": \"…\"}) with CORS headers, so that the page
+can read them. Runs until Ctrl-C or SIGTERM, then finishes the requests in flight.
+
+Examples:
+  crossgate proxy
+  crossgate proxy --upstream http://127.0.0.1:3000 --allow-origin http://localhost:5173 \\
+      --allow-methods GET,POST,PUT --allow-headers content-type --allow-credentials";
+
+/// `crossgate proxy` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Upstream mode: the API to put crossgate in front of (requests keep their path and query,
+    /// appended to this URL's path)
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// A page origin allowed to read the answers (repeat, or comma-separated). Upstream mode
+    /// needs at least one (or --policy); anywhere mode allows every origin without it
+    #[arg(long = "allow-origin", value_name = "ORIGIN", value_delimiter = ',')]
+    allow_origins: Vec<String>,
+    /// Methods allowed in preflights besides GET, HEAD and POST (comma-separated, or *)
+    #[arg(long, value_name = "METHODS", value_delimiter = ',')]
+    allow_methods: Vec<String>,
+    /// Request headers allowed in preflights (comma-separated, or *)
+    #[arg(long, value_name = "HEADERS", value_delimiter = ',')]
+    allow_headers: Vec<String>,
+    /// Response headers the page may read besides the safelisted ones (comma-separated, or *)
+    #[arg(long, value_name = "HEADERS", value_delimiter = ',')]
+    expose_headers: Vec<String>,
+    /// Let the page send cookies and read the answers (upstream mode only)
+    #[arg(long)]
+    allow_credentials: bool,
+    /// How long browsers may cache a preflight answer, in seconds
+    #[arg(long, value_name = "SECONDS")]
+    max_age: Option<i64>,
+    /// The policy as a TOML file instead of the --allow-* flags (see `crossgate validate`)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["allow_origins", "allow_methods", "allow_headers", "expose_headers", "allow_credentials", "max_age"])]
+    policy: Option<PathBuf>,
+    /// The address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Anywhere mode: let targets resolve to private, loopback and link-local addresses
+    #[arg(long)]
+    allow_private: bool,
+    /// Anywhere mode: only these target hosts (repeat, or comma-separated)
+    #[arg(long = "allow-target", value_name = "HOST", value_delimiter = ',')]
+    allow_targets: Vec<String>,
+    /// Anywhere mode: target ports besides 80 and 443 (repeat, or comma-separated)
+    #[arg(long = "allow-port", value_name = "PORT", value_delimiter = ',')]
+    allow_ports: Vec<u16>,
+    /// Anywhere mode: serve on a non-loopback address without any allowlist (an open relay)
+    #[arg(long)]
+    open: bool,
+    /// Seconds to wait for the upstream's answer (connection included) before a 504
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    timeout: u64,
+    /// Name the reason of each CORS refusal in a `crossgate-rejection` response header
+    #[arg(long)]
+    debug_cors: bool,
+}
+
+/// Anywhere mode's policy without --allow-origin: any origin, no credentials, everything
+/// readable.
+fn open_policy() -> anyhow::Result<Policy> {
+    Ok(Policy::builder()
+        .allow_origins(["*"])
+        .allow_methods(["*"])
+        .allow_headers(["*"])
+        .expose_headers(["*"])
+        .build()?)
+}
+
+fn policy(args: &Args) -> anyhow::Result<Policy> {
+    if let Some(path) = &args.policy {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the policy file {}", path.display()))?;
+        return Policy::from_toml(&text)
+            .with_context(|| format!("{} is not a usable policy", path.display()));
+    }
+    let anywhere = args.upstream.is_none();
+    if args.allow_origins.is_empty() {
+        if !anywhere {
+            bail!(
+                "upstream mode needs the page origins allowed to read the API: \
+                 --allow-origin http://localhost:5173 (or --policy FILE)"
+            );
+        }
+        return open_policy();
+    }
+    let or_star = |list: &[String]| {
+        if list.is_empty() && anywhere {
+            vec!["*".to_owned()]
+        } else {
+            list.to_vec()
+        }
+    };
+    let mut builder = Policy::builder()
+        .allow_origins(args.allow_origins.iter().cloned())
+        .allow_methods(or_star(&args.allow_methods))
+        .allow_headers(or_star(&args.allow_headers))
+        .expose_headers(or_star(&args.expose_headers))
+        .allow_credentials(args.allow_credentials);
+    if let Some(seconds) = args.max_age {
+        builder = builder.max_age(seconds);
+    }
+    builder
+        .build()
+        .context("the --allow-* flags make an unusable policy")
+}
+
+pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
+    let anywhere = args.upstream.is_none();
+    if anywhere && args.allow_credentials {
+        bail!(
+            "--allow-credentials is for upstream mode: anywhere mode never forwards the page's \
+             cookies to third parties"
+        );
+    }
+    if anywhere
+        && !args.listen.ip().is_loopback()
+        && args.allow_origins.is_empty()
+        && args.allow_targets.is_empty()
+        && !args.open
+    {
+        bail!(
+            "anywhere mode on {} would be an open relay for anyone who can reach it: limit it \
+             with --allow-origin or --allow-target, or say --open",
+            args.listen
+        );
+    }
+    let policy = policy(args)?;
+    for warning in policy.warnings() {
+        eprintln!("crossgate: policy warning: {warning}");
+    }
+    let timeout = Duration::from_secs(args.timeout.max(1));
+
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let local = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
+        let layer = CorsLayer::new(policy.clone()).debug(args.debug_cors);
+        let shutdown = shutdown_signal();
+        let drain = Duration::from_secs(30);
+        match &args.upstream {
+            Some(base) => {
+                let base: http::Uri = base
+                    .parse()
+                    .with_context(|| format!("--upstream {base:?} is not a URL"))?;
+                let host = base
+                    .host()
+                    .with_context(|| format!("--upstream {base} has no host"))?
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_ascii_lowercase();
+                if !matches!(base.scheme_str(), Some("http" | "https")) {
+                    bail!("--upstream {base} must be an http or https URL");
+                }
+                // The operator named this upstream: it may be private (it usually is), and it is
+                // the only host the proxy connects to.
+                let rules = TargetRules {
+                    allow_private: true,
+                    ports: Ports::Any,
+                    hosts: Some(BTreeSet::from([host])),
+                };
+                let service = layer.layer(Upstream::new(
+                    base.clone(),
+                    client(GuardedConnector::new(rules)),
+                    timeout,
+                ));
+                writeln!(
+                    out,
+                    "crossgate proxy: upstream mode on http://{local} -> {base}"
+                )?;
+                writeln!(
+                    out,
+                    "allowed origins: {}",
+                    policy.config().allow_origins.join(", ")
+                )?;
+                out.flush()?;
+                serve(listener, service, shutdown, drain).await;
+            }
+            None => {
+                let mut ports = BTreeSet::from([80, 443]);
+                ports.extend(args.allow_ports.iter().copied());
+                let hosts = (!args.allow_targets.is_empty()).then(|| {
+                    args.allow_targets
+                        .iter()
+                        .map(|h| h.to_ascii_lowercase())
+                        .collect()
+                });
+                let rules = TargetRules {
+                    allow_private: args.allow_private,
+                    ports: Ports::Only(ports),
+                    hosts,
+                };
+                let service =
+                    layer.layer(Anywhere::new(client(GuardedConnector::new(rules)), timeout));
+                writeln!(
+                    out,
+                    "crossgate proxy: anywhere mode on http://{local} (try \
+                     http://{local}/https://example.com/)"
+                )?;
+                writeln!(
+                    out,
+                    "allowed origins: {}",
+                    policy.config().allow_origins.join(", ")
+                )?;
+                out.flush()?;
+                serve(listener, service, shutdown, drain).await;
+            }
+        }
+        Ok(Status::Ok)
+    })
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

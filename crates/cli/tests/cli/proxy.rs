@@ -1,0 +1,182 @@
+//! `crossgate proxy` as a process: it prints where it listens once it does (the tests read that
+//! line: no sleeping), serves, and exits 0 on SIGTERM after finishing; bad configurations exit 2
+//! before listening.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+
+use crate::crossgate;
+use crate::servers;
+
+/// A running `crossgate proxy`, killed if the test ends early.
+struct Proxy {
+    child: Child,
+    addr: SocketAddr,
+    banner: String,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Proxy {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crossgate"))
+        .arg("proxy")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("crossgate starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).expect("the banner line");
+    let addr = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', '\n']).next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in the banner: {banner:?}"));
+    Proxy {
+        child,
+        addr,
+        banner,
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection; the raw response.
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect to the proxy");
+    let mut text = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    stream.write_all(text.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response.to_ascii_lowercase()
+}
+
+#[test]
+fn upstream_mode_serves_and_stops_cleanly_on_sigterm() {
+    let upstream = servers::fixed(
+        200,
+        &[("x-from", "upstream"), ("access-control-allow-origin", "*")],
+    );
+    let mut proxy = start(&[
+        "--upstream",
+        &format!("http://{}", upstream.addr),
+        "--allow-origin",
+        "http://localhost:5173",
+        "--allow-methods",
+        "PUT",
+    ]);
+    assert!(proxy.banner.contains("upstream mode"), "{}", proxy.banner);
+    let response = request(
+        proxy.addr,
+        "GET",
+        "/items?page=2",
+        &[("origin", "http://localhost:5173")],
+    );
+    assert!(response.starts_with("http/1.1 200"), "{response}");
+    assert!(
+        response.contains("access-control-allow-origin: http://localhost:5173\r\n"),
+        "{response}"
+    );
+    assert!(response.contains("x-from: upstream"), "{response}");
+    assert_eq!(upstream.seen()[0].path, "/items");
+
+    let preflight = request(
+        proxy.addr,
+        "OPTIONS",
+        "/items",
+        &[
+            ("origin", "http://localhost:5173"),
+            ("access-control-request-method", "PUT"),
+        ],
+    );
+    assert!(preflight.starts_with("http/1.1 204"), "{preflight}");
+    assert_eq!(
+        upstream.options(),
+        0,
+        "the upstream never saw the preflight"
+    );
+
+    let pid = proxy.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = proxy.child.wait().expect("the proxy exits");
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+}
+
+#[test]
+fn anywhere_mode_is_the_default_and_refuses_loopback_targets() {
+    let upstream = servers::fixed(200, &[]);
+    let proxy = start(&[]);
+    assert!(proxy.banner.contains("anywhere mode"), "{}", proxy.banner);
+    let usage = request(proxy.addr, "GET", "/", &[]);
+    assert!(usage.contains("anywhere mode"), "{usage}");
+    let refused = request(
+        proxy.addr,
+        "GET",
+        &format!("/http://{}/", upstream.addr),
+        &[("origin", "https://page.example")],
+    );
+    assert!(refused.starts_with("http/1.1 403"), "{refused}");
+    assert!(
+        refused.contains("\"error\":\"port-not-allowed\""),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("access-control-allow-origin: *"),
+        "{refused}"
+    );
+    assert!(upstream.seen().is_empty());
+}
+
+#[test]
+fn configurations_that_would_be_unsafe_or_useless_exit_2_before_listening() {
+    let run = crossgate(&[
+        "proxy",
+        "--upstream",
+        "http://127.0.0.1:3000",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--allow-origin"), "{}", run.stderr);
+
+    let run = crossgate(&["proxy", "--listen", "0.0.0.0:0"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("open relay"), "{}", run.stderr);
+
+    let run = crossgate(&["proxy", "--allow-credentials", "--listen", "127.0.0.1:0"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("never forwards the page's cookies"),
+        "{}",
+        run.stderr
+    );
+
+    let run = crossgate(&[
+        "proxy",
+        "--upstream",
+        "http://127.0.0.1:3000",
+        "--allow-origin",
+        "*",
+        "--allow-credentials",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("unusable policy"), "{}", run.stderr);
+    assert!(run.stderr.contains("credentials"), "{}", run.stderr);
+}
