@@ -4,7 +4,7 @@
 //! `crossgate_proxy::serve` until Ctrl-C or SIGTERM, finishing the requests in flight.
 
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -171,6 +171,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
 
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_max_level(tracing::Level::INFO)
         .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()

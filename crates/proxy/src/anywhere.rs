@@ -114,6 +114,7 @@ impl Anywhere {
                 (code, location) => {
                     let (mut parts, body) = response.into_parts();
                     remove_hop_by_hop(&mut parts.headers);
+                    parts.version = http::Version::default();
                     parts.headers.remove(header::SET_COOKIE);
                     if let (307 | 308, Some(next)) = (code, location) {
                         // Back through the proxy: relative to the proxy's own URL.

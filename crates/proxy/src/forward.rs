@@ -103,6 +103,9 @@ impl Upstream {
         };
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
+        // The connection to the client has its own version (an HTTP/1.0 upstream must not turn
+        // the proxy's answer into an HTTP/1.0 one).
+        parts.version = http::Version::default();
         Ok(Response::from_parts(parts, ProxyBody::Upstream(body)))
     }
 }

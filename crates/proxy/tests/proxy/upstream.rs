@@ -124,6 +124,7 @@ async fn proxy(base: &str, timeout: Duration) -> (SocketAddr, oneshot::Sender<()
 }
 
 struct Reply {
+    version: http::Version,
     status: u16,
     headers: HeaderMap,
     body: String,
@@ -150,6 +151,7 @@ async fn send(
     let (parts, body) = response.into_parts();
     let body = body.collect().await.expect("a whole body").to_bytes();
     Reply {
+        version: parts.version,
         status: parts.status.as_u16(),
         headers: parts.headers,
         body: String::from_utf8_lossy(&body).into_owned(),
@@ -345,4 +347,25 @@ async fn an_upstream_sending_garbage_is_a_502() {
     let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
     assert_eq!(json["error"], "upstream-error", "{json}");
     assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+}
+
+#[tokio::test]
+async fn an_http_1_0_upstream_does_not_downgrade_the_answer() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let old = listener.local_addr().expect("bound");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream
+                .write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+        }
+    });
+    let (addr, _stop) = proxy(&format!("http://{old}"), Duration::from_secs(5)).await;
+    let reply = send(addr, "GET", "/", &[("origin", PAGE)], "").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "ok"));
+    assert_eq!(reply.version, http::Version::HTTP_11);
 }
