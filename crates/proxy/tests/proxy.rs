@@ -4,8 +4,12 @@
 
 #[path = "proxy/anywhere.rs"]
 mod anywhere;
+#[path = "proxy/browser.rs"]
+mod browser;
 #[path = "proxy/connect.rs"]
 mod connect;
+#[path = "../../../tests/chromium/headless.rs"]
+mod headless;
 #[path = "proxy/support.rs"]
 mod support;
 #[path = "proxy/upstream.rs"]

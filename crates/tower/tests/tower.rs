@@ -12,6 +12,8 @@ mod browser;
 mod grpc_web;
 #[path = "tower/handle.rs"]
 mod handle;
+#[path = "../../../tests/chromium/headless.rs"]
+mod headless;
 #[path = "tower/http.rs"]
 mod http;
 #[path = "tower/support.rs"]

@@ -3,23 +3,18 @@
 //! that really carries a cookie, a preflighted PUT with a custom header, refused methods and
 //! headers, an error status, and an API whose policy does not list the page.
 //!
-//! Chromium is Debian's (`scripts/test` installs it), or the one `CROSSGATE_CHROMIUM` names,
-//! started with the flags that keep it off the network. The page reports its results by POSTing
-//! them to its own server; the test waits for that report (with a bound, not a sleep).
+//! Chromium runs through `tests/chromium/headless.rs` (shared with crossgate-proxy's tests): the
+//! page reports its results by POSTing them to its own server.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use axum::Router;
-use axum::response::Html;
-use axum::routing::{get, post};
+use axum::routing::get;
 use crossgate::Policy;
 use crossgate_tower::CorsLayer;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
+use crate::headless::Page;
 use crate::support::{Calls, app, serve};
 
 /// The page: runs each fetch in turn (login before whoami) and posts what happened.
@@ -54,29 +49,11 @@ async function attempt(name, f) {
 })();
 "#;
 
-/// The Chromium binary: `CROSSGATE_CHROMIUM`, or `chromium` on the PATH.
-fn chromium() -> String {
-    if let Ok(path) = std::env::var("CROSSGATE_CHROMIUM") {
-        return path;
-    }
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("chromium").is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "this test drives real headless Chromium, which is not installed: run scripts/test \
-         (it installs Debian's chromium), or set CROSSGATE_CHROMIUM to a Chromium binary"
-    );
-    "chromium".to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_fetches_succeed_or_fail_as_the_policy_says() {
-    // The page's server first: its origin goes into the API's policy.
-    let page_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let page_origin = format!("http://{}", page_listener.local_addr().expect("bound"));
+    // The page's origin first: it goes into the API's policy.
+    let page = Page::bind().await;
+    let page_origin = page.origin.clone();
 
     let policy = Policy::builder()
         .allow_origins([page_origin.as_str()])
@@ -119,53 +96,11 @@ async fn chromium_fetches_succeed_or_fail_as_the_policy_says() {
         .expect("valid");
     let other = serve(app(&Calls::default()).layer(CorsLayer::new(other_policy))).await;
 
-    let (report_tx, mut report_rx) = mpsc::channel::<String>(1);
     let html = format!(
         "<!doctype html><title>crossgate-tower</title><script>const API = 'http://{api}'; \
          const OTHER = 'http://{other}';{PAGE_SCRIPT}</script>"
     );
-    let page = Router::new()
-        .route("/", get(move || async move { Html(html) }))
-        .route(
-            "/report",
-            post(move |body: String| async move {
-                let _ = report_tx.send(body).await;
-                "thanks"
-            }),
-        );
-    tokio::spawn(async move { axum::serve(page_listener, page).await.expect("serve") });
-
-    let profile = tempfile::tempdir().expect("a temporary profile directory");
-    let mut browser = tokio::process::Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--disable-sync",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("{page_origin}/"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("Chromium starts");
-    let report = tokio::time::timeout(Duration::from_secs(120), report_rx.recv()).await;
-    let _ = browser.start_kill();
-    let report = match report {
-        Ok(Some(report)) => report,
-        _ => {
-            let output = browser.wait_with_output().await.expect("Chromium's output");
-            panic!(
-                "the page never reported (Chromium's stderr follows)\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-    };
+    let report = page.run(html).await;
     let results: Vec<Value> = serde_json::from_str(&report).expect("the page's JSON");
     let by_name = |name: &str| -> &Value {
         results
