@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use crate::body::ProxyBody;
 use crate::connect::BoxFuture;
 use crate::error::ProxyError;
-use crate::forward::{UpstreamClient, client_error, remove_hop_by_hop};
+use crate::forward::{UpstreamClient, check_framing, client_error, remove_hop_by_hop};
 
 /// The most redirects followed inside the proxy for one request.
 pub const MAX_REDIRECTS: usize = 5;
@@ -62,6 +62,7 @@ impl Anywhere {
             );
             return Ok(response);
         };
+        check_framing(request.headers())?;
         let request_url = target.to_string();
         let (mut parts, body) = request.into_parts();
         let mut body = ProxyBody::Upstream(body);

@@ -81,6 +81,7 @@ impl Upstream {
     }
 
     async fn forward(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, ProxyError> {
+        check_framing(request.headers())?;
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts
             .uri
@@ -143,6 +144,22 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A request with both `Content-Length` and `Transfer-Encoding` is refused (RFC 9112 §6.1 lets a
+/// server refuse it, and a proxy must: two parsers that pick different framings are how requests
+/// are smuggled past it).
+pub fn check_framing(headers: &HeaderMap) -> Result<(), ProxyError> {
+    if headers.contains_key(header::CONTENT_LENGTH)
+        && headers.contains_key(header::TRANSFER_ENCODING)
+    {
+        return Err(ProxyError::BadRequest(
+            "a request with both Content-Length and Transfer-Encoding is refused (ambiguous \
+             framing is how requests are smuggled)"
+                .to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// The hop-by-hop headers (RFC 9110 §7.6.1), and every header the `Connection` header names:

@@ -369,3 +369,31 @@ async fn an_http_1_0_upstream_does_not_downgrade_the_answer() {
     assert_eq!((reply.status, reply.body.as_str()), (200, "ok"));
     assert_eq!(reply.version, http::Version::HTTP_11);
 }
+
+#[tokio::test]
+async fn a_request_with_both_content_length_and_transfer_encoding_never_reaches_the_upstream_so() {
+    // hyper's HTTP/1 server handles this before any code of ours runs, as RFC 9112 §6.3 asks of
+    // an intermediary: Transfer-Encoding wins, Content-Length is removed, and the connection is
+    // closed after the answer. What matters for smuggling: the upstream never sees both.
+    let (up, seen) = upstream().await;
+    let (addr, _stop) = proxy(&format!("http://{up}"), Duration::from_secs(5)).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            b"POST /smuggle HTTP/1.1\r\nhost: x\r\norigin: http://localhost:5173\r\n\
+              content-length: 40\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+              5\r\nhello\r\n0\r\n\r\nGET /second HTTP/1.1\r\nhost: x\r\n\r\n",
+        )
+        .await
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("POST /smuggle (5 bytes)"),
+        "framed by chunked: {response}"
+    );
+    let seen = seen.lock().expect("not poisoned");
+    assert_eq!(seen.len(), 1, "no smuggled second request: {seen:?}");
+    assert!(!seen[0].2.contains_key("content-length"), "{:?}", seen[0].2);
+}
