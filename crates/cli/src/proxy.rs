@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use crossgate::Policy;
 use crossgate_proxy::anywhere::Anywhere;
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
-use crossgate_proxy::forward::{Upstream, client};
+use crossgate_proxy::forward::{Limits, Upstream, client};
 use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
 use tower_layer::Layer;
@@ -92,6 +92,13 @@ pub(crate) struct Args {
     /// Name the reason of each CORS refusal in a `crossgate-rejection` response header
     #[arg(long)]
     debug_cors: bool,
+    /// The largest request body forwarded, in bytes (larger: 413); 0 for no limit
+    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20)]
+    max_request_body: u64,
+    /// The largest upstream body relayed, in bytes (larger: 502, or cut off if not declared); 0
+    /// for no limit
+    #[arg(long, value_name = "BYTES", default_value_t = 100 << 20)]
+    max_response_body: u64,
 }
 
 /// Anywhere mode's policy without --allow-origin: any origin, no credentials, everything
@@ -168,6 +175,10 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         eprintln!("crossgate: policy warning: {warning}");
     }
     let timeout = Duration::from_secs(args.timeout.max(1));
+    let limits = Limits {
+        request_body: (args.max_request_body > 0).then_some(args.max_request_body),
+        response_body: (args.max_response_body > 0).then_some(args.max_response_body),
+    };
 
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -209,11 +220,10 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     ports: Ports::Any,
                     hosts: Some(BTreeSet::from([host])),
                 };
-                let service = layer.layer(Upstream::new(
-                    base.clone(),
-                    client(GuardedConnector::new(rules)),
-                    timeout,
-                ));
+                let service = layer.layer(
+                    Upstream::new(base.clone(), client(GuardedConnector::new(rules)), timeout)
+                        .limits(limits),
+                );
                 writeln!(
                     out,
                     "crossgate proxy: upstream mode on http://{local} -> {base}"
@@ -240,8 +250,9 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     ports: Ports::Only(ports),
                     hosts,
                 };
-                let service =
-                    layer.layer(Anywhere::new(client(GuardedConnector::new(rules)), timeout));
+                let service = layer.layer(
+                    Anywhere::new(client(GuardedConnector::new(rules)), timeout).limits(limits),
+                );
                 writeln!(
                     out,
                     "crossgate proxy: anywhere mode on http://{local} (try \

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use crate::body::ProxyBody;
 use crate::connect::BoxFuture;
 use crate::error::ProxyError;
-use crate::forward::{UpstreamClient, check_framing, client_error, remove_hop_by_hop};
+use crate::forward::{Limits, UpstreamClient, check_framing, client_error, remove_hop_by_hop};
 
 /// The most redirects followed inside the proxy for one request.
 pub const MAX_REDIRECTS: usize = 5;
@@ -44,13 +44,25 @@ Errors are JSON: {\"error\": \"<code>\", \"detail\": \"<what happened>\"}.
 pub struct Anywhere {
     client: UpstreamClient,
     timeout: Duration,
+    limits: Limits,
 }
 
 impl Anywhere {
     /// Targets are fetched through `client` (whose connector refuses private addresses unless
     /// configured otherwise); `timeout` bounds each hop's wait for a response head.
     pub fn new(client: UpstreamClient, timeout: Duration) -> Anywhere {
-        Anywhere { client, timeout }
+        Anywhere {
+            client,
+            timeout,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Body-size limits ([`Limits::default`] unless set).
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Anywhere {
+        self.limits = limits;
+        self
     }
 
     async fn handle(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, ProxyError> {
@@ -63,9 +75,10 @@ impl Anywhere {
             return Ok(response);
         };
         check_framing(request.headers())?;
+        self.limits.check_request(request.headers())?;
         let request_url = target.to_string();
         let (mut parts, body) = request.into_parts();
-        let mut body = ProxyBody::Upstream(body);
+        let mut body = ProxyBody::stream(body, self.limits.request_body);
         remove_hop_by_hop(&mut parts.headers);
         strip_credentials(&mut parts.headers);
         parts.headers.remove(header::HOST);
@@ -113,6 +126,7 @@ impl Anywhere {
                     )));
                 }
                 (code, location) => {
+                    self.limits.check_response(response.headers())?;
                     let (mut parts, body) = response.into_parts();
                     remove_hop_by_hop(&mut parts.headers);
                     parts.version = http::Version::default();
@@ -125,7 +139,8 @@ impl Anywhere {
                     }
                     insert_url(&mut parts.headers, REQUEST_URL, &request_url);
                     insert_url(&mut parts.headers, FINAL_URL, url.as_str());
-                    return Ok(Response::from_parts(parts, ProxyBody::Upstream(body)));
+                    let body = ProxyBody::stream(body, self.limits.response_body);
+                    return Ok(Response::from_parts(parts, body));
                 }
             }
         }

@@ -30,6 +30,10 @@ pub enum ProxyError {
     UpstreamTimeout(std::time::Duration),
     /// The upstream's answer could not be read (502).
     Upstream(String),
+    /// The request's body is larger than the proxy takes (413).
+    RequestTooLarge(u64),
+    /// The upstream's body is larger than the proxy relays (502).
+    ResponseTooLarge(u64),
 }
 
 impl ProxyError {
@@ -41,6 +45,8 @@ impl ProxyError {
             ProxyError::Connect { refusal: true, .. } => StatusCode::FORBIDDEN,
             ProxyError::Connect { .. } | ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::ResponseTooLarge(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -52,6 +58,8 @@ impl ProxyError {
             ProxyError::Connect { code, .. } => code,
             ProxyError::UpstreamTimeout(_) => "upstream-timeout",
             ProxyError::Upstream(_) => "upstream-error",
+            ProxyError::RequestTooLarge(_) => "request-too-large",
+            ProxyError::ResponseTooLarge(_) => "response-too-large",
         }
     }
 
@@ -80,6 +88,14 @@ impl fmt::Display for ProxyError {
             ProxyError::Upstream(why) => {
                 write!(f, "the upstream's answer could not be read: {why}")
             }
+            ProxyError::RequestTooLarge(limit) => write!(
+                f,
+                "the request body is larger than this proxy's limit of {limit} bytes"
+            ),
+            ProxyError::ResponseTooLarge(limit) => write!(
+                f,
+                "the upstream's body is larger than this proxy's limit of {limit} bytes"
+            ),
         }
     }
 }

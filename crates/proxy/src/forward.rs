@@ -15,7 +15,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::body::ProxyBody;
+use crate::body::{ProxyBody, TooLarge};
 use crate::connect::{BoxFuture, ConnectError, GuardedConnector};
 use crate::error::ProxyError;
 
@@ -49,6 +49,56 @@ pub fn client(connector: GuardedConnector) -> UpstreamClient {
         .build(https)
 }
 
+/// Body-size limits, in bytes (`None`: no limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most a request body may carry: a larger `Content-Length` is a 413 before the upstream
+    /// is contacted; a streamed body that grows past it is cut off, and the answer is a 413.
+    pub request_body: Option<u64>,
+    /// The most an upstream body may carry: a larger `Content-Length` is a 502; a streamed body
+    /// that grows past it is cut off (the client sees the connection end early).
+    pub response_body: Option<u64>,
+}
+
+impl Default for Limits {
+    /// 10 MiB requests, 100 MiB responses.
+    fn default() -> Limits {
+        Limits {
+            request_body: Some(10 << 20),
+            response_body: Some(100 << 20),
+        }
+    }
+}
+
+impl Limits {
+    /// The request's declared length against the limit.
+    pub(crate) fn check_request(&self, headers: &HeaderMap) -> Result<(), ProxyError> {
+        match (self.request_body, declared_length(headers)) {
+            (Some(limit), Some(length)) if length > limit => {
+                Err(ProxyError::RequestTooLarge(limit))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The upstream's declared length against the limit.
+    pub(crate) fn check_response(&self, headers: &HeaderMap) -> Result<(), ProxyError> {
+        match (self.response_body, declared_length(headers)) {
+            (Some(limit), Some(length)) if length > limit => {
+                Err(ProxyError::ResponseTooLarge(limit))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// One upstream: where requests go, and how long the proxy waits for its answer.
 #[derive(Clone, Debug)]
 pub struct Upstream {
@@ -56,6 +106,7 @@ pub struct Upstream {
     client: UpstreamClient,
     /// How long to wait for the upstream's response head, connection included.
     timeout: Duration,
+    limits: Limits,
 }
 
 impl Upstream {
@@ -66,7 +117,15 @@ impl Upstream {
             base,
             client,
             timeout,
+            limits: Limits::default(),
         }
+    }
+
+    /// Body-size limits ([`Limits::default`] unless set).
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Upstream {
+        self.limits = limits;
+        self
     }
 
     /// Where a request for `path_and_query` goes.
@@ -82,6 +141,7 @@ impl Upstream {
 
     async fn forward(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, ProxyError> {
         check_framing(request.headers())?;
+        self.limits.check_request(request.headers())?;
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts
             .uri
@@ -94,7 +154,7 @@ impl Upstream {
         remove_hop_by_hop(&mut parts.headers);
         // The upstream's own name, as the client sets it from the URI.
         parts.headers.remove(header::HOST);
-        let request = Request::from_parts(parts, ProxyBody::Upstream(body));
+        let request = Request::from_parts(parts, ProxyBody::stream(body, self.limits.request_body));
 
         let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
         {
@@ -102,12 +162,16 @@ impl Upstream {
             Ok(Err(e)) => return Err(client_error(&e)),
             Ok(Ok(response)) => response,
         };
+        self.limits.check_response(response.headers())?;
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
         // The connection to the client has its own version (an HTTP/1.0 upstream must not turn
         // the proxy's answer into an HTTP/1.0 one).
         parts.version = http::Version::default();
-        Ok(Response::from_parts(parts, ProxyBody::Upstream(body)))
+        Ok(Response::from_parts(
+            parts,
+            ProxyBody::stream(body, self.limits.response_body),
+        ))
     }
 }
 
@@ -116,6 +180,9 @@ impl Upstream {
 pub(crate) fn client_error(error: &hyper_util::client::legacy::Error) -> ProxyError {
     let mut source = error.source();
     while let Some(cause) = source {
+        if let Some(too_large) = cause.downcast_ref::<TooLarge>() {
+            return ProxyError::RequestTooLarge(too_large.limit);
+        }
         if let Some(connect) = cause.downcast_ref::<ConnectError>() {
             return ProxyError::Connect {
                 code: connect.code(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use crossgate::Policy;
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
-use crossgate_proxy::forward::{Upstream, client};
+use crossgate_proxy::forward::{Limits, Upstream, client};
 use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
 use http::{HeaderMap, Request, Response};
@@ -98,6 +98,14 @@ fn policy() -> Policy {
 
 /// The proxy in front of `base`, on 127.0.0.1; the sender stops it.
 async fn proxy(base: &str, timeout: Duration) -> (SocketAddr, oneshot::Sender<()>) {
+    proxy_with(base, timeout, Limits::default()).await
+}
+
+async fn proxy_with(
+    base: &str,
+    timeout: Duration,
+    limits: Limits,
+) -> (SocketAddr, oneshot::Sender<()>) {
     let base: http::Uri = base.parse().expect("a base URI");
     let rules = TargetRules {
         // Upstream mode: the operator named the upstream, a loopback one here.
@@ -106,7 +114,8 @@ async fn proxy(base: &str, timeout: Duration) -> (SocketAddr, oneshot::Sender<()
         hosts: Some(BTreeSet::from([base.host().expect("a host").to_owned()])),
     };
     let connector = GuardedConnector::new(rules).connect_timeout(Duration::from_secs(2));
-    let service = CorsLayer::new(policy()).layer(Upstream::new(base, client(connector), timeout));
+    let service = CorsLayer::new(policy())
+        .layer(Upstream::new(base, client(connector), timeout).limits(limits));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -396,4 +405,57 @@ async fn a_request_with_both_content_length_and_transfer_encoding_never_reaches_
     let seen = seen.lock().expect("not poisoned");
     assert_eq!(seen.len(), 1, "no smuggled second request: {seen:?}");
     assert!(!seen[0].2.contains_key("content-length"), "{:?}", seen[0].2);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limits_are_a_413_or_a_502_the_page_can_read() {
+    let (up, seen) = upstream().await;
+    let limits = Limits {
+        request_body: Some(16),
+        response_body: Some(16),
+    };
+    let (addr, _stop) = proxy_with(&format!("http://{up}"), Duration::from_secs(5), limits).await;
+
+    // Declared too large: refused before the upstream is contacted.
+    let reply = send(addr, "PUT", "/big", &[("origin", PAGE)], &"x".repeat(17)).await;
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
+    assert_eq!(json["error"], "request-too-large");
+    assert_eq!(
+        json["detail"],
+        "the request body is larger than this proxy's limit of 16 bytes"
+    );
+    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+    assert!(seen.lock().expect("not poisoned").is_empty());
+
+    // Within the limit, but the upstream's answer ("PUT /small (5 bytes)", 20 bytes) is not.
+    let reply = send(addr, "PUT", "/small", &[("origin", PAGE)], "hello").await;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
+    assert_eq!(json["error"], "response-too-large");
+    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+}
+
+#[tokio::test]
+async fn a_streamed_request_body_that_grows_past_the_limit_is_cut_off() {
+    let (up, _seen) = upstream().await;
+    let limits = Limits {
+        request_body: Some(16),
+        response_body: None,
+    };
+    let (addr, _stop) = proxy_with(&format!("http://{up}"), Duration::from_secs(5), limits).await;
+    // Chunked, so nothing is declared: the limit is met while streaming.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            b"PUT /stream HTTP/1.1\r\nhost: x\r\norigin: http://localhost:5173\r\n\
+              transfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+              a\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n",
+        )
+        .await
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("request-too-large"), "{response}");
 }
