@@ -192,15 +192,22 @@ pub struct Decision {
     headers: CorsHeaders,
 }
 
-#[derive(Clone, Debug, Default)]
-struct CorsHeaders {
-    allow_origin: Option<HeaderValue>,
-    allow_credentials: bool,
-    allow_methods: Option<HeaderValue>,
-    allow_headers: Option<HeaderValue>,
-    expose_headers: Option<HeaderValue>,
-    max_age: Option<HeaderValue>,
-    vary: Vary,
+/// The headers a decision writes. An enum, so that a `Decision` carries only what its kind needs
+/// (it is moved into every middleware's response future).
+#[derive(Clone, Debug)]
+enum CorsHeaders {
+    /// No CORS header, only `Vary` (requests without `Origin`, refused requests).
+    None(Vary),
+    /// An allowed actual request.
+    Actual {
+        allow_origin: HeaderValue,
+        credentials: bool,
+        expose: Option<HeaderValue>,
+        vary: Vary,
+    },
+    /// An allowed preflight: the whole answer's headers, `Vary` included, cloned from the map
+    /// the policy precompiled (one allocation, no hashing) with `Access-Control-Allow-Origin` set.
+    Preflight(HeaderMap),
 }
 
 /// Which request headers the response varies on.
@@ -262,20 +269,29 @@ impl Decision {
 
     /// The CORS headers to write (without `Vary`, which [`Decision::apply`] merges).
     pub fn headers(&self) -> impl Iterator<Item = (HeaderName, &HeaderValue)> {
-        let h = &self.headers;
-        [
-            (ACCESS_CONTROL_ALLOW_ORIGIN, h.allow_origin.as_ref()),
-            (
-                ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                h.allow_credentials.then_some(&TRUE_VALUE),
+        let (fields, answer) = match &self.headers {
+            CorsHeaders::None(_) => ([None, None, None], None),
+            CorsHeaders::Actual {
+                allow_origin,
+                credentials,
+                expose,
+                ..
+            } => (
+                [
+                    Some((ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin)),
+                    credentials.then_some((ACCESS_CONTROL_ALLOW_CREDENTIALS, &TRUE_VALUE)),
+                    expose.as_ref().map(|v| (ACCESS_CONTROL_EXPOSE_HEADERS, v)),
+                ],
+                None,
             ),
-            (ACCESS_CONTROL_ALLOW_METHODS, h.allow_methods.as_ref()),
-            (ACCESS_CONTROL_ALLOW_HEADERS, h.allow_headers.as_ref()),
-            (ACCESS_CONTROL_MAX_AGE, h.max_age.as_ref()),
-            (ACCESS_CONTROL_EXPOSE_HEADERS, h.expose_headers.as_ref()),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| value.map(|v| (name, v)))
+            CorsHeaders::Preflight(answer) => ([None, None, None], Some(answer)),
+        };
+        let answer = answer
+            .into_iter()
+            .flat_map(HeaderMap::iter)
+            .filter(|(name, _)| **name != VARY)
+            .map(|(name, value)| (name.clone(), value));
+        fields.into_iter().flatten().chain(answer)
     }
 
     /// Writes the CORS headers into a response's headers and merges `Vary` into the
@@ -294,16 +310,93 @@ impl Decision {
                 response.remove(name);
             }
         }
-        for (name, value) in self.headers() {
-            response.insert(name, value.clone());
-        }
-        match self.headers.vary {
-            Vary::None => {}
-            Vary::Origin => merge_vary(response, &VARY_ORIGIN, VARY_ORIGIN_VALUE),
-            Vary::Preflight => merge_vary(response, &VARY_PREFLIGHT, VARY_PREFLIGHT_VALUE),
+        match &self.headers {
+            CorsHeaders::None(vary) => merge_vary(response, *vary),
+            CorsHeaders::Actual {
+                allow_origin,
+                credentials,
+                expose,
+                vary,
+            } => {
+                response.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin.clone());
+                if *credentials {
+                    response.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE_VALUE.clone());
+                }
+                if let Some(expose) = expose {
+                    response.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+                }
+                merge_vary(response, *vary);
+            }
+            CorsHeaders::Preflight(answer) if response.is_empty() => response.clone_from(answer),
+            CorsHeaders::Preflight(answer) => {
+                for (name, value) in answer.iter().filter(|(name, _)| **name != VARY) {
+                    response.insert(name.clone(), value.clone());
+                }
+                merge_vary(response, Vary::Preflight);
+            }
         }
         Applied { replaced }
     }
+
+    /// The headers of an answer the edge sends itself ([`Action::Respond`]): what
+    /// [`Decision::apply`] writes into an empty map, without copying an allowed preflight's
+    /// precompiled answer a second time.
+    pub fn into_response_headers(self) -> HeaderMap {
+        match self.headers {
+            CorsHeaders::Preflight(answer) => answer,
+            _ => {
+                let mut headers = HeaderMap::new();
+                self.apply(&mut headers);
+                headers
+            }
+        }
+    }
+}
+
+/// The headers of every allowed preflight's answer, built once when the policy is compiled:
+/// `Access-Control-Allow-Origin` (a placeholder, replaced in place per request), credentials, the
+/// method and header lists (placeholders where `*` reflects the request's, replaced or removed per
+/// request), max-age, and `Vary`. Every entry a request may write is already there, so a clone
+/// (whose storage is exactly as long as the map) never grows.
+pub(crate) fn preflight_answer(
+    credentials: bool,
+    allow_methods: Reflect<'_>,
+    allow_headers: Reflect<'_>,
+    max_age: Option<&HeaderValue>,
+) -> HeaderMap {
+    let mut answer = HeaderMap::with_capacity(8);
+    answer.insert(ACCESS_CONTROL_ALLOW_ORIGIN, STAR);
+    if credentials {
+        answer.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE_VALUE.clone());
+    }
+    for (name, value) in [
+        (ACCESS_CONTROL_ALLOW_METHODS, allow_methods),
+        (ACCESS_CONTROL_ALLOW_HEADERS, allow_headers),
+    ] {
+        match value {
+            Reflect::Listed(Some(value)) => {
+                answer.insert(name, value.clone());
+            }
+            Reflect::Listed(None) => {}
+            Reflect::Request => {
+                answer.insert(name, STAR);
+            }
+        }
+    }
+    if let Some(max_age) = max_age {
+        answer.insert(ACCESS_CONTROL_MAX_AGE, max_age.clone());
+    }
+    answer.insert(VARY, VARY_PREFLIGHT_VALUE);
+    answer
+}
+
+/// Where a preflight answer's method or header list comes from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Reflect<'a> {
+    /// The policy's list (`None`: nothing to send, e.g. only safelisted methods).
+    Listed(Option<&'a HeaderValue>),
+    /// `*`: the request's own, per request.
+    Request,
 }
 
 /// What [`Decision::apply`] found in the response it wrote to.
@@ -329,7 +422,17 @@ fn is_cors_response_header(name: &HeaderName) -> bool {
 
 /// Adds each of `names` to the response's `Vary` unless it is there already (or `Vary: *`).
 /// Allocates only when the application set a `Vary` that lacks one of them.
-fn merge_vary(response: &mut HeaderMap, names: &[&str], whole: HeaderValue) {
+fn merge_vary(response: &mut HeaderMap, vary: Vary) {
+    match vary {
+        Vary::None => {}
+        Vary::Origin => merge_vary_names(response, &VARY_ORIGIN, VARY_ORIGIN_VALUE),
+        Vary::Preflight => merge_vary_names(response, &VARY_PREFLIGHT, VARY_PREFLIGHT_VALUE),
+    }
+}
+
+/// Adds each of `names` to the response's `Vary` unless it is there already (or `Vary: *`).
+/// Allocates only when the application set a `Vary` that lacks one of them.
+fn merge_vary_names(response: &mut HeaderMap, names: &[&str], whole: HeaderValue) {
     // One lookup: the entry, whether the application set a `Vary` or not.
     let mut existing = match response.entry(VARY) {
         http::header::Entry::Vacant(vacant) => {
@@ -396,15 +499,24 @@ fn decide(policy: &Compiled, method: &Method, request: &HeaderMap) -> Decision {
             kind: RequestKind::NotCors,
             rejection: None,
             action: Action::Forward,
-            headers: CorsHeaders {
-                vary: vary_origin,
-                ..CorsHeaders::default()
-            },
+            headers: CorsHeaders::None(vary_origin),
         };
     };
     let several_origins = origins.next().is_some();
-    if method == Method::OPTIONS && request.contains_key(ACCESS_CONTROL_REQUEST_METHOD) {
-        return preflight(policy, origin, several_origins, request);
+    if method == Method::OPTIONS {
+        // One lookup serves both the classification and the method check.
+        let mut methods = request.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
+        if let Some(requested) = methods.next() {
+            let several_methods = methods.next().is_some();
+            return preflight(
+                policy,
+                origin,
+                several_origins,
+                request,
+                requested,
+                several_methods,
+            );
+        }
     }
     actual(policy, origin, several_origins, request, vary_origin)
 }
@@ -438,12 +550,11 @@ fn actual(
             kind: RequestKind::Actual,
             rejection: None,
             action: Action::Forward,
-            headers: CorsHeaders {
-                allow_origin: Some(allow_origin_value(m, origin)),
-                allow_credentials: policy.credentials,
-                expose_headers: policy.expose_headers.clone(),
+            headers: CorsHeaders::Actual {
+                allow_origin: allow_origin_value(m, origin),
+                credentials: policy.credentials,
+                expose: policy.expose_headers.clone(),
                 vary,
-                ..CorsHeaders::default()
             },
         },
         None => {
@@ -471,12 +582,9 @@ fn actual(
                 kind: RequestKind::Actual,
                 rejection: Some(rejection),
                 action,
-                headers: CorsHeaders {
-                    // Refusing several `Origin`s depends on `Origin` even under `*`: without
-                    // `Vary`, a shared cache would serve the refusal to every origin.
-                    vary: if several { Vary::Origin } else { vary },
-                    ..CorsHeaders::default()
-                },
+                // Refusing several `Origin`s depends on `Origin` even under `*`: without `Vary`,
+                // a shared cache would serve the refusal to every origin.
+                headers: CorsHeaders::None(if several { Vary::Origin } else { vary }),
             }
         }
     }
@@ -489,15 +597,14 @@ fn preflight(
     origin: &HeaderValue,
     several: bool,
     request: &HeaderMap,
+    method: &HeaderValue,
+    several_methods: bool,
 ) -> Decision {
     let refuse = |rejection: Rejection| Decision {
         kind: RequestKind::Preflight,
         rejection: Some(rejection),
         action: Action::Respond(StatusCode::FORBIDDEN),
-        headers: CorsHeaders {
-            vary: Vary::Preflight,
-            ..CorsHeaders::default()
-        },
+        headers: CorsHeaders::None(Vary::Preflight),
     };
     if several {
         return refuse(Rejection::MalformedRequestHeader {
@@ -508,55 +615,48 @@ fn preflight(
     let Some(m) = policy.origins.find(origin.as_bytes()) else {
         return refuse(Rejection::OriginNotAllowed);
     };
-    let method = match request_method(request) {
-        Ok(method) => method,
-        Err(rejection) => return refuse(rejection),
-    };
+    if let Err(rejection) = request_method(method, several_methods) {
+        return refuse(rejection);
+    }
     if !method_allowed(policy, method.as_bytes()) {
         return refuse(Rejection::MethodNotAllowed(Excerpt::new(method.as_bytes())));
     }
     if let Err(rejection) = check_request_headers(request, |name| header_allowed(policy, name)) {
         return refuse(rejection);
     }
-    let allow_methods = match &policy.methods {
-        Some(_) => policy.allow_methods.clone(),
-        None => Some(method.clone()),
-    };
-    let allow_headers = match &policy.headers {
-        Some(_) => policy.allow_headers.clone(),
-        None => reflect_request_headers(request),
-    };
+    // The precompiled answer; `insert` replaces the placeholder in place.
+    let mut answer = policy.preflight_answer.clone();
+    answer.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin_value(m, origin));
+    if policy.methods.is_none() {
+        answer.insert(ACCESS_CONTROL_ALLOW_METHODS, method.clone());
+    }
+    if policy.headers.is_none() {
+        match reflect_request_headers(request) {
+            Some(reflected) => answer.insert(ACCESS_CONTROL_ALLOW_HEADERS, reflected),
+            None => answer.remove(ACCESS_CONTROL_ALLOW_HEADERS),
+        };
+    }
     Decision {
         kind: RequestKind::Preflight,
         rejection: None,
         action: Action::Respond(StatusCode::NO_CONTENT),
-        headers: CorsHeaders {
-            allow_origin: Some(allow_origin_value(m, origin)),
-            allow_credentials: policy.credentials,
-            allow_methods,
-            allow_headers,
-            max_age: policy.max_age.clone(),
-            expose_headers: None,
-            vary: Vary::Preflight,
-        },
+        headers: CorsHeaders::Preflight(answer),
     }
 }
 
 /// `Access-Control-Request-Method`: exactly one value, a token.
-fn request_method(request: &HeaderMap) -> Result<&HeaderValue, Rejection> {
-    let mut values = request.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
+fn request_method(value: &HeaderValue, several: bool) -> Result<(), Rejection> {
     let malformed = |why| Rejection::MalformedRequestHeader {
         header: "access-control-request-method",
         why,
     };
-    let value = values.next().ok_or(malformed("missing"))?;
-    if values.next().is_some() {
+    if several {
         return Err(malformed("several values"));
     }
     if !fetch::is_token(value.as_bytes()) {
         return Err(malformed("not a method token"));
     }
-    Ok(value)
+    Ok(())
 }
 
 /// The preflight's method check (Fetch "CORS-preflight fetch": safelisted methods always pass;

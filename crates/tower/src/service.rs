@@ -81,7 +81,12 @@ where
             Action::Respond(status) => {
                 let mut response = Response::new(ResBody::default());
                 *response.status_mut() = status;
-                finish(response.headers_mut(), &decision, debug_value);
+                // An allowed preflight's answer is already built (from the policy's precompiled
+                // one): it becomes the response's headers as is.
+                *response.headers_mut() = decision.into_response_headers();
+                if let Some(value) = debug_value {
+                    response.headers_mut().insert(REJECTION_HEADER, value);
+                }
                 ResponseFuture::ready(response)
             }
             Action::Forward => {

@@ -34,7 +34,9 @@ mod intern;
 
 use std::sync::Arc;
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
+
+use crate::server::Reflect;
 use serde::{Deserialize, Serialize};
 
 pub use error::{PolicyErrors, Problem, ProblemKind, Severity};
@@ -117,12 +119,12 @@ pub(crate) struct Compiled {
     pub(crate) methods: Option<NameSet>,
     /// `None`: any header. Otherwise the allowed request-header names, lower case, sorted.
     pub(crate) headers: Option<NameSet>,
-    pub(crate) allow_methods: Option<HeaderValue>,
-    pub(crate) allow_headers: Option<HeaderValue>,
     pub(crate) expose_headers: Option<HeaderValue>,
-    pub(crate) max_age: Option<HeaderValue>,
     /// Whether `Access-Control-Allow-Origin` depends on the request's `Origin`.
     pub(crate) vary_origin: bool,
+    /// Every allowed preflight's answer, but for the allowed origin and what `*` reflects
+    /// (`server::preflight_answer`).
+    pub(crate) preflight_answer: HeaderMap,
 }
 
 /// A small set of method or header names, as bytes.
@@ -449,17 +451,29 @@ fn compile(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Compiled {
     let max_age = compile_max_age(config.max_age, problems);
     // `*` without credentials answers `*` to everyone; anything else reflects the origin.
     let vary_origin = !origins.is_any() || credentials;
+    let preflight_answer = crate::server::preflight_answer(
+        credentials,
+        reflect(&methods, &allow_methods),
+        reflect(&headers, &allow_headers),
+        max_age.as_ref(),
+    );
     Compiled {
         origins,
         credentials,
         block_disallowed: config.block_disallowed_origins,
         methods,
         headers,
-        allow_methods,
-        allow_headers,
         expose_headers,
-        max_age,
         vary_origin,
+        preflight_answer,
+    }
+}
+
+/// A preflight list: the policy's, or the request's when the policy says `*` (no set).
+fn reflect<'a>(set: &Option<NameSet>, list: &'a Option<HeaderValue>) -> Reflect<'a> {
+    match set {
+        Some(_) => Reflect::Listed(list.as_ref()),
+        None => Reflect::Request,
     }
 }
 
