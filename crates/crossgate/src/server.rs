@@ -493,6 +493,9 @@ fn decide(policy: &Compiled, method: &Method, request: &HeaderMap) -> Decision {
     } else {
         Vary::None
     };
+    if method == Method::OPTIONS {
+        return options(policy, request, vary_origin);
+    }
     let mut origins = request.get_all(ORIGIN).iter();
     let Some(origin) = origins.next() else {
         return Decision {
@@ -503,22 +506,41 @@ fn decide(policy: &Compiled, method: &Method, request: &HeaderMap) -> Decision {
         };
     };
     let several_origins = origins.next().is_some();
-    if method == Method::OPTIONS {
-        // One lookup serves both the classification and the method check.
-        let mut methods = request.get_all(ACCESS_CONTROL_REQUEST_METHOD).iter();
-        if let Some(requested) = methods.next() {
-            let several_methods = methods.next().is_some();
-            return preflight(
-                policy,
-                origin,
-                several_origins,
-                request,
-                requested,
-                several_methods,
-            );
+    actual(policy, origin, several_origins, request, vary_origin)
+}
+
+/// An `OPTIONS` request: a preflight if it carries `Origin` and `Access-Control-Request-Method`.
+/// The request's headers are read in one pass (a preflight needs three of them) rather than
+/// looked up one by one.
+fn options(policy: &Compiled, request: &HeaderMap, vary_origin: Vary) -> Decision {
+    let mut origin = None;
+    let mut several_origins = false;
+    let mut method = None;
+    let mut several_methods = false;
+    for (name, value) in request {
+        if *name == ORIGIN {
+            several_origins |= origin.replace(value).is_some();
+        } else if *name == ACCESS_CONTROL_REQUEST_METHOD {
+            several_methods |= method.replace(value).is_some();
         }
     }
-    actual(policy, origin, several_origins, request, vary_origin)
+    match (origin, method) {
+        (None, _) => Decision {
+            kind: RequestKind::NotCors,
+            rejection: None,
+            action: Action::Forward,
+            headers: CorsHeaders::None(vary_origin),
+        },
+        (Some(origin), None) => actual(policy, origin, several_origins, request, vary_origin),
+        (Some(origin), Some(method)) => preflight(
+            policy,
+            origin,
+            several_origins,
+            request,
+            method,
+            several_methods,
+        ),
+    }
 }
 
 /// `Access-Control-Allow-Origin` for an allowed origin: `*`, the precomputed exact value, or the
@@ -624,9 +646,16 @@ fn preflight(
     if let Err(rejection) = check_request_headers(request, |name| header_allowed(policy, name)) {
         return refuse(rejection);
     }
-    // The precompiled answer; `insert` replaces the placeholder in place.
+    // The precompiled answer, whose first entry is the allowed origin's placeholder: replaced
+    // in place, without hashing (`insert` if a later `http` ever iterates in another order).
     let mut answer = policy.preflight_answer.clone();
-    answer.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin_value(m, origin));
+    let allow_origin = allow_origin_value(m, origin);
+    match answer.iter_mut().next() {
+        Some((name, value)) if *name == ACCESS_CONTROL_ALLOW_ORIGIN => *value = allow_origin,
+        _ => {
+            answer.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+        }
+    }
     if policy.methods.is_none() {
         answer.insert(ACCESS_CONTROL_ALLOW_METHODS, method.clone());
     }
