@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -14,6 +15,7 @@ use crossgate::Policy;
 use crossgate_proxy::anywhere::Anywhere;
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::{Limits, Upstream, client};
+use crossgate_proxy::limit::{Limited, RateLimits};
 use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
 use tower_layer::Layer;
@@ -99,6 +101,21 @@ pub(crate) struct Args {
     /// for no limit
     #[arg(long, value_name = "BYTES", default_value_t = 100 << 20)]
     max_response_body: u64,
+    /// Requests per minute per client IP (429 past it); 0 for none. Default: 120 in anywhere
+    /// mode, none in upstream mode
+    #[arg(long, value_name = "N")]
+    rate_per_ip: Option<u32>,
+    /// Requests per minute per Origin; 0 for none. Default: 600 in anywhere mode, none in
+    /// upstream mode
+    #[arg(long, value_name = "N")]
+    rate_per_origin: Option<u32>,
+    /// Anywhere mode: requests per minute per target host; 0 for none (default 600)
+    #[arg(long, value_name = "N")]
+    rate_per_target: Option<u32>,
+    /// A proxy in front of crossgate whose X-Forwarded-For names the client (repeat, or
+    /// comma-separated); from any other peer the header is ignored
+    #[arg(long = "trust-proxy", value_name = "IP", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Anywhere mode's policy without --allow-origin: any origin, no credentials, everything
@@ -175,6 +192,19 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         eprintln!("crossgate: policy warning: {warning}");
     }
     let timeout = Duration::from_secs(args.timeout.max(1));
+    let default = |anywhere_default: u32| {
+        if anywhere {
+            Some(anywhere_default)
+        } else {
+            None
+        }
+    };
+    let rates = Arc::new(RateLimits::new(
+        args.rate_per_ip.or(default(120)),
+        args.rate_per_origin.or(default(600)),
+        args.rate_per_target.or(default(600)),
+        args.trusted_proxies.clone(),
+    ));
     let limits = Limits {
         request_body: (args.max_request_body > 0).then_some(args.max_request_body),
         response_body: (args.max_response_body > 0).then_some(args.max_response_body),
@@ -220,10 +250,11 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     ports: Ports::Any,
                     hosts: Some(BTreeSet::from([host])),
                 };
-                let service = layer.layer(
+                let service = layer.layer(Limited::new(
                     Upstream::new(base.clone(), client(GuardedConnector::new(rules)), timeout)
                         .limits(limits),
-                );
+                    rates,
+                ));
                 writeln!(
                     out,
                     "crossgate proxy: upstream mode on http://{local} -> {base}"
@@ -250,9 +281,12 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     ports: Ports::Only(ports),
                     hosts,
                 };
-                let service = layer.layer(
-                    Anywhere::new(client(GuardedConnector::new(rules)), timeout).limits(limits),
-                );
+                let service = layer.layer(Limited::new(
+                    Anywhere::new(client(GuardedConnector::new(rules)), timeout)
+                        .limits(limits)
+                        .rate_limits(rates.clone()),
+                    rates,
+                ));
                 writeln!(
                     out,
                     "crossgate proxy: anywhere mode on http://{local} (try \

@@ -17,6 +17,7 @@ use crate::body::ProxyBody;
 use crate::connect::BoxFuture;
 use crate::error::ProxyError;
 use crate::forward::{Limits, UpstreamClient, check_framing, client_error, remove_hop_by_hop};
+use crate::limit::RateLimits;
 
 /// The most redirects followed inside the proxy for one request.
 pub const MAX_REDIRECTS: usize = 5;
@@ -45,6 +46,7 @@ pub struct Anywhere {
     client: UpstreamClient,
     timeout: Duration,
     limits: Limits,
+    rates: Option<std::sync::Arc<RateLimits>>,
 }
 
 impl Anywhere {
@@ -55,7 +57,17 @@ impl Anywhere {
             client,
             timeout,
             limits: Limits::default(),
+            rates: None,
         }
+    }
+
+    /// The per-target-host rate limit of `rates` (the per-client ones are [`Limited`]'s).
+    ///
+    /// [`Limited`]: crate::limit::Limited
+    #[must_use]
+    pub fn rate_limits(mut self, rates: std::sync::Arc<RateLimits>) -> Anywhere {
+        self.rates = Some(rates);
+        self
     }
 
     /// Body-size limits ([`Limits::default`] unless set).
@@ -76,6 +88,9 @@ impl Anywhere {
         };
         check_framing(request.headers())?;
         self.limits.check_request(request.headers())?;
+        if let (Some(rates), Some(host)) = (&self.rates, target.host_str()) {
+            rates.check_target(host)?;
+        }
         let request_url = target.to_string();
         let (mut parts, body) = request.into_parts();
         let mut body = ProxyBody::stream(body, self.limits.request_body);

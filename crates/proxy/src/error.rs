@@ -34,6 +34,13 @@ pub enum ProxyError {
     RequestTooLarge(u64),
     /// The upstream's body is larger than the proxy relays (502).
     ResponseTooLarge(u64),
+    /// Over a rate limit (429, with `Retry-After`).
+    RateLimited {
+        /// Which limit: `client-ip`, `origin` or `target-host`.
+        scope: &'static str,
+        /// How long until a request would pass.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl ProxyError {
@@ -47,6 +54,7 @@ impl ProxyError {
             ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::ResponseTooLarge(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -60,13 +68,25 @@ impl ProxyError {
             ProxyError::Upstream(_) => "upstream-error",
             ProxyError::RequestTooLarge(_) => "request-too-large",
             ProxyError::ResponseTooLarge(_) => "response-too-large",
+            ProxyError::RateLimited { .. } => "rate-limited",
         }
     }
 
     /// The JSON response.
     pub fn into_response(self) -> Response<ProxyBody> {
         let body = serde_json::json!({ "error": self.code(), "detail": self.to_string() });
+        let retry_after = match &self {
+            ProxyError::RateLimited { retry_after, .. } => {
+                Some(crate::limit::retry_after_seconds(*retry_after))
+            }
+            _ => None,
+        };
         let mut response = Response::new(ProxyBody::full(body.to_string()));
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         *response.status_mut() = self.status();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -95,6 +115,12 @@ impl fmt::Display for ProxyError {
             ProxyError::ResponseTooLarge(limit) => write!(
                 f,
                 "the upstream's body is larger than this proxy's limit of {limit} bytes"
+            ),
+            ProxyError::RateLimited { scope, retry_after } => write!(
+                f,
+                "too many requests for this {}: try again in {} s",
+                scope.replace('-', " "),
+                crate::limit::retry_after_seconds(*retry_after)
             ),
         }
     }

@@ -18,5 +18,6 @@ pub mod body;
 pub mod connect;
 pub mod error;
 pub mod forward;
+pub mod limit;
 pub mod serve;
 pub mod ssrf;

@@ -14,6 +14,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::body::ProxyBody;
+use crate::limit::ClientAddr;
 
 /// How long a client may take to send a request's head: a slow client cannot hold a connection
 /// open forever.
@@ -57,7 +58,10 @@ pub async fn serve<S>(
         let connection = builder
             .serve_connection_with_upgrades(
                 TokioIo::new(stream),
-                TowerToHyperService::new(service.clone()),
+                TowerToHyperService::new(WithPeer {
+                    inner: service.clone(),
+                    peer,
+                }),
             )
             .into_owned();
         let connection = graceful.watch(connection);
@@ -73,5 +77,34 @@ pub async fn serve<S>(
         .is_err()
     {
         tracing::warn!(target: "crossgate_proxy", "requests still in flight after {drain:?}; stopping");
+    }
+}
+
+/// Marks each request with the address of the connection it came on ([`ClientAddr`]), for the
+/// per-client rate limits.
+#[derive(Clone)]
+struct WithPeer<S> {
+    inner: S,
+    peer: std::net::SocketAddr,
+}
+
+impl<S> tower_service::Service<Request<Incoming>> for WithPeer<S>
+where
+    S: tower_service::Service<Request<Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Incoming>) -> S::Future {
+        request.extensions_mut().insert(ClientAddr(self.peer));
+        self.inner.call(request)
     }
 }

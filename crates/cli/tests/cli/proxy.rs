@@ -180,3 +180,24 @@ fn configurations_that_would_be_unsafe_or_useless_exit_2_before_listening() {
     assert!(run.stderr.contains("unusable policy"), "{}", run.stderr);
     assert!(run.stderr.contains("credentials"), "{}", run.stderr);
 }
+
+#[test]
+fn rate_limits_answer_429_with_retry_after() {
+    let proxy = start(&["--rate-per-ip", "2"]);
+    for _ in 0..2 {
+        assert!(request(proxy.addr, "GET", "/", &[]).starts_with("http/1.1 200"));
+    }
+    let limited = request(
+        proxy.addr,
+        "GET",
+        "/",
+        &[("origin", "https://page.example")],
+    );
+    assert!(limited.starts_with("http/1.1 429"), "{limited}");
+    assert!(limited.contains("retry-after: "), "{limited}");
+    assert!(limited.contains("\"error\":\"rate-limited\""), "{limited}");
+    assert!(
+        limited.contains("access-control-allow-origin: *"),
+        "{limited}"
+    );
+}

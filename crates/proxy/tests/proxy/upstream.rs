@@ -459,3 +459,66 @@ async fn a_streamed_request_body_that_grows_past_the_limit_is_cut_off() {
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
     assert!(response.contains("request-too-large"), "{response}");
 }
+
+#[tokio::test]
+async fn over_the_per_client_limit_is_a_429_with_retry_after_the_page_can_read() {
+    use crossgate_proxy::limit::{Limited, RateLimits};
+    let (up, seen) = upstream().await;
+    let base: http::Uri = format!("http://{up}").parse().expect("URI");
+    let rules = TargetRules {
+        allow_private: true,
+        ports: Ports::Any,
+        hosts: None,
+    };
+    let limits = Arc::new(RateLimits::new(Some(3), None, None, Vec::new()));
+    let service = CorsLayer::new(policy()).layer(Limited::new(
+        Upstream::new(
+            base,
+            client(GuardedConnector::new(rules)),
+            Duration::from_secs(5),
+        ),
+        limits,
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    tokio::spawn(serve(
+        listener,
+        service,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+
+    for _ in 0..3 {
+        assert_eq!(
+            send(addr, "GET", "/", &[("origin", PAGE)], "").await.status,
+            200
+        );
+    }
+    let reply = send(addr, "GET", "/", &[("origin", PAGE)], "").await;
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    let wait: u64 = header(&reply, "retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=20).contains(&wait), "{wait}");
+    let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
+    assert_eq!(json["error"], "rate-limited");
+    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(
+        seen.lock().expect("not poisoned").len(),
+        3,
+        "the fourth never left the proxy"
+    );
+    // Preflights are answered by the CORS layer outside the limit.
+    let preflight = send(
+        addr,
+        "OPTIONS",
+        "/",
+        &[("origin", PAGE), ("access-control-request-method", "PUT")],
+        "",
+    )
+    .await;
+    assert_eq!(preflight.status, 204);
+}
