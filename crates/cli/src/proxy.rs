@@ -15,6 +15,7 @@ use crossgate::Policy;
 use crossgate_proxy::anywhere::Anywhere;
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::{Limits, Upstream, client};
+use crossgate_proxy::jsonp::Jsonp;
 use crossgate_proxy::limit::{Limited, RateLimits};
 use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
@@ -112,6 +113,10 @@ pub(crate) struct Args {
     /// Anywhere mode: requests per minute per target host; 0 for none (default 600)
     #[arg(long, value_name = "N")]
     rate_per_target: Option<u32>,
+    /// Answer `GET …?callback=name` with the JSON answer wrapped for a `<script>` tag (JSONP):
+    /// no credentials, JSON answers only
+    #[arg(long)]
+    jsonp: bool,
     /// A proxy in front of crossgate whose X-Forwarded-For names the client (repeat, or
     /// comma-separated); from any other peer the header is ignored
     #[arg(long = "trust-proxy", value_name = "IP", value_delimiter = ',')]
@@ -250,11 +255,9 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     ports: Ports::Any,
                     hosts: Some(BTreeSet::from([host])),
                 };
-                let service = layer.layer(Limited::new(
+                let upstream =
                     Upstream::new(base.clone(), client(GuardedConnector::new(rules)), timeout)
-                        .limits(limits),
-                    rates,
-                ));
+                        .limits(limits);
                 writeln!(
                     out,
                     "crossgate proxy: upstream mode on http://{local} -> {base}"
@@ -265,7 +268,13 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     policy.config().allow_origins.join(", ")
                 )?;
                 out.flush()?;
-                serve(listener, service, shutdown, drain).await;
+                if args.jsonp {
+                    let service = layer.layer(Limited::new(Jsonp::new(upstream), rates));
+                    serve(listener, service, shutdown, drain).await;
+                } else {
+                    let service = layer.layer(Limited::new(upstream, rates));
+                    serve(listener, service, shutdown, drain).await;
+                }
             }
             None => {
                 let mut ports = BTreeSet::from([80, 443]);
@@ -281,12 +290,9 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     ports: Ports::Only(ports),
                     hosts,
                 };
-                let service = layer.layer(Limited::new(
-                    Anywhere::new(client(GuardedConnector::new(rules)), timeout)
-                        .limits(limits)
-                        .rate_limits(rates.clone()),
-                    rates,
-                ));
+                let anywhere = Anywhere::new(client(GuardedConnector::new(rules)), timeout)
+                    .limits(limits)
+                    .rate_limits(rates.clone());
                 writeln!(
                     out,
                     "crossgate proxy: anywhere mode on http://{local} (try \
@@ -298,7 +304,13 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     policy.config().allow_origins.join(", ")
                 )?;
                 out.flush()?;
-                serve(listener, service, shutdown, drain).await;
+                if args.jsonp {
+                    let service = layer.layer(Limited::new(Jsonp::new(anywhere), rates));
+                    serve(listener, service, shutdown, drain).await;
+                } else {
+                    let service = layer.layer(Limited::new(anywhere, rates));
+                    serve(listener, service, shutdown, drain).await;
+                }
             }
         }
         Ok(Status::Ok)

@@ -14,6 +14,7 @@
 //! - [`explain`]: Chromium's exact console message for each failure, and the fix.
 //! - [`audit`]: misconfiguration probes (crafted `Origin`s) and their grading by [`browser`].
 //! - [`fetch`]: the standard's tables (tokens, safelisted and forbidden methods and headers).
+//! - [`jsonp`]: safe JSONP callback names, and the script that wraps a JSON body.
 //!
 //! ```
 //! use crossgate::Policy;
@@ -48,6 +49,7 @@ pub mod audit;
 pub mod browser;
 pub mod explain;
 pub mod fetch;
+pub mod jsonp;
 pub mod origin;
 pub mod policy;
 pub mod server;

@@ -12,6 +12,7 @@ use crossgate::Policy;
 use crossgate_proxy::anywhere::Anywhere;
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::client;
+use crossgate_proxy::jsonp::Jsonp;
 use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
 use http::{HeaderMap, Request, Response};
@@ -68,6 +69,12 @@ async fn public_server() -> SocketAddr {
                             "/temporary" => redirect(307, "http://public.test/echo".to_owned()),
                             "/to-loopback" => redirect(302, format!("http://{local}/echo")),
                             "/to-metadata" => redirect(302, "http://metadata.test/latest/meta-data".to_owned()),
+                            "/json" => Response::builder()
+                                .header("content-type", "application/json; charset=utf-8")
+                                .body(Full::new(Bytes::from(format!(
+                                    "{{\"query\":\"{query}\",\"cookie\":\"{cookie}\",\"s\":\"a\u{2028}b\"}}"
+                                ))))
+                                .expect("valid"),
                             _ => Response::builder()
                                 .header("set-cookie", "tracker=1")
                                 .header("x-custom", "visible")
@@ -92,6 +99,13 @@ async fn public_server() -> SocketAddr {
 /// The anywhere proxy over the simulated network; returns its address, the dialer, and the
 /// loopback server.
 async fn anywhere() -> (SocketAddr, RecordingDialer, SocketAddr, oneshot::Sender<()>) {
+    anywhere_with(false).await
+}
+
+/// The anywhere proxy, with JSONP in front of it or not.
+async fn anywhere_with(
+    jsonp: bool,
+) -> (SocketAddr, RecordingDialer, SocketAddr, oneshot::Sender<()>) {
     let server = public_server().await;
     let mut resolver = MapResolver::default();
     resolver
@@ -116,21 +130,22 @@ async fn anywhere() -> (SocketAddr, RecordingDialer, SocketAddr, oneshot::Sender
         .expose_headers(["*"])
         .build()
         .expect("valid");
-    let service =
-        CorsLayer::new(policy).layer(Anywhere::new(client(connector), Duration::from_secs(5)));
+    let anywhere = Anywhere::new(client(connector), Duration::from_secs(5));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("bound");
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(
-        listener,
-        service,
-        async move {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    if jsonp {
+        let service = CorsLayer::new(policy).layer(Jsonp::new(anywhere));
+        tokio::spawn(serve(listener, service, stopped, Duration::from_secs(5)));
+    } else {
+        let service = CorsLayer::new(policy).layer(anywhere);
+        tokio::spawn(serve(listener, service, stopped, Duration::from_secs(5)));
+    }
     (addr, dialer, server, stop)
 }
 
@@ -378,4 +393,65 @@ async fn targets_that_are_not_http_urls_are_a_400() {
         );
         assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     }
+}
+
+#[tokio::test]
+async fn jsonp_wraps_json_for_a_valid_callback_only() {
+    let (addr, _, _, _stop) = anywhere_with(true).await;
+    let reply = send(
+        addr,
+        "GET",
+        "/http://public.test/json?page=2&callback=app.done",
+        &[("cookie", "session=secret")],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        reply.body,
+        "/**/ typeof app.done === 'function' && app.done({\"query\":\"page=2\",\"cookie\":\"none\",\"s\":\"a\\u2028b\"});",
+        "the callback parameter is not forwarded, nor the cookie; U+2028 is escaped"
+    );
+
+    for bad in ["alert(1)//", "9x", "a..b", &"a".repeat(65)] {
+        let path = format!(
+            "/http://public.test/json?callback={}",
+            bad.replace('(', "%28").replace(')', "%29")
+        );
+        let reply = send(addr, "GET", &path, &[], "").await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/json"),
+            "not runnable as a script"
+        );
+    }
+
+    // Not JSON upstream: refused, as JSON (a script tag will not run it).
+    let reply = send(addr, "GET", "/http://public.test/echo?callback=cb", &[], "").await;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert!(
+        reply.body.contains("JSONP wraps JSON only"),
+        "{}",
+        reply.body
+    );
+
+    // Only GET: a POST with a callback parameter is an ordinary request.
+    let reply = send(
+        addr,
+        "POST",
+        "/http://public.test/json?callback=cb",
+        &[],
+        "x",
+    )
+    .await;
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
 }

@@ -2,7 +2,7 @@
 //! reads an API through the proxy on another — upstream mode with credentials (a cookie really
 //! carried), a preflighted PUT, an upstream that is down (the page reads the 502), and anywhere
 //! mode over the simulated network (a public target read, a loopback target refused with a 403
-//! the page can read).
+//! the page can read), and JSONP through a `<script>` tag.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -14,6 +14,7 @@ use crossgate::Policy;
 use crossgate_proxy::anywhere::Anywhere;
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::{Upstream, client};
+use crossgate_proxy::jsonp::Jsonp;
 use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
 use http::{Request, Response};
@@ -50,6 +51,15 @@ async function attempt(name, f) {
   results.push(await attempt('upstream down', () => fetch(DOWN + '/data')));
   results.push(await attempt('anywhere, public target', () => fetch(ANYWHERE + '/http://public.test/data')));
   results.push(await attempt('anywhere, loopback target', () => fetch(ANYWHERE + '/' + LOOPBACK + '/data')));
+  const script = (name, src) => new Promise(resolve => {
+    window.gotIt = (data) => resolve({ name, ok: true, body: JSON.stringify(data) });
+    const tag = document.createElement('script');
+    tag.src = src;
+    tag.onerror = () => resolve({ name, ok: false, error: 'script error' });
+    document.head.appendChild(tag);
+  });
+  results.push(await script('jsonp', ANYWHERE + '/http://public.test/data?callback=gotIt'));
+  results.push(await script('jsonp, bad callback', ANYWHERE + '/http://public.test/data?callback=gotIt%28%29%2F%2F'));
   await fetch('/report', { method: 'POST', body: JSON.stringify(results) });
 })();
 "#;
@@ -89,7 +99,9 @@ async fn api() -> SocketAddr {
                             .header("access-control-allow-origin", "*")
                             .header("x-request-id", request_id);
                         let response = match path.as_str() {
-                            "/data" => builder.body(Full::new(Bytes::from(r#"{"ok":true}"#))),
+                            "/data" => builder
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(r#"{"ok":true}"#))),
                             "/login" => builder
                                 .header(
                                     "set-cookie",
@@ -194,10 +206,10 @@ async fn chromium_reads_apis_through_the_proxy_as_the_policy_says() {
         .expose_headers(["*"])
         .build()
         .expect("valid");
-    let anywhere = listen(CorsLayer::new(open).layer(Anywhere::new(
+    let anywhere = listen(CorsLayer::new(open).layer(Jsonp::new(Anywhere::new(
         client(GuardedConnector::with_hooks(rules, resolver, dialer)),
         Duration::from_secs(5),
-    )))
+    ))))
     .await;
 
     let html = format!(
@@ -254,4 +266,11 @@ async fn chromium_reads_apis_through_the_proxy_as_the_policy_says() {
     let refused: Value =
         serde_json::from_str(&read("anywhere, loopback target", 403)).expect("a JSON error");
     assert_eq!(refused["error"], "address-not-allowed", "{refused}");
+
+    // JSONP through a real <script> tag, and a callback that is not an identifier refused.
+    let jsonp = by_name("jsonp");
+    assert_eq!(jsonp["ok"], true, "{jsonp}");
+    assert_eq!(jsonp["body"], r#"{"ok":true}"#, "{jsonp}");
+    let bad = by_name("jsonp, bad callback");
+    assert_eq!(bad["ok"], false, "{bad}");
 }
