@@ -3,6 +3,7 @@
 //! finish.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -12,6 +13,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::body::ProxyBody;
 use crate::limit::ClientAddr;
@@ -19,6 +21,14 @@ use crate::limit::ClientAddr;
 /// How long a client may take to send a request's head: a slow client cannot hold a connection
 /// open forever.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most bytes a request's head (request line and headers) may take; past it hyper answers
+/// 431 before the request reaches crossgate's code.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The most connections served at once; past it, new connections wait in the listener's backlog
+/// until one closes (so a flood of idle connections cannot exhaust file descriptors).
+pub const MAX_CONNECTIONS: usize = 4096;
 
 /// Serves `service` on `listener` until `shutdown` completes, then waits for the requests in
 /// flight (at most `drain` long).
@@ -40,15 +50,29 @@ pub async fn serve<S>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // Out of file descriptors, a connection reset before accept: keep serving.
+                    // Out of file descriptors, a connection reset before accept: keep serving,
+                    // after a pause that keeps a persistent error from spinning the loop.
                     tracing::warn!(target: "crossgate_proxy", "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
@@ -69,6 +93,7 @@ pub async fn serve<S>(
             if let Err(e) = connection.await {
                 tracing::debug!(target: "crossgate_proxy", %peer, "connection ended: {e}");
             }
+            drop(permit);
         });
     }
     tracing::info!(target: "crossgate_proxy", "shutting down: finishing requests in flight");

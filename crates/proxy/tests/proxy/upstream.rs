@@ -522,3 +522,20 @@ async fn over_the_per_client_limit_is_a_429_with_retry_after_the_page_can_read()
     .await;
     assert_eq!(preflight.status, 204);
 }
+
+#[tokio::test]
+async fn a_request_head_over_64_kib_is_refused_before_it_reaches_the_proxy_code() {
+    let (up, seen) = upstream().await;
+    let (addr, _stop) = proxy(&format!("http://{up}"), Duration::from_secs(5)).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let huge = "x".repeat(100 * 1024);
+    let request =
+        format!("GET / HTTP/1.1\r\nhost: x\r\nx-huge: {huge}\r\nconnection: close\r\n\r\n");
+    // The server may answer and close before the whole head is written.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert!(seen.lock().expect("not poisoned").is_empty());
+}
