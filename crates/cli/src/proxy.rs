@@ -220,121 +220,233 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         .with_ansi(std::io::stderr().is_terminal())
         .with_max_level(tracing::Level::INFO)
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let local = listener
-            .local_addr()
-            .context("cannot read the listening address")?;
-        let layer = CorsLayer::new(policy.clone()).debug(args.debug_cors);
-        let shutdown = shutdown_signal();
-        let drain = Duration::from_secs(30);
-        match &args.upstream {
-            Some(base) => {
-                let base: http::Uri = base
-                    .parse()
-                    .with_context(|| format!("--upstream {base:?} is not a URL"))?;
-                let host = base
-                    .host()
-                    .with_context(|| format!("--upstream {base} has no host"))?
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_ascii_lowercase();
-                if !matches!(base.scheme_str(), Some("http" | "https")) {
-                    bail!("--upstream {base} must be an http or https URL");
-                }
-                // The operator named this upstream: it may be private (it usually is), and it is
-                // the only host the proxy connects to.
-                let rules = TargetRules {
-                    allow_private: true,
-                    ports: Ports::Any,
-                    hosts: Some(BTreeSet::from([host])),
-                };
-                let upstream =
-                    Upstream::new(base.clone(), client(GuardedConnector::new(rules)), timeout)
-                        .limits(limits);
-                writeln!(
-                    out,
-                    "crossgate proxy: upstream mode on http://{local} -> {base}"
-                )?;
-                writeln!(
-                    out,
-                    "allowed origins: {}",
-                    policy.config().allow_origins.join(", ")
-                )?;
-                out.flush()?;
-                if args.jsonp {
-                    let service = layer.layer(Limited::new(Jsonp::new(upstream), rates));
-                    serve(listener, service, shutdown, drain).await;
-                } else {
-                    let service = layer.layer(Limited::new(upstream, rates));
-                    serve(listener, service, shutdown, drain).await;
-                }
+    // One single-threaded runtime per core, each with its own listener on the same port
+    // (SO_REUSEPORT: the kernel spreads connections) and its own upstream connection pool, as
+    // nginx runs a worker per core: a request never hops between threads. A multi-threaded
+    // runtime spent most of its time waking tasks across threads (measured: kernel futex work).
+    let workers = if cfg!(unix) {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    };
+    let signals = Signals::register()?;
+    let listeners = bind_workers(args.listen, workers)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listeners[0]
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let layer = CorsLayer::new(policy.clone()).debug(args.debug_cors);
+    let origins = policy.config().allow_origins.join(", ");
+    match &args.upstream {
+        Some(base) => {
+            let base: http::Uri = base
+                .parse()
+                .with_context(|| format!("--upstream {base:?} is not a URL"))?;
+            let host = base
+                .host()
+                .with_context(|| format!("--upstream {base} has no host"))?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase();
+            if !matches!(base.scheme_str(), Some("http" | "https")) {
+                bail!("--upstream {base} must be an http or https URL");
             }
-            None => {
-                let mut ports = BTreeSet::from([80, 443]);
-                ports.extend(args.allow_ports.iter().copied());
-                let hosts = (!args.allow_targets.is_empty()).then(|| {
-                    args.allow_targets
-                        .iter()
-                        .map(|h| h.to_ascii_lowercase())
-                        .collect()
-                });
-                let rules = TargetRules {
-                    allow_private: args.allow_private,
-                    ports: Ports::Only(ports),
-                    hosts,
-                };
-                let anywhere = Anywhere::new(client(GuardedConnector::new(rules)), timeout)
-                    .limits(limits)
-                    .rate_limits(rates.clone());
-                writeln!(
-                    out,
-                    "crossgate proxy: anywhere mode on http://{local} (try \
-                     http://{local}/https://example.com/)"
-                )?;
-                writeln!(
-                    out,
-                    "allowed origins: {}",
-                    policy.config().allow_origins.join(", ")
-                )?;
-                out.flush()?;
-                if args.jsonp {
-                    let service = layer.layer(Limited::new(Jsonp::new(anywhere), rates));
-                    serve(listener, service, shutdown, drain).await;
-                } else {
-                    let service = layer.layer(Limited::new(anywhere, rates));
-                    serve(listener, service, shutdown, drain).await;
-                }
+            // The operator named this upstream: it may be private (it usually is), and it is
+            // the only host the proxy connects to.
+            let rules = TargetRules {
+                allow_private: true,
+                ports: Ports::Any,
+                hosts: Some(BTreeSet::from([host])),
+            };
+            writeln!(
+                out,
+                "crossgate proxy: upstream mode on http://{local} -> {base}"
+            )?;
+            writeln!(out, "allowed origins: {origins}")?;
+            out.flush()?;
+            let upstream = || {
+                Upstream::new(
+                    base.clone(),
+                    client(GuardedConnector::new(rules.clone())),
+                    timeout,
+                )
+                .limits(limits)
+            };
+            if args.jsonp {
+                run_workers(listeners, signals, || {
+                    layer.layer(Limited::new(Jsonp::new(upstream()), rates.clone()))
+                })?;
+            } else {
+                run_workers(listeners, signals, || {
+                    layer.layer(Limited::new(upstream(), rates.clone()))
+                })?;
             }
         }
-        Ok(Status::Ok)
+        None => {
+            let mut ports = BTreeSet::from([80, 443]);
+            ports.extend(args.allow_ports.iter().copied());
+            let hosts = (!args.allow_targets.is_empty()).then(|| {
+                args.allow_targets
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect()
+            });
+            let rules = TargetRules {
+                allow_private: args.allow_private,
+                ports: Ports::Only(ports),
+                hosts,
+            };
+            writeln!(
+                out,
+                "crossgate proxy: anywhere mode on http://{local} (try \
+                 http://{local}/https://example.com/)"
+            )?;
+            writeln!(out, "allowed origins: {origins}")?;
+            out.flush()?;
+            let anywhere = || {
+                Anywhere::new(client(GuardedConnector::new(rules.clone())), timeout)
+                    .limits(limits)
+                    .rate_limits(rates.clone())
+            };
+            if args.jsonp {
+                run_workers(listeners, signals, || {
+                    layer.layer(Limited::new(Jsonp::new(anywhere()), rates.clone()))
+                })?;
+            } else {
+                run_workers(listeners, signals, || {
+                    layer.layer(Limited::new(anywhere(), rates.clone()))
+                })?;
+            }
+        }
+    }
+    Ok(Status::Ok)
+}
+
+/// `count` listeners on `addr` sharing its port (the first picks it when `addr`'s is 0).
+fn bind_workers(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let first = reuse_port_listener(addr)?;
+    let local = first.local_addr()?;
+    let mut all = vec![first];
+    for _ in 1..count {
+        all.push(reuse_port_listener(local)?);
+    }
+    Ok(all)
+}
+
+fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Serves on every listener, each on a thread of its own with a single-threaded runtime and a
+/// service `make` builds there, until Ctrl-C or SIGTERM; then each finishes its requests in flight.
+fn run_workers<S>(
+    listeners: Vec<std::net::TcpListener>,
+    signals: Signals,
+    make: impl Fn() -> S + Sync,
+) -> anyhow::Result<()>
+where
+    S: tower_service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<crossgate_proxy::body::ProxyBody>,
+        > + Clone
+        + Send
+        + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+{
+    let drain = Duration::from_secs(30);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(i, listener)| {
+                let mut stopped = stopped.clone();
+                let make = &make;
+                std::thread::Builder::new()
+                    .name(format!("crossgate-worker-{i}"))
+                    .spawn_scoped(scope, move || -> anyhow::Result<()> {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .context("cannot start a worker's runtime")?;
+                        runtime.block_on(async move {
+                            let listener = tokio::net::TcpListener::from_std(listener)
+                                .context("cannot use the listening socket")?;
+                            let shutdown = async move {
+                                let _ = stopped.wait_for(|stop| *stop).await;
+                            };
+                            serve(listener, make(), shutdown, drain).await;
+                            Ok(())
+                        })
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .context("cannot start the worker threads")?;
+        signals.wait();
+        let _ = stop.send(true);
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a worker thread panicked"))??;
+        }
+        Ok(())
     })
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C and SIGTERM, listened for from before the proxy says it is listening (a signal that
+/// came earlier would otherwise end the process without draining).
+struct Signals {
+    runtime: tokio::runtime::Runtime,
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> anyhow::Result<Signals> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")?;
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let _entered = runtime.enter();
+            let interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+            let terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+            drop(_entered);
+            Ok(Signals {
+                runtime,
+                interrupt,
+                terminate,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        #[cfg(not(unix))]
+        Ok(Signals { runtime })
+    }
+
+    /// Blocks until Ctrl-C or SIGTERM.
+    fn wait(mut self) {
+        #[cfg(unix)]
+        self.runtime.block_on(async {
+            tokio::select! {
+                _ = self.interrupt.recv() => {},
+                _ = self.terminate.recv() => {},
+            }
+        });
+        #[cfg(not(unix))]
+        self.runtime.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
     }
 }
