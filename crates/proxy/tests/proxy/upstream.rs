@@ -539,3 +539,34 @@ async fn a_request_head_over_64_kib_is_refused_before_it_reaches_the_proxy_code(
     assert!(response.starts_with("HTTP/1.1 431"), "{response}");
     assert!(seen.lock().expect("not poisoned").is_empty());
 }
+
+#[tokio::test]
+async fn many_slow_clients_do_not_stop_the_proxy_from_serving_others() {
+    let (up, _seen) = upstream().await;
+    let (addr, _stop) = proxy(&format!("http://{up}"), Duration::from_secs(5)).await;
+    // 300 clients that send half a request head and then nothing (slowloris), and 50 that send a
+    // body slower than anyone waits for.
+    let mut held = Vec::new();
+    for i in 0..350 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let partial: &[u8] = if i < 300 {
+            b"GET /slow HTTP/1.1\r\nhost: x\r\nx-never-ends: "
+        } else {
+            b"PUT /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\nonly the start"
+        };
+        stream.write_all(partial).await.expect("send");
+        held.push(stream);
+    }
+    // Everyone else is still served (a bound turns a proxy that stalls into a failure, not a hang).
+    let others = async {
+        for _ in 0..20 {
+            let reply = send(addr, "GET", "/fast", &[("origin", PAGE)], "").await;
+            assert_eq!(reply.status, 200);
+            assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), others)
+        .await
+        .expect("the proxy kept serving while 350 slow clients held connections");
+    assert_eq!(held.len(), 350);
+}
