@@ -17,6 +17,7 @@ use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::{Limits, Upstream, client};
 use crossgate_proxy::jsonp::Jsonp;
 use crossgate_proxy::limit::{Limited, RateLimits};
+use crossgate_proxy::metrics::{Measured, Metrics, serve_admin};
 use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
 use tower_layer::Layer;
@@ -117,6 +118,9 @@ pub(crate) struct Args {
     /// no credentials, JSON answers only
     #[arg(long)]
     jsonp: bool,
+    /// Serve Prometheus metrics (/metrics) and /healthz on this address (keep it private)
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
     /// A proxy in front of crossgate whose X-Forwarded-For names the client (repeat, or
     /// comma-separated); from any other peer the header is ignored
     #[arg(long = "trust-proxy", value_name = "IP", value_delimiter = ',')]
@@ -237,6 +241,33 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         .context("cannot read the listening address")?;
     let layer = CorsLayer::new(policy.clone()).debug(args.debug_cors);
     let origins = policy.config().allow_origins.join(", ");
+    let metrics = Arc::new(Metrics::new());
+    let mut admin_line: Option<String> = None;
+    if let Some(admin) = args.admin {
+        let listener = std::net::TcpListener::bind(admin)
+            .with_context(|| format!("cannot listen on --admin {admin}"))?;
+        listener.set_nonblocking(true)?;
+        admin_line = Some(format!(
+            "admin: http://{}/metrics and /healthz",
+            listener.local_addr()?
+        ));
+        let metrics = metrics.clone();
+        std::thread::Builder::new()
+            .name("crossgate-admin".to_owned())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async move {
+                        if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                            serve_admin(listener, metrics).await;
+                        }
+                    });
+                }
+            })
+            .context("cannot start the admin thread")?;
+    }
     match &args.upstream {
         Some(base) => {
             let base: http::Uri = base
@@ -263,6 +294,9 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                 "crossgate proxy: upstream mode on http://{local} -> {base}"
             )?;
             writeln!(out, "allowed origins: {origins}")?;
+            if let Some(line) = &admin_line {
+                writeln!(out, "{line}")?;
+            }
             out.flush()?;
             let upstream = || {
                 Upstream::new(
@@ -274,11 +308,13 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             };
             if args.jsonp {
                 run_workers(listeners, signals, || {
-                    layer.layer(Limited::new(Jsonp::new(upstream()), rates.clone()))
+                    let service = layer.layer(Limited::new(Jsonp::new(upstream()), rates.clone()));
+                    Measured::new(service, policy.clone(), "upstream", metrics.clone())
                 })?;
             } else {
                 run_workers(listeners, signals, || {
-                    layer.layer(Limited::new(upstream(), rates.clone()))
+                    let service = layer.layer(Limited::new(upstream(), rates.clone()));
+                    Measured::new(service, policy.clone(), "upstream", metrics.clone())
                 })?;
             }
         }
@@ -302,19 +338,25 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                  http://{local}/https://example.com/)"
             )?;
             writeln!(out, "allowed origins: {origins}")?;
+            if let Some(line) = &admin_line {
+                writeln!(out, "{line}")?;
+            }
             out.flush()?;
             let anywhere = || {
                 Anywhere::new(client(GuardedConnector::new(rules.clone())), timeout)
                     .limits(limits)
                     .rate_limits(rates.clone())
+                    .metrics(metrics.clone())
             };
             if args.jsonp {
                 run_workers(listeners, signals, || {
-                    layer.layer(Limited::new(Jsonp::new(anywhere()), rates.clone()))
+                    let service = layer.layer(Limited::new(Jsonp::new(anywhere()), rates.clone()));
+                    Measured::new(service, policy.clone(), "anywhere", metrics.clone())
                 })?;
             } else {
                 run_workers(listeners, signals, || {
-                    layer.layer(Limited::new(anywhere(), rates.clone()))
+                    let service = layer.layer(Limited::new(anywhere(), rates.clone()));
+                    Measured::new(service, policy.clone(), "anywhere", metrics.clone())
                 })?;
             }
         }

@@ -47,6 +47,7 @@ pub struct Anywhere {
     timeout: Duration,
     limits: Limits,
     rates: Option<std::sync::Arc<RateLimits>>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl Anywhere {
@@ -58,7 +59,15 @@ impl Anywhere {
             timeout,
             limits: Limits::default(),
             rates: None,
+            metrics: None,
         }
+    }
+
+    /// Records each hop's time to a response head in `metrics`.
+    #[must_use]
+    pub fn metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Anywhere {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The per-target-host rate limit of `rates` (the per-client ones are [`Limited`]'s).
@@ -106,12 +115,16 @@ impl Anywhere {
             *outgoing.method_mut() = method.clone();
             *outgoing.uri_mut() = to_uri(&url)?;
             *outgoing.headers_mut() = parts.headers.clone();
-            let response =
-                match tokio::time::timeout(self.timeout, self.client.request(outgoing)).await {
-                    Err(_) => return Err(ProxyError::UpstreamTimeout(self.timeout)),
-                    Ok(Err(e)) => return Err(client_error(&e)),
-                    Ok(Ok(response)) => response,
-                };
+            let started = std::time::Instant::now();
+            let sent = tokio::time::timeout(self.timeout, self.client.request(outgoing)).await;
+            if let Some(metrics) = &self.metrics {
+                metrics.observe_upstream(started.elapsed());
+            }
+            let response = match sent {
+                Err(_) => return Err(ProxyError::UpstreamTimeout(self.timeout)),
+                Ok(Err(e)) => return Err(client_error(&e)),
+                Ok(Ok(response)) => response,
+            };
             let status = response.status();
             let location = response
                 .headers()

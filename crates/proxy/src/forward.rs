@@ -107,6 +107,7 @@ pub struct Upstream {
     /// How long to wait for the upstream's response head, connection included.
     timeout: Duration,
     limits: Limits,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl Upstream {
@@ -118,6 +119,7 @@ impl Upstream {
             client,
             timeout,
             limits: Limits::default(),
+            metrics: None,
         }
     }
 
@@ -125,6 +127,13 @@ impl Upstream {
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> Upstream {
         self.limits = limits;
+        self
+    }
+
+    /// Records each upstream's time to a response head in `metrics`.
+    #[must_use]
+    pub fn metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Upstream {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -156,8 +165,12 @@ impl Upstream {
         parts.headers.remove(header::HOST);
         let request = Request::from_parts(parts, ProxyBody::stream(body, self.limits.request_body));
 
-        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
-        {
+        let started = std::time::Instant::now();
+        let sent = tokio::time::timeout(self.timeout, self.client.request(request)).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.observe_upstream(started.elapsed());
+        }
+        let response = match sent {
             Err(_) => return Err(ProxyError::UpstreamTimeout(self.timeout)),
             Ok(Err(e)) => return Err(client_error(&e)),
             Ok(Ok(response)) => response,

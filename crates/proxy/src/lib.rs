@@ -20,5 +20,6 @@ pub mod error;
 pub mod forward;
 pub mod jsonp;
 pub mod limit;
+pub mod metrics;
 pub mod serve;
 pub mod ssrf;

@@ -201,3 +201,40 @@ fn rate_limits_answer_429_with_retry_after() {
         "{limited}"
     );
 }
+
+#[test]
+fn the_admin_listener_serves_metrics_and_health() {
+    let mut proxy = Command::new(env!("CARGO_BIN_EXE_crossgate"))
+        .args(["proxy", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("crossgate starts");
+    let mut stdout = BufReader::new(proxy.stdout.take().expect("piped stdout"));
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("a banner line");
+        lines.push(line);
+    }
+    let address = |line: &str| -> SocketAddr {
+        line.split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split([' ', '/', '\n']).next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    };
+    let (proxy_addr, admin) = (address(&lines[0]), address(&lines[2]));
+    assert!(lines[2].starts_with("admin: "), "{lines:?}");
+    assert!(request(proxy_addr, "GET", "/", &[]).starts_with("http/1.1 200"));
+    assert!(request(admin, "GET", "/healthz", &[]).ends_with("ok\n"));
+    let metrics = request(admin, "GET", "/metrics", &[]);
+    assert!(
+        metrics.contains(
+            r#"crossgate_proxy_requests_total{route="anywhere",status="200",cors="not-cors"} 1"#
+        ),
+        "{metrics}"
+    );
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+}

@@ -570,3 +570,69 @@ async fn many_slow_clients_do_not_stop_the_proxy_from_serving_others() {
         .expect("the proxy kept serving while 350 slow clients held connections");
     assert_eq!(held.len(), 350);
 }
+
+#[tokio::test]
+async fn the_admin_listener_counts_answers_by_cors_decision_and_says_it_is_healthy() {
+    use crossgate_proxy::metrics::{Measured, Metrics, serve_admin};
+    let (up, _seen) = upstream().await;
+    let metrics = Arc::new(Metrics::new());
+    let base: http::Uri = format!("http://{up}").parse().expect("URI");
+    let rules = TargetRules {
+        allow_private: true,
+        ports: Ports::Any,
+        hosts: None,
+    };
+    let upstream = Upstream::new(
+        base,
+        client(GuardedConnector::new(rules)),
+        Duration::from_secs(5),
+    )
+    .metrics(metrics.clone());
+    let service = Measured::new(
+        CorsLayer::new(policy()).layer(upstream),
+        policy(),
+        "upstream",
+        metrics.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    tokio::spawn(serve(
+        listener,
+        service,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let admin_addr = admin.local_addr().expect("bound");
+    tokio::spawn(serve_admin(admin, metrics));
+
+    send(addr, "GET", "/", &[("origin", PAGE)], "").await;
+    send(addr, "GET", "/", &[("origin", PAGE)], "").await;
+    send(addr, "GET", "/", &[("origin", "https://evil.example")], "").await;
+    send(addr, "GET", "/", &[], "").await;
+    let preflight = [("origin", PAGE), ("access-control-request-method", "PATCH")];
+    assert_eq!(send(addr, "OPTIONS", "/", &preflight, "").await.status, 403);
+
+    let health = send(admin_addr, "GET", "/healthz", &[], "").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    let text = send(admin_addr, "GET", "/metrics", &[], "").await.body;
+    for line in [
+        r#"crossgate_proxy_requests_total{route="upstream",status="200",cors="allowed"} 2"#,
+        r#"crossgate_proxy_requests_total{route="upstream",status="200",cors="refused"} 1"#,
+        r#"crossgate_proxy_requests_total{route="upstream",status="200",cors="not-cors"} 1"#,
+        r#"crossgate_proxy_requests_total{route="upstream",status="403",cors="refused"} 1"#,
+        r#"crossgate_proxy_cors_rejections_total{reason="origin-not-allowed"} 1"#,
+        r#"crossgate_proxy_cors_rejections_total{reason="method-not-allowed"} 1"#,
+        "crossgate_proxy_upstream_seconds_count 4",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert_eq!(send(admin_addr, "GET", "/nope", &[], "").await.status, 404);
+}

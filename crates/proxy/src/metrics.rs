@@ -1,0 +1,220 @@
+//! Operations: Prometheus metrics and `/healthz`, on an admin listener of their own (never on the
+//! proxy's port, which the world may reach).
+//!
+//! - `crossgate_proxy_requests_total{route, status, cors}`: every answer, by route (`upstream` or
+//!   `anywhere`), status, and the CORS decision (`not-cors`, `allowed`, `refused`).
+//! - `crossgate_proxy_cors_rejections_total{reason}`: refused requests by the engine's reason code.
+//! - `crossgate_proxy_upstream_seconds`: how long upstreams took to send a response head.
+//!
+//! The CORS decision is the engine's (`Policy::decide`, read again here: counting never
+//! re-implements a rule).
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossgate::Policy;
+use http::{Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use crate::body::ProxyBody;
+use crate::connect::BoxFuture;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    status: u16,
+    cors: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// The proxy's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    rejections: Family<ReasonLabels, Counter>,
+    upstream_seconds: Histogram,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with the proxy's metrics.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("crossgate_proxy");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let rejections = Family::<ReasonLabels, Counter>::default();
+        // 0.5 ms to about 16 s.
+        let upstream_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "requests",
+            "Answers, by route, status and CORS decision",
+            requests.clone(),
+        );
+        registry.register(
+            "cors_rejections",
+            "Requests the CORS policy refused, by reason code",
+            rejections.clone(),
+        );
+        registry.register(
+            "upstream_seconds",
+            "Time until the upstream's response head",
+            upstream_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            rejections,
+            upstream_seconds,
+        }
+    }
+
+    /// Records how long an upstream took to answer.
+    pub fn observe_upstream(&self, took: Duration) {
+        self.upstream_seconds.observe(took.as_secs_f64());
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Counts every answer of `inner`, with the CORS decision of `policy` (put it outside the CORS
+/// layer, so that preflights are counted too).
+#[derive(Clone, Debug)]
+pub struct Measured<S> {
+    inner: S,
+    policy: Policy,
+    route: &'static str,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Measured<S> {
+    /// `inner`, counted as `route`.
+    pub fn new(inner: S, policy: Policy, route: &'static str, metrics: Arc<Metrics>) -> Self {
+        Measured {
+            inner,
+            policy,
+            route,
+            metrics,
+        }
+    }
+}
+
+impl<S, B> tower_service::Service<Request<B>> for Measured<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response<ProxyBody>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response<ProxyBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<ProxyBody>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let decision = self.policy.decide(request.method(), request.headers());
+        let cors = match (decision.kind(), decision.rejection()) {
+            (crossgate::server::RequestKind::NotCors, _) => "not-cors",
+            (_, None) => "allowed",
+            (_, Some(rejection)) => {
+                self.metrics
+                    .rejections
+                    .get_or_create(&ReasonLabels {
+                        reason: rejection.code(),
+                    })
+                    .inc();
+                "refused"
+            }
+        };
+        let metrics = self.metrics.clone();
+        let route = self.route;
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await?;
+            metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    route,
+                    status: response.status().as_u16(),
+                    cors,
+                })
+                .inc();
+            Ok(response)
+        })
+    }
+}
+
+/// Serves `/healthz` and `/metrics` on `listener` until the process ends.
+pub async fn serve_admin(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let metrics = metrics.clone();
+                async move {
+                    let (status, content_type, body) =
+                        match (request.method(), request.uri().path()) {
+                            (&Method::GET, "/healthz") => {
+                                (StatusCode::OK, "text/plain", "ok\n".to_owned())
+                            }
+                            (&Method::GET, "/metrics") => (
+                                StatusCode::OK,
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                                metrics.encode(),
+                            ),
+                            _ => (
+                                StatusCode::NOT_FOUND,
+                                "text/plain",
+                                "not found: /healthz or /metrics\n".to_owned(),
+                            ),
+                        };
+                    let mut response = Response::new(http_body_util::Full::new(Bytes::from(body)));
+                    *response.status_mut() = status;
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        http::HeaderValue::from_static(content_type),
+                    );
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
