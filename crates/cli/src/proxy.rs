@@ -46,6 +46,15 @@ Examples:
   crossgate proxy --upstream http://127.0.0.1:3000 --allow-origin http://localhost:5173 \\
       --allow-methods GET,POST,PUT --allow-headers content-type --allow-credentials";
 
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// `crossgate proxy` arguments.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -118,6 +127,9 @@ pub(crate) struct Args {
     /// no credentials, JSON answers only
     #[arg(long)]
     jsonp: bool,
+    /// Logs on stderr: text for people, json (one object per line) for collectors
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Serve Prometheus metrics (/metrics) and /healthz on this address (keep it private)
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
@@ -219,11 +231,13 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         response_body: (args.max_response_body > 0).then_some(args.max_response_body),
     };
 
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_max_level(tracing::Level::INFO)
-        .try_init();
+        .with_max_level(tracing::Level::INFO);
+    let _ = match args.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
     // One single-threaded runtime per core, each with its own listener on the same port
     // (SO_REUSEPORT: the kernel spreads connections) and its own upstream connection pool, as
     // nginx runs a worker per core: a request never hops between threads. A multi-threaded
