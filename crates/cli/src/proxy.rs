@@ -18,6 +18,7 @@ use crossgate_proxy::forward::{Limits, Upstream, client};
 use crossgate_proxy::jsonp::Jsonp;
 use crossgate_proxy::limit::{Limited, RateLimits};
 use crossgate_proxy::metrics::{Measured, Metrics, serve_admin};
+use crossgate_proxy::routes::Router;
 use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
 use tower_layer::Layer;
@@ -60,8 +61,12 @@ enum LogFormat {
 pub(crate) struct Args {
     /// Upstream mode: the API to put crossgate in front of (requests keep their path and query,
     /// appended to this URL's path)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "config")]
     upstream: Option<String>,
+    /// Upstream mode with several routes: a TOML file of [[route]] tables, each a path prefix,
+    /// an upstream, a policy and headers to inject (see crossgate_proxy::routes)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "allow_origins", "allow_methods", "allow_headers", "expose_headers", "allow_credentials", "max_age"])]
+    config: Option<PathBuf>,
     /// A page origin allowed to read the answers (repeat, or comma-separated). Upstream mode
     /// needs at least one (or --policy); anywhere mode allows every origin without it
     #[arg(long = "allow-origin", value_name = "ORIGIN", value_delimiter = ',')]
@@ -189,7 +194,7 @@ fn policy(args: &Args) -> anyhow::Result<Policy> {
 }
 
 pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
-    let anywhere = args.upstream.is_none();
+    let anywhere = args.upstream.is_none() && args.config.is_none();
     if anywhere && args.allow_credentials {
         bail!(
             "--allow-credentials is for upstream mode: anywhere mode never forwards the page's \
@@ -208,7 +213,21 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             args.listen
         );
     }
-    let policy = policy(args)?;
+    let routes = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the routes file {}", path.display()))?;
+            let routes = crossgate_proxy::routes::parse(&text)
+                .with_context(|| format!("{} is not a usable routes file", path.display()))?;
+            Some(routes)
+        }
+        None => None,
+    };
+    // The routes' own policies when there are routes; this one otherwise.
+    let policy = match &routes {
+        Some(_) => open_policy()?,
+        None => policy(args)?,
+    };
     for warning in policy.warnings() {
         eprintln!("crossgate: policy warning: {warning}");
     }
@@ -281,6 +300,71 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                 }
             })
             .context("cannot start the admin thread")?;
+    }
+    if let Some(routes) = routes {
+        for route in &routes {
+            for warning in route.policy.warnings() {
+                eprintln!("crossgate: policy warning ({}): {warning}", route.prefix);
+            }
+        }
+        writeln!(
+            out,
+            "crossgate proxy: {} route(s) on http://{local}",
+            routes.len()
+        )?;
+        for route in &routes {
+            writeln!(
+                out,
+                "  {} -> {} (allowed origins: {})",
+                route.prefix,
+                route.upstream,
+                route.policy.config().allow_origins.join(", ")
+            )?;
+        }
+        if let Some(line) = &admin_line {
+            writeln!(out, "{line}")?;
+        }
+        out.flush()?;
+        // Metrics labels live as long as the process; routes are read once, at start.
+        let labels: Vec<&'static str> = routes
+            .iter()
+            .map(|r| &*Box::leak(r.prefix.clone().into_boxed_str()))
+            .collect();
+        run_workers(listeners, signals, || {
+            let services = routes
+                .iter()
+                .zip(&labels)
+                .map(|(route, label)| {
+                    let host = route
+                        .upstream
+                        .host()
+                        .unwrap_or_default()
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_ascii_lowercase();
+                    let rules = TargetRules {
+                        allow_private: true,
+                        ports: Ports::Any,
+                        hosts: Some(BTreeSet::from([host])),
+                    };
+                    let upstream = Upstream::new(
+                        route.upstream.clone(),
+                        client(GuardedConnector::new(rules)),
+                        timeout,
+                    )
+                    .limits(limits)
+                    .metrics(metrics.clone())
+                    .inject(route.inject.clone());
+                    let cors = CorsLayer::new(route.policy.clone()).debug(args.debug_cors);
+                    let service = cors.layer(Limited::new(upstream, rates.clone()));
+                    let service =
+                        Measured::new(service, route.policy.clone(), label, metrics.clone());
+                    (route.prefix.clone(), service)
+                })
+                .collect();
+            Router::new(services)
+        })?;
+        return Ok(Status::Ok);
     }
     match &args.upstream {
         Some(base) => {

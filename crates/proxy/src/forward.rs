@@ -108,6 +108,8 @@ pub struct Upstream {
     timeout: Duration,
     limits: Limits,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// Headers set on every forwarded request (a route's `inject_headers`).
+    inject: HeaderMap,
 }
 
 impl Upstream {
@@ -120,7 +122,17 @@ impl Upstream {
             timeout,
             limits: Limits::default(),
             metrics: None,
+            inject: HeaderMap::new(),
         }
+    }
+
+    /// Headers set on every request forwarded to this upstream, replacing any the client sent
+    /// under the same names. They go to this upstream only: upstream mode follows no redirect, and
+    /// nothing copies request headers into responses.
+    #[must_use]
+    pub fn inject(mut self, headers: HeaderMap) -> Upstream {
+        self.inject = headers;
+        self
     }
 
     /// Body-size limits ([`Limits::default`] unless set).
@@ -163,6 +175,9 @@ impl Upstream {
         remove_hop_by_hop(&mut parts.headers);
         // The upstream's own name, as the client sets it from the URI.
         parts.headers.remove(header::HOST);
+        for (name, value) in &self.inject {
+            parts.headers.insert(name.clone(), value.clone());
+        }
         let request = Request::from_parts(parts, ProxyBody::stream(body, self.limits.request_body));
 
         let started = std::time::Instant::now();

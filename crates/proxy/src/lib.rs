@@ -21,5 +21,6 @@ pub mod forward;
 pub mod jsonp;
 pub mod limit;
 pub mod metrics;
+pub mod routes;
 pub mod serve;
 pub mod ssrf;

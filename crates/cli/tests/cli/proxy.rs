@@ -271,3 +271,58 @@ fn json_logs_are_one_object_per_line() {
         assert!(object["fields"]["message"].is_string(), "{line}");
     }
 }
+
+#[test]
+fn routes_from_a_file_or_every_problem_in_it() {
+    let upstream = servers::fixed(200, &[("x-from", "routed")]);
+    let dir = crate::TempDir::new("proxy-routes");
+    let config = dir.file(
+        "routes.toml",
+        &format!(
+            r#"
+            [[route]]
+            prefix = "/api"
+            upstream = "http://{}"
+            inject_headers = {{ "x-api-key" = "server-side" }}
+            [route.policy]
+            allow_origins = ["http://localhost:5173"]
+            "#,
+            upstream.addr
+        ),
+    );
+    let proxy = start(&["--config", &config]);
+    assert!(proxy.banner.contains("1 route(s)"), "{}", proxy.banner);
+    let response = request(
+        proxy.addr,
+        "GET",
+        "/api/items",
+        &[("origin", "http://localhost:5173")],
+    );
+    assert!(response.starts_with("http/1.1 200"), "{response}");
+    assert!(
+        response.contains("access-control-allow-origin: http://localhost:5173"),
+        "{response}"
+    );
+    let seen = upstream.seen();
+    assert_eq!(seen[0].path, "/items");
+    assert_eq!(seen[0].headers["x-api-key"], "server-side");
+    assert!(request(proxy.addr, "GET", "/other", &[]).starts_with("http/1.1 404"));
+
+    let bad = dir.file(
+        "bad.toml",
+        "[[route]]\nprefix = \"api\"\nupstream = \"ftp://x\"\n[route.policy]\nallow_origins = [\"null\"]\n",
+    );
+    let run = crossgate(&["proxy", "--config", &bad, "--listen", "127.0.0.1:0"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    for expected in [
+        "a path prefix starts with '/'",
+        "not an http or https URL",
+        "null-origin",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing {expected:?} in {}",
+            run.stderr
+        );
+    }
+}

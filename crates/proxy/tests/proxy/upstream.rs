@@ -636,3 +636,113 @@ async fn the_admin_listener_counts_answers_by_cors_decision_and_says_it_is_healt
     }
     assert_eq!(send(admin_addr, "GET", "/nope", &[], "").await.status, 404);
 }
+
+#[tokio::test]
+async fn routes_from_a_file_each_with_its_upstream_policy_and_injected_headers() {
+    use crossgate_proxy::routes::{Router, parse};
+    let (weather, weather_seen) = upstream().await;
+    let (app, app_seen) = upstream().await;
+    let routes = parse(&format!(
+        r#"
+        [[route]]
+        prefix = "/weather"
+        upstream = "http://{weather}/v2"
+        inject_headers = {{ "x-api-key" = "kept-on-the-server" }}
+        [route.policy]
+        allow_origins = ["https://weather.example"]
+
+        [[route]]
+        prefix = "/app"
+        upstream = "http://{app}"
+        [route.policy]
+        allow_origins = ["{PAGE}"]
+        allow_credentials = true
+        "#
+    ))
+    .expect("a valid file");
+    let rules = TargetRules {
+        allow_private: true,
+        ports: Ports::Any,
+        hosts: None,
+    };
+    let services = routes
+        .into_iter()
+        .map(|route| {
+            let upstream = Upstream::new(
+                route.upstream,
+                client(GuardedConnector::new(rules.clone())),
+                Duration::from_secs(5),
+            )
+            .inject(route.inject);
+            (route.prefix, CorsLayer::new(route.policy).layer(upstream))
+        })
+        .collect();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    tokio::spawn(serve(
+        listener,
+        Router::new(services),
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+
+    let reply = send(
+        addr,
+        "GET",
+        "/weather/today?city=oslo",
+        &[
+            ("origin", "https://weather.example"),
+            ("x-api-key", "the client's own"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, "GET /v2/today?city=oslo (0 bytes)");
+    assert_eq!(
+        header(&reply, "access-control-allow-origin"),
+        Some("https://weather.example")
+    );
+    assert_eq!(
+        header(&reply, "x-api-key"),
+        None,
+        "never echoed into a response"
+    );
+    {
+        let seen = weather_seen.lock().expect("not poisoned");
+        assert_eq!(
+            seen[0].2["x-api-key"], "kept-on-the-server",
+            "the server's key, not the client's"
+        );
+    }
+
+    let reply = send(addr, "GET", "/app/me", &[("origin", PAGE)], "").await;
+    assert_eq!(reply.body, "GET /me (0 bytes)");
+    assert_eq!(
+        header(&reply, "access-control-allow-credentials"),
+        Some("true")
+    );
+    // Each route's policy is its own: the weather origin is refused on /app.
+    let reply = send(
+        addr,
+        "GET",
+        "/app/me",
+        &[("origin", "https://weather.example")],
+        "",
+    )
+    .await;
+    assert_eq!(header(&reply, "access-control-allow-origin"), None);
+    assert!(
+        app_seen
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .all(|(_, _, h)| !h.contains_key("x-api-key"))
+    );
+
+    let reply = send(addr, "GET", "/elsewhere", &[], "").await;
+    assert_eq!(reply.status, 404);
+    assert!(reply.body.contains("no-route"), "{}", reply.body);
+}

@@ -1,0 +1,317 @@
+//! Upstream mode with several routes, from a TOML file (`crossgate proxy --config FILE`): each
+//! route maps a path prefix to an upstream, with its own CORS policy and headers to inject (an
+//! API key kept on the server, say), sent to that route's upstream only.
+//!
+//! ```toml
+//! [[route]]
+//! prefix = "/weather"                       # /weather/today → https://api.weather.example/v2/today
+//! upstream = "https://api.weather.example/v2"
+//! inject_headers = { "x-api-key" = "kept-on-the-server" }
+//! [route.policy]                            # a crossgate policy, as `crossgate validate` reads it
+//! allow_origins = ["https://app.example.com"]
+//!
+//! [[route]]
+//! prefix = "/"
+//! upstream = "http://127.0.0.1:3000"
+//! [route.policy]
+//! allow_origins = ["http://localhost:5173"]
+//! allow_credentials = true
+//! ```
+//!
+//! The longest matching prefix wins; it is replaced by the upstream URL's path. A request that no
+//! route matches is a 404.
+
+use std::fmt;
+use std::task::{Context, Poll};
+
+use crossgate::Policy;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri};
+
+use crate::body::ProxyBody;
+use crate::connect::BoxFuture;
+use crate::error::ProxyError;
+
+/// One route, validated.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// The path prefix (`/`, `/api`): matches the prefix itself and everything below it.
+    pub prefix: String,
+    /// Where its requests go.
+    pub upstream: Uri,
+    /// Its CORS policy.
+    pub policy: Policy,
+    /// Headers set on every request forwarded to this route's upstream (replacing any the
+    /// client sent under the same name).
+    pub inject: HeaderMap,
+}
+
+/// Every problem of a routes file, each with where it is.
+#[derive(Debug)]
+pub struct ConfigErrors(Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid proxy configuration ({} problem(s))",
+            self.0.len()
+        )?;
+        for problem in &self.0 {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Reads a routes file: every problem is reported at once.
+pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigErrors(vec![format!("not TOML: {e}")]))?;
+    let mut problems = Vec::new();
+    for key in table.keys().filter(|k| *k != "route") {
+        problems.push(format!(
+            "unknown key {key:?} (the file holds [[route]] tables)"
+        ));
+    }
+    let Some(list) = table.get("route").and_then(toml::Value::as_array) else {
+        problems.push("no [[route]]: a route needs a prefix, an upstream and a policy".to_owned());
+        return Err(ConfigErrors(problems));
+    };
+    let mut routes = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let at = format!("route[{i}]");
+        let Some(entry) = entry.as_table() else {
+            problems.push(format!("{at}: not a table"));
+            continue;
+        };
+        for key in entry.keys() {
+            if !["prefix", "upstream", "policy", "inject_headers"].contains(&key.as_str()) {
+                problems.push(format!(
+                    "{at}: unknown key {key:?} (prefix, upstream, policy, inject_headers)"
+                ));
+            }
+        }
+        let prefix = match entry.get("prefix").and_then(toml::Value::as_str) {
+            Some(p) if p.starts_with('/') => Some(p.to_owned()),
+            Some(p) => {
+                problems.push(format!(
+                    "{at}.prefix = {p:?}: a path prefix starts with '/'"
+                ));
+                None
+            }
+            None => {
+                problems.push(format!("{at}.prefix: missing (a string such as \"/api\")"));
+                None
+            }
+        };
+        let upstream = match entry.get("upstream").and_then(toml::Value::as_str) {
+            Some(u) => match u.parse::<Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some() =>
+                {
+                    Some(uri)
+                }
+                _ => {
+                    problems.push(format!("{at}.upstream = {u:?}: not an http or https URL"));
+                    None
+                }
+            },
+            None => {
+                problems.push(format!(
+                    "{at}.upstream: missing (a URL such as \"http://127.0.0.1:3000\")"
+                ));
+                None
+            }
+        };
+        let policy = match entry.get("policy").and_then(toml::Value::as_table) {
+            Some(policy) => match Policy::from_toml(&policy.to_string()) {
+                Ok(policy) => Some(policy),
+                Err(errors) => {
+                    for line in errors.to_string().lines() {
+                        problems.push(format!("{at}.policy: {}", line.trim()));
+                    }
+                    None
+                }
+            },
+            None => {
+                problems.push(format!(
+                    "{at}.policy: missing (a table with allow_origins, …)"
+                ));
+                None
+            }
+        };
+        let mut inject = HeaderMap::new();
+        if let Some(headers) = entry.get("inject_headers") {
+            match headers.as_table() {
+                Some(headers) => {
+                    for (name, value) in headers {
+                        let parsed = (
+                            HeaderName::from_bytes(name.as_bytes()),
+                            value.as_str().map(HeaderValue::from_str),
+                        );
+                        match parsed {
+                            (Ok(name), Some(Ok(mut value))) => {
+                                value.set_sensitive(true);
+                                inject.insert(name, value);
+                            }
+                            _ => problems.push(format!(
+                                "{at}.inject_headers.{name}: not a header name with a string value"
+                            )),
+                        }
+                    }
+                }
+                None => problems.push(format!("{at}.inject_headers: not a table")),
+            }
+        }
+        if let (Some(prefix), Some(upstream), Some(policy)) = (prefix, upstream, policy) {
+            if routes.iter().any(|r: &Route| r.prefix == prefix) {
+                problems.push(format!("{at}.prefix = {prefix:?}: another route has it"));
+            }
+            routes.push(Route {
+                prefix,
+                upstream,
+                policy,
+                inject,
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(routes)
+    } else {
+        Err(ConfigErrors(problems))
+    }
+}
+
+/// Whether `path` is under `prefix`, and the rest of it (starting with '/').
+fn rest_of<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
+    let prefix = prefix.trim_end_matches('/');
+    let rest = path.strip_prefix(prefix)?;
+    if rest.is_empty() {
+        Some("/")
+    } else if rest.starts_with('/') {
+        Some(rest)
+    } else {
+        None
+    }
+}
+
+/// Dispatches each request to the service of the longest matching route prefix, with the prefix
+/// taken off the path.
+#[derive(Clone, Debug)]
+pub struct Router<S> {
+    /// Longest prefix first.
+    routes: Vec<(String, S)>,
+}
+
+impl<S> Router<S> {
+    /// `routes`: each prefix and its service.
+    pub fn new(mut routes: Vec<(String, S)>) -> Router<S> {
+        routes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.trim_end_matches('/').len()));
+        Router { routes }
+    }
+}
+
+impl<S, B> tower_service::Service<Request<B>> for Router<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response<ProxyBody>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response<ProxyBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<ProxyBody>, S::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        // Each route's service is made ready when it is called (they are always ready here).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        for (prefix, service) in &mut self.routes {
+            let Some(rest) = rest_of(prefix, &path) else {
+                continue;
+            };
+            let path_and_query = match request.uri().query() {
+                Some(query) => format!("{rest}?{query}"),
+                None => rest.to_owned(),
+            };
+            if let Ok(uri) = path_and_query.parse::<Uri>() {
+                *request.uri_mut() = uri;
+            }
+            return Box::pin(service.call(request));
+        }
+        let error = ProxyError::NoRoute(path);
+        Box::pin(std::future::ready(Ok(error.into_response())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        assert_eq!(rest_of("/api", "/api"), Some("/"));
+        assert_eq!(rest_of("/api", "/api/users"), Some("/users"));
+        assert_eq!(rest_of("/api/", "/api/users"), Some("/users"));
+        assert_eq!(rest_of("/api", "/apis"), None);
+        assert_eq!(rest_of("/", "/anything"), Some("/anything"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let errors = parse(
+            r#"
+            listen = "0.0.0.0:80"
+            [[route]]
+            prefix = "api"
+            upstream = "ftp://x"
+            inject_headers = { "bad header" = "x" }
+            [route.policy]
+            allow_origins = ["*"]
+            allow_credentials = true
+            [[route]]
+            upstream = "http://127.0.0.1:3000"
+            colour = "blue"
+            "#,
+        )
+        .expect_err("invalid");
+        let text = errors.to_string();
+        for expected in [
+            "unknown key \"listen\"",
+            "route[0].prefix = \"api\": a path prefix starts with '/'",
+            "route[0].upstream = \"ftp://x\": not an http or https URL",
+            "route[0].inject_headers.bad header: not a header name",
+            "route[0].policy: error[wildcard-with-credentials]",
+            "route[1].prefix: missing",
+            "route[1].policy: missing",
+            "route[1]: unknown key \"colour\"",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_valid_file() {
+        let routes = parse(
+            r#"
+            [[route]]
+            prefix = "/weather"
+            upstream = "https://api.weather.example/v2"
+            inject_headers = { "x-api-key" = "kept-on-the-server" }
+            [route.policy]
+            allow_origins = ["https://app.example.com"]
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].inject["x-api-key"], "kept-on-the-server");
+        assert!(routes[0].inject["x-api-key"].is_sensitive());
+        assert!(routes[0].policy.allows_origin("https://app.example.com"));
+    }
+}
