@@ -20,7 +20,7 @@ use crossgate_proxy::limit::{Limited, RateLimits};
 use crossgate_proxy::metrics::{Measured, Metrics, serve_admin};
 use crossgate_proxy::routes::Router;
 use crossgate_proxy::serve::serve;
-use crossgate_tower::CorsLayer;
+use crossgate_tower::{CorsLayer, PolicyHandle};
 use tower_layer::Layer;
 
 use crate::output::Status;
@@ -272,7 +272,8 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let local = listeners[0]
         .local_addr()
         .context("cannot read the listening address")?;
-    let layer = CorsLayer::new(policy.clone()).debug(args.debug_cors);
+    let handle = PolicyHandle::new(policy.clone());
+    let layer = CorsLayer::from_handle(handle.clone()).debug(args.debug_cors);
     let origins = policy.config().allow_origins.join(", ");
     let metrics = Arc::new(Metrics::new());
     let mut admin_line: Option<String> = None;
@@ -330,11 +331,61 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             .iter()
             .map(|r| &*Box::leak(r.prefix.clone().into_boxed_str()))
             .collect();
-        run_workers(listeners, signals, || {
+        // Each route's policy in a handle: SIGHUP re-reads the file and swaps the policies of the
+        // routes whose prefix, upstream and injected headers are unchanged.
+        let handles: Vec<PolicyHandle> = routes
+            .iter()
+            .map(|r| PolicyHandle::new(r.policy.clone()))
+            .collect();
+        let config_path = args.config.clone().unwrap_or_default();
+        let reload_routes = || {
+            let mut stdout = std::io::stdout().lock();
+            let reread = std::fs::read_to_string(&config_path)
+                .with_context(|| format!("cannot read {}", config_path.display()))
+                .and_then(|text| {
+                    crossgate_proxy::routes::parse(&text).with_context(|| {
+                        format!("{} is not a usable routes file", config_path.display())
+                    })
+                });
+            match reread {
+                Ok(fresh) => {
+                    let mut swapped = 0;
+                    for new in &fresh {
+                        let same = routes.iter().position(|old| {
+                            old.prefix == new.prefix
+                                && old.upstream == new.upstream
+                                && old.inject == new.inject
+                        });
+                        if let Some(i) = same {
+                            handles[i].replace(new.policy.clone());
+                            swapped += 1;
+                        }
+                    }
+                    if swapped < fresh.len() || fresh.len() < routes.len() {
+                        eprintln!(
+                            "crossgate: routes were added, removed or changed: those changes \
+                             need a restart; the policies of unchanged routes were reloaded"
+                        );
+                    }
+                    let _ = writeln!(
+                        stdout,
+                        "reloaded: {} ({swapped} route policies)",
+                        config_path.display()
+                    );
+                }
+                Err(e) => {
+                    eprintln!("crossgate: reload failed, the running routes stay: {e:#}");
+                    let _ = writeln!(stdout, "reload failed: the running routes stay");
+                }
+            }
+            let _ = stdout.flush();
+        };
+        run_workers(listeners, signals, reload_routes, || {
             let services = routes
                 .iter()
                 .zip(&labels)
-                .map(|(route, label)| {
+                .zip(&handles)
+                .map(|((route, label), handle)| {
                     let host = route
                         .upstream
                         .host()
@@ -355,10 +406,9 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     .limits(limits)
                     .metrics(metrics.clone())
                     .inject(route.inject.clone());
-                    let cors = CorsLayer::new(route.policy.clone()).debug(args.debug_cors);
+                    let cors = CorsLayer::from_handle(handle.clone()).debug(args.debug_cors);
                     let service = cors.layer(Limited::new(upstream, rates.clone()));
-                    let service =
-                        Measured::new(service, route.policy.clone(), label, metrics.clone());
+                    let service = Measured::new(service, handle.clone(), label, metrics.clone());
                     (route.prefix.clone(), service)
                 })
                 .collect();
@@ -366,6 +416,35 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         })?;
         return Ok(Status::Ok);
     }
+    // SIGHUP: the --policy file again (the flags cannot change while the process runs).
+    let reload_policy = || {
+        let mut stdout = std::io::stdout().lock();
+        let Some(path) = &args.policy else {
+            let _ = writeln!(
+                stdout,
+                "reload: nothing to reload (the policy comes from flags)"
+            );
+            let _ = stdout.flush();
+            return;
+        };
+        let reloaded = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the policy file {}", path.display()))
+            .and_then(|text| {
+                Policy::from_toml(&text)
+                    .with_context(|| format!("{} is not a usable policy", path.display()))
+            });
+        match reloaded {
+            Ok(policy) => {
+                handle.replace(policy);
+                let _ = writeln!(stdout, "reloaded: {}", path.display());
+            }
+            Err(e) => {
+                eprintln!("crossgate: reload failed, the running policy stays: {e:#}");
+                let _ = writeln!(stdout, "reload failed: the running policy stays");
+            }
+        }
+        let _ = stdout.flush();
+    };
     match &args.upstream {
         Some(base) => {
             let base: http::Uri = base
@@ -405,14 +484,14 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                 .limits(limits)
             };
             if args.jsonp {
-                run_workers(listeners, signals, || {
+                run_workers(listeners, signals, reload_policy, || {
                     let service = layer.layer(Limited::new(Jsonp::new(upstream()), rates.clone()));
-                    Measured::new(service, policy.clone(), "upstream", metrics.clone())
+                    Measured::new(service, handle.clone(), "upstream", metrics.clone())
                 })?;
             } else {
-                run_workers(listeners, signals, || {
+                run_workers(listeners, signals, reload_policy, || {
                     let service = layer.layer(Limited::new(upstream(), rates.clone()));
-                    Measured::new(service, policy.clone(), "upstream", metrics.clone())
+                    Measured::new(service, handle.clone(), "upstream", metrics.clone())
                 })?;
             }
         }
@@ -447,14 +526,14 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     .metrics(metrics.clone())
             };
             if args.jsonp {
-                run_workers(listeners, signals, || {
+                run_workers(listeners, signals, reload_policy, || {
                     let service = layer.layer(Limited::new(Jsonp::new(anywhere()), rates.clone()));
-                    Measured::new(service, policy.clone(), "anywhere", metrics.clone())
+                    Measured::new(service, handle.clone(), "anywhere", metrics.clone())
                 })?;
             } else {
-                run_workers(listeners, signals, || {
+                run_workers(listeners, signals, reload_policy, || {
                     let service = layer.layer(Limited::new(anywhere(), rates.clone()));
-                    Measured::new(service, policy.clone(), "anywhere", metrics.clone())
+                    Measured::new(service, handle.clone(), "anywhere", metrics.clone())
                 })?;
             }
         }
@@ -490,6 +569,7 @@ fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListene
 fn run_workers<S>(
     listeners: Vec<std::net::TcpListener>,
     signals: Signals,
+    reload: impl FnMut(),
     make: impl Fn() -> S + Sync,
 ) -> anyhow::Result<()>
 where
@@ -531,7 +611,7 @@ where
             })
             .collect::<Result<_, _>>()
             .context("cannot start the worker threads")?;
-        signals.wait();
+        signals.wait(reload);
         let _ = stop.send(true);
         for worker in workers {
             worker
@@ -550,6 +630,8 @@ struct Signals {
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -564,29 +646,37 @@ impl Signals {
             let _entered = runtime.enter();
             let interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
             let terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+            let hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
             drop(_entered);
             Ok(Signals {
                 runtime,
                 interrupt,
                 terminate,
+                hangup,
             })
         }
         #[cfg(not(unix))]
         Ok(Signals { runtime })
     }
 
-    /// Blocks until Ctrl-C or SIGTERM.
-    fn wait(mut self) {
+    /// Blocks until Ctrl-C or SIGTERM, calling `reload` on each SIGHUP.
+    fn wait(mut self, mut reload: impl FnMut()) {
         #[cfg(unix)]
         self.runtime.block_on(async {
-            tokio::select! {
-                _ = self.interrupt.recv() => {},
-                _ = self.terminate.recv() => {},
+            loop {
+                tokio::select! {
+                    _ = self.interrupt.recv() => break,
+                    _ = self.terminate.recv() => break,
+                    _ = self.hangup.recv() => reload(),
+                }
             }
         });
         #[cfg(not(unix))]
-        self.runtime.block_on(async {
-            let _ = tokio::signal::ctrl_c().await;
-        });
+        {
+            let _ = &mut reload;
+            self.runtime.block_on(async {
+                let _ = tokio::signal::ctrl_c().await;
+            });
+        }
     }
 }

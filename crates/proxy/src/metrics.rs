@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use crossgate::Policy;
+use crossgate_tower::PolicyHandle;
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -112,14 +112,15 @@ impl Metrics {
 #[derive(Clone, Debug)]
 pub struct Measured<S> {
     inner: S,
-    policy: Policy,
+    policy: PolicyHandle,
     route: &'static str,
     metrics: Arc<Metrics>,
 }
 
 impl<S> Measured<S> {
-    /// `inner`, counted as `route`.
-    pub fn new(inner: S, policy: Policy, route: &'static str, metrics: Arc<Metrics>) -> Self {
+    /// `inner`, counted as `route`, with the decisions of the policy `policy` holds (the one the
+    /// CORS layer inside applies).
+    pub fn new(inner: S, policy: PolicyHandle, route: &'static str, metrics: Arc<Metrics>) -> Self {
         Measured {
             inner,
             policy,
@@ -144,7 +145,10 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let decision = self.policy.decide(request.method(), request.headers());
+        let decision = self
+            .policy
+            .current()
+            .decide(request.method(), request.headers());
         let cors = match (decision.kind(), decision.rejection()) {
             (crossgate::server::RequestKind::NotCors, _) => "not-cors",
             (_, None) => "allowed",

@@ -14,6 +14,8 @@ struct Proxy {
     child: Child,
     addr: SocketAddr,
     banner: String,
+    /// The rest of its standard output (reload reports).
+    stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Drop for Proxy {
@@ -45,6 +47,24 @@ fn start(args: &[&str]) -> Proxy {
         child,
         addr,
         banner,
+        stdout,
+    }
+}
+
+impl Proxy {
+    /// The next line it prints that starts with `prefix` (blocks until then).
+    fn line_starting(&mut self, prefix: &str) -> String {
+        loop {
+            let mut line = String::new();
+            let n = self
+                .stdout
+                .read_line(&mut line)
+                .expect("the proxy's output");
+            assert!(n > 0, "the proxy ended before printing {prefix:?}");
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
     }
 }
 
@@ -325,4 +345,56 @@ fn routes_from_a_file_or_every_problem_in_it() {
             run.stderr
         );
     }
+}
+
+#[test]
+fn sighup_reloads_the_policy_file_without_dropping_the_listener() {
+    let upstream = servers::fixed(200, &[]);
+    let dir = crate::TempDir::new("proxy-reload");
+    let policy = dir.file("cors.toml", "allow_origins = [\"https://one.example\"]\n");
+    let mut proxy = start(&[
+        "--upstream",
+        &format!("http://{}", upstream.addr),
+        "--policy",
+        &policy,
+    ]);
+    let acao = |response: &str| {
+        response
+            .lines()
+            .find_map(|l| l.strip_prefix("access-control-allow-origin: "))
+            .map(str::to_owned)
+    };
+    let before = request(proxy.addr, "GET", "/", &[("origin", "https://two.example")]);
+    assert_eq!(acao(&before), None);
+
+    std::fs::write(&policy, "allow_origins = [\"https://two.example\"]\n").expect("rewrite");
+    let pid = proxy.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let reported = proxy.line_starting("reload");
+    assert!(reported.starts_with("reloaded: "), "{reported}");
+    let after = request(proxy.addr, "GET", "/", &[("origin", "https://two.example")]);
+    assert_eq!(
+        acao(&after).as_deref(),
+        Some("https://two.example"),
+        "{after}"
+    );
+
+    // A broken file keeps the running policy.
+    std::fs::write(&policy, "allow_origins = [\"null\"]\n").expect("rewrite");
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    assert!(proxy.line_starting("reload").starts_with("reload failed"));
+    let still = request(proxy.addr, "GET", "/", &[("origin", "https://two.example")]);
+    assert_eq!(acao(&still).as_deref(), Some("https://two.example"));
 }
