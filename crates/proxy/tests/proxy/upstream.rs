@@ -588,9 +588,10 @@ async fn the_admin_listener_counts_answers_by_cors_decision_and_says_it_is_healt
         Duration::from_secs(5),
     )
     .metrics(metrics.clone());
+    let handle = crossgate_tower::PolicyHandle::new(policy());
     let service = Measured::new(
-        CorsLayer::new(policy()).layer(upstream),
-        policy(),
+        CorsLayer::from_handle(handle.clone()).layer(upstream),
+        handle,
         "upstream",
         metrics.clone(),
     );
