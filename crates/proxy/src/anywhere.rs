@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
 use crate::connect::BoxFuture;
-use crate::error::ProxyError;
+use crate::error::{ProxyError, answer};
 use crate::forward::{Limits, UpstreamClient, check_framing, client_error, remove_hop_by_hop};
 use crate::limit::RateLimits;
 
@@ -242,14 +242,6 @@ impl tower_service::Service<Request<Incoming>> for Anywhere {
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         let anywhere = self.clone();
-        Box::pin(async move {
-            Ok(match anywhere.handle(request).await {
-                Ok(response) => response,
-                Err(error) => {
-                    tracing::debug!(target: "crossgate_proxy", code = error.code(), "{error}");
-                    error.into_response()
-                }
-            })
-        })
+        Box::pin(async move { Ok(answer(anywhere.handle(request).await)) })
     }
 }

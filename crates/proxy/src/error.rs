@@ -125,3 +125,12 @@ impl fmt::Display for ProxyError {
         }
     }
 }
+
+/// A mode's result as the answer: the response, or the error's JSON response (with a debug
+/// event naming it).
+pub(crate) fn answer(result: Result<Response<ProxyBody>, ProxyError>) -> Response<ProxyBody> {
+    result.unwrap_or_else(|error| {
+        tracing::debug!(target: "crossgate_proxy", code = error.code(), "{error}");
+        error.into_response()
+    })
+}

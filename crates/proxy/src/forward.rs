@@ -17,7 +17,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::body::{ProxyBody, TooLarge};
 use crate::connect::{BoxFuture, ConnectError, GuardedConnector};
-use crate::error::ProxyError;
+use crate::error::{ProxyError, answer};
 
 /// The HTTP client every route shares: TLS by rustls (webpki roots), the guarded connector below.
 pub type UpstreamClient = Client<HttpsConnector<GuardedConnector>, ProxyBody>;
@@ -297,14 +297,6 @@ impl tower_service::Service<Request<Incoming>> for Upstream {
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         let upstream = self.clone();
-        Box::pin(async move {
-            Ok(match upstream.forward(request).await {
-                Ok(response) => response,
-                Err(error) => {
-                    tracing::debug!(target: "crossgate_proxy", code = error.code(), "{error}");
-                    error.into_response()
-                }
-            })
-        })
+        Box::pin(async move { Ok(answer(upstream.forward(request).await)) })
     }
 }

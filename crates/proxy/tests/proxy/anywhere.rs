@@ -15,14 +15,13 @@ use crossgate_proxy::forward::client;
 use crossgate_proxy::jsonp::Jsonp;
 use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
-use http::{HeaderMap, Request, Response};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 use tower_layer::Layer;
 
-use crate::support::{MapResolver, RecordingDialer};
+use crate::support::{MapResolver, RecordingDialer, send};
 
 const PUBLIC: &str = "93.184.216.34:80";
 
@@ -147,52 +146,6 @@ async fn anywhere_with(
         tokio::spawn(serve(listener, service, stopped, Duration::from_secs(5)));
     }
     (addr, dialer, server, stop)
-}
-
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("ASCII"))
-    }
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-async fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Reply {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"));
-    for &(name, value) in headers {
-        request = request.header(name, value);
-    }
-    let response = client
-        .request(
-            request
-                .body(Full::new(Bytes::from(body.to_owned())))
-                .expect("valid"),
-        )
-        .await
-        .expect("the proxy answers");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("a whole body").to_bytes();
-    Reply {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
 }
 
 const PAGE: &str = "https://page.example";

@@ -1,4 +1,4 @@
-//! Hooks for the connector: a resolver that maps test names to addresses, and a dialer that
+//! The client side of the tests ([`send`], [`Reply`]), and hooks for the connector: a resolver that maps test names to addresses, and a dialer that
 //! records every address it is asked to dial and connects only to loopback — either the address
 //! itself, or the loopback server a test routes a public address to (a simulated network: the
 //! guard sees a public address, the bytes go to 127.0.0.1).
@@ -8,7 +8,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use crossgate_proxy::connect::{BoxFuture, Dial, Resolve};
+use http::{HeaderMap, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpStream;
 
 /// Names the test resolves, and what it was asked.
@@ -55,5 +60,54 @@ impl Dial for RecordingDialer {
                 )),
             }
         })
+    }
+}
+
+/// A response as the client received it.
+pub(crate) struct Reply {
+    pub(crate) version: http::Version,
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
+}
+
+impl Reply {
+    /// A header's value.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().expect("ASCII"))
+    }
+
+    /// The body as JSON.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One request to the proxy at `addr` through hyper's client.
+pub(crate) async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for &(name, value) in headers {
+        request = request.header(name, value);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("valid request");
+    let response = client.request(request).await.expect("the proxy answers");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("a whole body").to_bytes();
+    Reply {
+        version: parts.version,
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
     }
 }

@@ -16,11 +16,12 @@ use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
 use http::{HeaderMap, Request, Response};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tower_layer::Layer;
+
+use crate::support::send;
 
 const PAGE: &str = "http://localhost:5173";
 
@@ -132,45 +133,6 @@ async fn proxy_with(
     (addr, stop)
 }
 
-struct Reply {
-    version: http::Version,
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-async fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Reply {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"));
-    for &(name, value) in headers {
-        request = request.header(name, value);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .expect("valid request");
-    let response = client.request(request).await.expect("the proxy answers");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("a whole body").to_bytes();
-    Reply {
-        version: parts.version,
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
-
-fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
-    reply.headers.get(name).map(|v| v.to_str().expect("ASCII"))
-}
-
 #[tokio::test]
 async fn requests_are_forwarded_with_path_query_and_body_and_get_the_policys_cors_headers() {
     let (up, seen) = upstream().await;
@@ -185,20 +147,20 @@ async fn requests_are_forwarded_with_path_query_and_body_and_get_the_policys_cor
     .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, "PUT /api/v1/items/7?draft=1 (7 bytes)");
-    assert_eq!(header(&reply, "x-upstream"), Some("yes"));
+    assert_eq!(reply.header("x-upstream"), Some("yes"));
     // The policy's headers, not the upstream's `*`.
-    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE));
     assert_eq!(
-        header(&reply, "access-control-allow-credentials"),
+        reply.header("access-control-allow-credentials"),
         Some("true")
     );
     assert_eq!(
-        header(&reply, "access-control-expose-headers"),
+        reply.header("access-control-expose-headers"),
         Some("x-upstream")
     );
-    assert_eq!(header(&reply, "vary"), Some("Origin"));
+    assert_eq!(reply.header("vary"), Some("Origin"));
     // Hop-by-hop headers stop at the proxy.
-    assert_eq!(header(&reply, "keep-alive"), None);
+    assert_eq!(reply.header("keep-alive"), None);
 
     let seen = seen.lock().expect("not poisoned");
     let (method, path, headers) = &seen[0];
@@ -230,7 +192,7 @@ async fn preflights_are_answered_by_the_proxy_and_never_reach_the_upstream() {
     )
     .await;
     assert_eq!(reply.status, 204);
-    assert_eq!(header(&reply, "access-control-allow-methods"), Some("PUT"));
+    assert_eq!(reply.header("access-control-allow-methods"), Some("PUT"));
     let refused = send(
         addr,
         "OPTIONS",
@@ -286,9 +248,9 @@ async fn upstream_refusing_connections_is_a_502_the_page_can_read() {
     let (addr, _stop) = proxy(&format!("http://{closed}"), Duration::from_secs(5)).await;
     let reply = send(addr, "GET", "/x", &[("origin", PAGE)], "").await;
     assert_eq!(reply.status, 502);
-    assert_eq!(header(&reply, "content-type"), Some("application/json"));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(
-        header(&reply, "access-control-allow-origin"),
+        reply.header("access-control-allow-origin"),
         Some(PAGE),
         "readable by the page"
     );
@@ -324,7 +286,7 @@ async fn an_upstream_that_never_answers_is_a_504_and_the_proxy_keeps_serving() {
     let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
     assert_eq!(json["error"], "upstream-timeout");
     assert_eq!(json["detail"], "the upstream did not answer within 300 ms");
-    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE));
     // Still serving: the preflight path needs no upstream.
     let preflight = send(
         addr,
@@ -355,7 +317,7 @@ async fn an_upstream_sending_garbage_is_a_502() {
     assert_eq!(reply.status, 502);
     let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
     assert_eq!(json["error"], "upstream-error", "{json}");
-    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE));
 }
 
 #[tokio::test]
@@ -425,7 +387,7 @@ async fn bodies_over_the_limits_are_a_413_or_a_502_the_page_can_read() {
         json["detail"],
         "the request body is larger than this proxy's limit of 16 bytes"
     );
-    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE));
     assert!(seen.lock().expect("not poisoned").is_empty());
 
     // Within the limit, but the upstream's answer ("PUT /small (5 bytes)", 20 bytes) is not.
@@ -433,7 +395,7 @@ async fn bodies_over_the_limits_are_a_413_or_a_502_the_page_can_read() {
     assert_eq!(reply.status, 502, "{}", reply.body);
     let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
     assert_eq!(json["error"], "response-too-large");
-    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE));
 }
 
 #[tokio::test]
@@ -498,14 +460,15 @@ async fn over_the_per_client_limit_is_a_429_with_retry_after_the_page_can_read()
     }
     let reply = send(addr, "GET", "/", &[("origin", PAGE)], "").await;
     assert_eq!(reply.status, 429, "{}", reply.body);
-    let wait: u64 = header(&reply, "retry-after")
+    let wait: u64 = reply
+        .header("retry-after")
         .expect("Retry-After")
         .parse()
         .expect("seconds");
     assert!((1..=20).contains(&wait), "{wait}");
     let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
     assert_eq!(json["error"], "rate-limited");
-    assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE));
     assert_eq!(
         seen.lock().expect("not poisoned").len(),
         3,
@@ -562,7 +525,7 @@ async fn many_slow_clients_do_not_stop_the_proxy_from_serving_others() {
         for _ in 0..20 {
             let reply = send(addr, "GET", "/fast", &[("origin", PAGE)], "").await;
             assert_eq!(reply.status, 200);
-            assert_eq!(header(&reply, "access-control-allow-origin"), Some(PAGE));
+            assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE));
         }
     };
     tokio::time::timeout(Duration::from_secs(20), others)
@@ -703,11 +666,11 @@ async fn routes_from_a_file_each_with_its_upstream_policy_and_injected_headers()
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, "GET /v2/today?city=oslo (0 bytes)");
     assert_eq!(
-        header(&reply, "access-control-allow-origin"),
+        reply.header("access-control-allow-origin"),
         Some("https://weather.example")
     );
     assert_eq!(
-        header(&reply, "x-api-key"),
+        reply.header("x-api-key"),
         None,
         "never echoed into a response"
     );
@@ -722,7 +685,7 @@ async fn routes_from_a_file_each_with_its_upstream_policy_and_injected_headers()
     let reply = send(addr, "GET", "/app/me", &[("origin", PAGE)], "").await;
     assert_eq!(reply.body, "GET /me (0 bytes)");
     assert_eq!(
-        header(&reply, "access-control-allow-credentials"),
+        reply.header("access-control-allow-credentials"),
         Some("true")
     );
     // Each route's policy is its own: the weather origin is refused on /app.
@@ -734,7 +697,7 @@ async fn routes_from_a_file_each_with_its_upstream_policy_and_injected_headers()
         "",
     )
     .await;
-    assert_eq!(header(&reply, "access-control-allow-origin"), None);
+    assert_eq!(reply.header("access-control-allow-origin"), None);
     assert!(
         app_seen
             .lock()
