@@ -15,7 +15,6 @@ use crossgate_proxy::anywhere::Anywhere;
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::{Upstream, client};
 use crossgate_proxy::jsonp::Jsonp;
-use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
@@ -24,7 +23,7 @@ use serde_json::Value;
 use tower_layer::Layer;
 
 use crate::headless::Page;
-use crate::support::{MapResolver, RecordingDialer};
+use crate::support::{MapResolver, RecordingDialer, listen};
 
 const PAGE_SCRIPT: &str = r#"
 async function attempt(name, f) {
@@ -124,30 +123,6 @@ async fn api() -> SocketAddr {
         }
     });
     local
-}
-
-async fn listen<S>(service: S) -> SocketAddr
-where
-    S: tower_service::Service<
-            Request<hyper::body::Incoming>,
-            Response = Response<crossgate_proxy::body::ProxyBody>,
-        > + Clone
-        + Send
-        + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S::Future: Send + 'static,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("bound");
-    tokio::spawn(serve(
-        listener,
-        service,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
-    addr
 }
 
 fn upstream_proxy(policy: &Policy, base: SocketAddr) -> crossgate_tower::Cors<Upstream> {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use crossgate_proxy::connect::{BoxFuture, Dial, Resolve};
-use http::{HeaderMap, Request};
+use http::{HeaderMap, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -110,4 +110,29 @@ pub(crate) async fn send(
         headers: parts.headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     }
+}
+
+/// Serves `service` with the proxy's own `serve` on 127.0.0.1 until the test's runtime ends.
+pub(crate) async fn listen<S>(service: S) -> SocketAddr
+where
+    S: tower_service::Service<
+            Request<hyper::body::Incoming>,
+            Response = Response<crossgate_proxy::body::ProxyBody>,
+        > + Clone
+        + Send
+        + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    tokio::spawn(crossgate_proxy::serve::serve(
+        listener,
+        service,
+        std::future::pending(),
+        std::time::Duration::from_secs(1),
+    ));
+    addr
 }

@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tower_layer::Layer;
 
-use crate::support::send;
+use crate::support::{listen, send};
 
 const PAGE: &str = "http://localhost:5173";
 
@@ -441,16 +441,7 @@ async fn over_the_per_client_limit_is_a_429_with_retry_after_the_page_can_read()
         ),
         limits,
     ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("bound");
-    tokio::spawn(serve(
-        listener,
-        service,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    let addr = listen(service).await;
 
     for _ in 0..3 {
         assert_eq!(
@@ -558,16 +549,7 @@ async fn the_admin_listener_counts_answers_by_cors_decision_and_says_it_is_healt
         "upstream",
         metrics.clone(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("bound");
-    tokio::spawn(serve(
-        listener,
-        service,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    let addr = listen(service).await;
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -641,16 +623,7 @@ async fn routes_from_a_file_each_with_its_upstream_policy_and_injected_headers()
             (route.prefix, CorsLayer::new(route.policy).layer(upstream))
         })
         .collect();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("bound");
-    tokio::spawn(serve(
-        listener,
-        Router::new(services),
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    let addr = listen(Router::new(services)).await;
 
     let reply = send(
         addr,
