@@ -275,7 +275,11 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let handle = PolicyHandle::new(policy.clone());
     let layer = CorsLayer::from_handle(handle.clone()).debug(args.debug_cors);
     let origins = policy.config().allow_origins.join(", ");
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(if args.admin.is_some() {
+        Metrics::new()
+    } else {
+        Metrics::disabled()
+    });
     let mut admin_line: Option<String> = None;
     if let Some(admin) = args.admin {
         let listener = std::net::TcpListener::bind(admin)

@@ -260,16 +260,24 @@ pub fn check_framing(headers: &HeaderMap) -> Result<(), ProxyError> {
 /// The hop-by-hop headers (RFC 9110 §7.6.1), and every header the `Connection` header names:
 /// they describe one connection, not the message, and never cross a proxy.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    const HOP_BY_HOP: [&str; 8] = [
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
+    const HOP_BY_HOP: [HeaderName; 8] = [
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
     ];
+    // One pass over the names first: most messages carry none of them, and then nothing is
+    // looked up or removed.
+    let any = headers
+        .keys()
+        .any(|name| *name == header::CONNECTION || HOP_BY_HOP.contains(name));
+    if !any {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

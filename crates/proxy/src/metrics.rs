@@ -44,6 +44,8 @@ struct ReasonLabels {
 
 /// The proxy's metrics.
 pub struct Metrics {
+    /// Off when nothing will read them (no admin listener): counting is then skipped entirely.
+    enabled: bool,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     rejections: Family<ReasonLabels, Counter>,
@@ -86,6 +88,7 @@ impl Metrics {
             upstream_seconds.clone(),
         );
         Metrics {
+            enabled: true,
             registry,
             requests,
             rejections,
@@ -93,9 +96,20 @@ impl Metrics {
         }
     }
 
+    /// Metrics that count nothing, for a proxy without an admin listener: the request path then
+    /// pays nothing for them.
+    pub fn disabled() -> Metrics {
+        Metrics {
+            enabled: false,
+            ..Metrics::new()
+        }
+    }
+
     /// Records how long an upstream took to answer.
     pub fn observe_upstream(&self, took: Duration) {
-        self.upstream_seconds.observe(took.as_secs_f64());
+        if self.enabled {
+            self.upstream_seconds.observe(took.as_secs_f64());
+        }
     }
 
     /// The text exposition format.
@@ -145,6 +159,9 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        if !self.metrics.enabled {
+            return Box::pin(self.inner.call(request));
+        }
         let decision = self
             .policy
             .current()
