@@ -228,6 +228,12 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         Some(_) => open_policy()?,
         None => policy(args)?,
     };
+    if anywhere && policy.config().allow_credentials {
+        bail!(
+            "the policy allows credentials, which anywhere mode never does: it would forward \
+             nothing of them anyway, and must not tell pages it does"
+        );
+    }
     for warning in policy.warnings() {
         eprintln!("crossgate: policy warning: {warning}");
     }
@@ -437,6 +443,12 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                 Policy::from_toml(&text)
                     .with_context(|| format!("{} is not a usable policy", path.display()))
             });
+        let reloaded = reloaded.and_then(|policy| {
+            if anywhere && policy.config().allow_credentials {
+                anyhow::bail!("the policy allows credentials, which anywhere mode never does");
+            }
+            Ok(policy)
+        });
         match reloaded {
             Ok(policy) => {
                 handle.replace(policy);

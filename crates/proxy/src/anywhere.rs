@@ -16,7 +16,9 @@ use hyper::body::Incoming;
 use crate::body::ProxyBody;
 use crate::connect::BoxFuture;
 use crate::error::{ProxyError, answer};
-use crate::forward::{Limits, UpstreamClient, check_framing, client_error, remove_hop_by_hop};
+use crate::forward::{
+    Limits, UpstreamClient, check_framing, check_method, client_error, remove_hop_by_hop,
+};
 use crate::limit::RateLimits;
 
 /// The most redirects followed inside the proxy for one request.
@@ -95,6 +97,7 @@ impl Anywhere {
             );
             return Ok(response);
         };
+        check_method(request.method())?;
         check_framing(request.headers())?;
         self.limits.check_request(request.headers())?;
         if let (Some(rates), Some(host)) = (&self.rates, target.host_str()) {
@@ -137,14 +140,15 @@ impl Anywhere {
                     // body; the body is gone after the first hop in any case.
                     if status == StatusCode::SEE_OTHER || method == Method::POST {
                         method = Method::GET;
-                        parts.headers.remove(header::CONTENT_TYPE);
-                        parts.headers.remove(header::CONTENT_LENGTH);
                     } else if method != Method::GET && method != Method::HEAD {
                         return Err(ProxyError::Upstream(format!(
                             "{url} redirected a {method} with {status}, which the proxy cannot \
                              replay without its body"
                         )));
                     }
+                    // The body went with the first hop: later hops send none, and say so.
+                    parts.headers.remove(header::CONTENT_TYPE);
+                    parts.headers.remove(header::CONTENT_LENGTH);
                     body = ProxyBody::Empty;
                     url = next;
                 }

@@ -16,6 +16,8 @@ pub enum ProxyError {
     BadRequest(String),
     /// No route matches the path (404).
     NoRoute(String),
+    /// A method the proxy does not forward (405): `TRACE`, `CONNECT`.
+    MethodNotAllowed(String),
     /// The upstream could not be reached (502), or was refused by a rule (403): a
     /// [`ConnectError`](crate::connect::ConnectError)'s code and message.
     Connect {
@@ -49,6 +51,7 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::Connect { refusal: true, .. } => StatusCode::FORBIDDEN,
             ProxyError::Connect { .. } | ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -63,6 +66,7 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => "bad-request",
             ProxyError::NoRoute(_) => "no-route",
+            ProxyError::MethodNotAllowed(_) => "method-not-allowed",
             ProxyError::Connect { code, .. } => code,
             ProxyError::UpstreamTimeout(_) => "upstream-timeout",
             ProxyError::Upstream(_) => "upstream-error",
@@ -101,6 +105,9 @@ impl fmt::Display for ProxyError {
         match self {
             ProxyError::BadRequest(why) => write!(f, "{why}"),
             ProxyError::NoRoute(path) => write!(f, "no route of this proxy matches {path}"),
+            ProxyError::MethodNotAllowed(method) => {
+                write!(f, "the proxy does not forward {method} requests")
+            }
             ProxyError::Connect { detail, .. } => f.write_str(detail),
             ProxyError::UpstreamTimeout(d) => {
                 write!(f, "the upstream did not answer within {} ms", d.as_millis())

@@ -161,6 +161,7 @@ impl Upstream {
     }
 
     async fn forward(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, ProxyError> {
+        check_method(request.method())?;
         check_framing(request.headers())?;
         self.limits.check_request(request.headers())?;
         let (mut parts, body) = request.into_parts();
@@ -239,6 +240,15 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// `TRACE` would echo the forwarded request, injected headers included, back to the client, and
+/// `CONNECT` asks for a tunnel the proxy does not make: both are refused.
+pub fn check_method(method: &http::Method) -> Result<(), ProxyError> {
+    if method == http::Method::TRACE || method == http::Method::CONNECT {
+        return Err(ProxyError::MethodNotAllowed(method.to_string()));
+    }
+    Ok(())
 }
 
 /// A request with both `Content-Length` and `Transfer-Encoding` is refused (RFC 9112 §6.1 lets a

@@ -16,6 +16,9 @@ use crate::body::ProxyBody;
 use crate::connect::BoxFuture;
 use crate::error::ProxyError;
 
+/// The largest JSON answer JSONP wraps (it is held whole, to be checked and wrapped).
+pub const MAX_JSONP_BODY: usize = 10 << 20;
+
 /// JSONP in front of a mode's service.
 #[derive(Clone, Debug)]
 pub struct Jsonp<S> {
@@ -98,11 +101,17 @@ async fn wrap(
         ));
     }
     let (mut parts, body) = response.into_parts();
-    let json = body
+    let json = http_body_util::Limited::new(body, MAX_JSONP_BODY)
         .collect()
         .await
-        .map_err(|e| ProxyError::Upstream(e.to_string()))?
+        .map_err(|e| ProxyError::Upstream(format!("the answer could not be read whole: {e}")))?
         .to_bytes();
+    // The label is not enough: a body that is not JSON would run as script in the page.
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&json).is_err() {
+        return Err(ProxyError::Upstream(
+            "the upstream's answer says JSON but is not: JSONP wraps JSON only".to_owned(),
+        ));
+    }
     let script = jsonp::wrap(&callback, &json);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(

@@ -167,6 +167,16 @@ pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
                 None => problems.push(format!("{at}.inject_headers: not a table")),
             }
         }
+        // A route that adds a secret must not spend it for pages the policy refuses: their
+        // requests are answered 403 before the upstream (block_disallowed_origins).
+        let policy = match policy {
+            Some(policy) if !inject.is_empty() && !policy.config().block_disallowed_origins => {
+                let mut config = policy.config().clone();
+                config.block_disallowed_origins = true;
+                Policy::from_config(config).ok()
+            }
+            other => other,
+        };
         if let (Some(prefix), Some(upstream), Some(policy)) = (prefix, upstream, policy) {
             if routes.iter().any(|r: &Route| r.prefix == prefix) {
                 problems.push(format!("{at}.prefix = {prefix:?}: another route has it"));
@@ -197,6 +207,14 @@ fn rest_of<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
     } else {
         None
     }
+}
+
+/// Whether a path has a `.` or `..` segment, spelled plainly or percent-encoded.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
 }
 
 /// Dispatches each request to the service of the longest matching route prefix, with the prefix
@@ -232,6 +250,14 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let path = request.uri().path().to_owned();
+        if has_dot_segment(&path) {
+            // `/weather/../admin` would leave the route's base path on the upstream, with the
+            // route's injected headers.
+            let error = ProxyError::BadRequest(format!(
+                "{path}: a path with '.' or '..' segments is not forwarded"
+            ));
+            return Box::pin(std::future::ready(Ok(error.into_response())));
+        }
         for (prefix, service) in &mut self.routes {
             let Some(rest) = rest_of(prefix, &path) else {
                 continue;
@@ -253,6 +279,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_are_found_however_spelled() {
+        for path in ["/a/../b", "/a/./b", "/a/%2e%2e/b", "/a/%2E./b", "/.."] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in ["/a/b", "/a/..b/c", "/a/.well-known/x", "/"] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
 
     #[test]
     fn prefixes_match_whole_segments() {

@@ -68,6 +68,10 @@ async fn public_server() -> SocketAddr {
                             "/temporary" => redirect(307, "http://public.test/echo".to_owned()),
                             "/to-loopback" => redirect(302, format!("http://{local}/echo")),
                             "/to-metadata" => redirect(302, "http://metadata.test/latest/meta-data".to_owned()),
+                            "/fake-json" => Response::builder()
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from("0);alert(document.domain);//")))
+                                .expect("valid"),
                             "/json" => Response::builder()
                                 .header("content-type", "application/json; charset=utf-8")
                                 .body(Full::new(Bytes::from(format!(
@@ -384,6 +388,18 @@ async fn jsonp_wraps_json_for_a_valid_callback_only() {
             "not runnable as a script"
         );
     }
+
+    // Labelled JSON but not JSON: it would run as script in the page. Refused.
+    let reply = send(
+        addr,
+        "GET",
+        "/http://public.test/fake-json?callback=cb",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert!(!reply.body.contains("alert"), "{}", reply.body);
 
     // Not JSON upstream: refused, as JSON (a script tag will not run it).
     let reply = send(addr, "GET", "/http://public.test/echo?callback=cb", &[], "").await;

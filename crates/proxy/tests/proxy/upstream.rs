@@ -679,6 +679,31 @@ async fn routes_from_a_file_each_with_its_upstream_policy_and_injected_headers()
             .all(|(_, _, h)| !h.contains_key("x-api-key"))
     );
 
+    // A page the route's policy refuses does not get to spend the route's key.
+    let count = weather_seen.lock().expect("not poisoned").len();
+    let reply = send(
+        addr,
+        "POST",
+        "/weather/transfer",
+        &[("origin", "https://evil.example")],
+        "x",
+    )
+    .await;
+    assert_eq!(reply.status, 403);
+    // Nor does a path that climbs out of the route's base path, or a method that echoes.
+    for path in ["/weather/../admin", "/weather/%2e%2e/admin"] {
+        let reply = send(addr, "GET", path, &[], "").await;
+        assert_eq!(reply.status, 400, "{path}: {}", reply.body);
+    }
+    let reply = send(addr, "TRACE", "/weather/x", &[], "").await;
+    assert_eq!(reply.status, 405, "{}", reply.body);
+    assert!(!reply.body.contains("kept-on-the-server"), "{}", reply.body);
+    assert_eq!(
+        weather_seen.lock().expect("not poisoned").len(),
+        count,
+        "none of them reached it"
+    );
+
     let reply = send(addr, "GET", "/elsewhere", &[], "").await;
     assert_eq!(reply.status, 404);
     assert!(reply.body.contains("no-route"), "{}", reply.body);
