@@ -129,8 +129,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     rate_per_target: Option<u32>,
     /// Answer `GET …?callback=name` with the JSON answer wrapped for a `<script>` tag (JSONP):
-    /// no credentials, JSON answers only
-    #[arg(long)]
+    /// no credentials, JSON answers only (not with --config yet)
+    #[arg(long, conflicts_with = "config")]
     jsonp: bool,
     /// Logs on stderr: text for people, json (one object per line) for collectors
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]

@@ -224,29 +224,15 @@ fn rate_limits_answer_429_with_retry_after() {
 
 #[test]
 fn the_admin_listener_serves_metrics_and_health() {
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_crossgate"))
-        .args(["proxy", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("crossgate starts");
-    let mut stdout = BufReader::new(proxy.stdout.take().expect("piped stdout"));
-    let mut lines = Vec::new();
-    for _ in 0..3 {
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("a banner line");
-        lines.push(line);
-    }
-    let address = |line: &str| -> SocketAddr {
-        line.split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split([' ', '/', '\n']).next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-    };
-    let (proxy_addr, admin) = (address(&lines[0]), address(&lines[2]));
-    assert!(lines[2].starts_with("admin: "), "{lines:?}");
-    assert!(request(proxy_addr, "GET", "/", &[]).starts_with("http/1.1 200"));
+    let mut proxy = start(&["--admin", "127.0.0.1:0"]);
+    let line = proxy.line_starting("admin: ");
+    let admin: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    assert!(request(proxy.addr, "GET", "/", &[]).starts_with("http/1.1 200"));
     assert!(request(admin, "GET", "/healthz", &[]).ends_with("ok\n"));
     let metrics = request(admin, "GET", "/metrics", &[]);
     assert!(
@@ -255,8 +241,6 @@ fn the_admin_listener_serves_metrics_and_health() {
         ),
         "{metrics}"
     );
-    let _ = proxy.kill();
-    let _ = proxy.wait();
 }
 
 #[test]
@@ -397,4 +381,18 @@ fn sighup_reloads_the_policy_file_without_dropping_the_listener() {
     assert!(proxy.line_starting("reload").starts_with("reload failed"));
     let still = request(proxy.addr, "GET", "/", &[("origin", "https://two.example")]);
     assert_eq!(acao(&still).as_deref(), Some("https://two.example"));
+}
+
+#[test]
+fn jsonp_is_refused_with_routes_rather_than_ignored() {
+    let run = crossgate(&[
+        "proxy",
+        "--config",
+        "routes.toml",
+        "--jsonp",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
 }
