@@ -13,6 +13,8 @@
 //!   Fetch standard says and as Chromium does, over a [`browser::Transport`].
 //! - [`explain`]: Chromium's exact console message for each failure, and the fix.
 //! - [`audit`]: misconfiguration probes (crafted `Origin`s) and their grading by [`browser`].
+//! - [`conformance`]: does a live server do what a policy says? The requests that tell, and the
+//!   comparison with what the policy would have answered.
 //! - [`fetch`]: the standard's tables (tokens, safelisted and forbidden methods and headers).
 //! - [`jsonp`]: safe JSONP callback names, and the script that wraps a JSON body.
 //!
@@ -47,6 +49,7 @@
 
 pub mod audit;
 pub mod browser;
+pub mod conformance;
 pub mod explain;
 pub mod fetch;
 pub mod jsonp;

@@ -88,17 +88,11 @@ impl PreflightResult {
             Some(Some(h)) => h.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
             Some(None) => return Err(CorsError::InvalidAllowHeadersPreflightResponse),
         };
-        let max_age = response
-            .header("access-control-max-age")
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(DEFAULT_MAX_AGE, |s| {
-                Duration::from_secs(s).min(profile.max_age_cap())
-            });
         Ok(PreflightResult {
             credentials: include,
             methods,
             headers,
-            max_age,
+            max_age: max_age(response, profile),
         })
     }
 
@@ -140,6 +134,17 @@ impl PreflightResult {
         }
         Ok(())
     }
+}
+
+/// How long a preflight's answer is cached (Fetch §4.8 step 7.6, "CORS-preflight fetch":
+/// `Access-Control-Max-Age`, capped by the browser; [`DEFAULT_MAX_AGE`] when absent or invalid).
+pub fn max_age(response: &WireResponse, profile: Profile) -> Duration {
+    response
+        .header("access-control-max-age")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(DEFAULT_MAX_AGE, |s| {
+            Duration::from_secs(s).min(profile.max_age_cap())
+        })
 }
 
 /// The lower-case names script can read from a CORS response (Fetch "CORS-filtered response"):

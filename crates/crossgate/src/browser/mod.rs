@@ -35,7 +35,7 @@ use std::time::Duration;
 use url::Url;
 
 pub use cache::PreflightCache;
-pub use check::{DEFAULT_MAX_AGE, readable_headers};
+pub use check::{DEFAULT_MAX_AGE, max_age, readable_headers};
 
 use crate::fetch as spec;
 use crate::origin::Origin;
