@@ -2,6 +2,7 @@
 //! of URL against the live server, step by step, with Chromium's console message and the fix.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::anyhow;
@@ -10,6 +11,7 @@ use crossgate::browser::{
     self, FailureKind, Outcome, PreflightCache, Profile, Request, TransportErrorKind,
 };
 
+use crate::check_policy;
 use crate::outcome::{self, Browser, CredentialsArg};
 use crate::output::{self, Status};
 use crate::transport::{ClientArgs, HttpTransport};
@@ -28,7 +30,22 @@ Only the requests the browser would send are sent: no cookies, no User-Agent, no
 whether each run needed a preflight or found one in the cache (Access-Control-Max-Age).
 
 Exit status: 0 allowed (every run), 1 blocked, 2 a usage or network error (connection
-refused, timed out, TLS error: printed as `crossgate: URL: …`).";
+refused, timed out, TLS error: printed as `crossgate: URL: …`).
+
+With --policy POLICY.toml (instead of --origin): checks that the server does what the policy
+says. The requests come from the policy: each allowed origin (a subdomain pattern one and two
+labels deep, an any-port pattern on two ports) and its near misses (a domain glued before or
+after it, the bare domain of a pattern, another scheme, another port), `null` and an
+unrelated origin; GETs with and without credentials; a preflighted request for each allowed
+method and header, and for a refused method and header; with --error-path /missing, GETs of
+a URL the server answers with an error status (its CORS headers must be there too). Each runs
+through the browser engine against the server, and against what crossgate-tower would answer
+with the same policy in front of the same application. Every difference is reported: the
+server allows what the policy refuses (SECURITY), refuses what it allows, lets a refused
+request through its preflight, exposes other headers, omits Vary: Origin on a readable answer,
+or caches its preflight for another time. Requests with allowed methods really are sent:
+point it at a harmless URL. Exit status with --policy: 0 no difference, 1 a difference,
+2 a usage or network error.";
 
 const JSON_SCHEMA: &str = "\
 --json prints the result format of `crossgate simulate` (scenarios/README.md) for the fetch,
@@ -46,8 +63,27 @@ with \"name\" the URL; with --repeat, an array of them, one per run:
 
 A network error prints no JSON: one line on stderr, exit status 2.
 
+With --policy, --json prints an array, one result per request, in a fixed order:
+
+  {
+    \"origin\": string, \"origin_note\": string,   what the origin stands for
+    \"purpose\": \"simple-get\" | \"method\" | \"refused-method\" | \"header\" |
+               \"refused-header\" | \"preflight\" | \"error-status\",
+    \"method\": string, \"url\": string, \"headers\": [[name, value]],
+    \"credentials\": \"omit\" | \"include\",
+    \"expected\": observed,          what the policy says (crossgate-tower's answers)
+    \"actual\": observed,            what the server did
+    \"differences\": [{\"kind\", \"security\": bool, \"title\", \"detail\"}]
+  }
+  observed: {\"outcome\": \"allowed\" | \"blocked\", \"step\": null | \"fetch\" | \"preflight\" |
+    \"cors-check\" | \"network\", \"status\", \"readable_headers\", \"max_age\" (seconds, when
+    a preflight passed), \"vary_origin\" (when allowed), \"console\"}
+  kinds: allows-refused, sends-refused, exposes-more (security), refuses-allowed,
+    blocks-earlier, exposes-less, missing-vary-origin, max-age
+
 Examples:
   crossgate check https://api.example.com/items --origin https://app.example.com
+  crossgate check --policy cors.toml https://staging.example.com/api/items --error-path /missing
   crossgate check http://127.0.0.1:8080/r --origin http://localhost:5173 --method PUT \\
       -H 'Content-Type: application/json' --body '{}' --repeat 2";
 
@@ -59,8 +95,8 @@ pub(crate) struct Args {
     #[arg(value_name = "URL")]
     url: String,
     /// The page's origin, e.g. https://app.example.com
-    #[arg(long, value_name = "ORIGIN")]
-    origin: String,
+    #[arg(long, value_name = "ORIGIN", required_unless_present = "policy")]
+    origin: Option<String>,
     /// The method, as the script writes it
     #[arg(long, short = 'X', value_name = "METHOD", default_value = "GET")]
     method: String,
@@ -79,6 +115,19 @@ pub(crate) struct Args {
     /// Fetch N times with one preflight cache, as one page would
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     repeat: Option<u32>,
+    /// Check the server against a policy file: every difference (instead of one fetch)
+    #[arg(
+        long,
+        value_name = "POLICY.toml",
+        conflicts_with_all = ["origin", "method", "headers", "credentials", "body", "repeat"]
+    )]
+    policy: Option<PathBuf>,
+    /// With --policy: a path (e.g. /missing) or URL the server answers with 4xx/5xx
+    #[arg(long, value_name = "PATH")]
+    error_path: Option<String>,
+    /// With --policy: requests in flight at once [default: 8]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    concurrency: Option<u32>,
     #[command(flatten)]
     client: ClientArgs,
     /// Print JSON instead of text (schema in --help)
@@ -101,8 +150,27 @@ pub(crate) fn parse_header(text: &str) -> anyhow::Result<(String, String)> {
 
 /// Runs `crossgate check`.
 pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
+    let profile = Profile::from(args.browser);
+    if let Some(policy) = &args.policy {
+        let options = check_policy::Options {
+            url: &args.url,
+            policy,
+            error_path: args.error_path.as_deref(),
+            concurrency: args.concurrency.map_or(8, |n| n as usize),
+            profile,
+            client: &args.client,
+            json: args.json,
+        };
+        return check_policy::run(&options, out);
+    }
+    if args.error_path.is_some() || args.concurrency.is_some() {
+        return Err(anyhow!(
+            "--error-path and --concurrency go with --policy POLICY.toml"
+        ));
+    }
     let request = Request {
-        origin: args.origin.clone(),
+        // clap requires --origin unless --policy is given.
+        origin: args.origin.clone().unwrap_or_default(),
         url: args.url.clone(),
         method: args.method.clone(),
         headers: args
@@ -113,7 +181,6 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         credentials: args.credentials.into(),
         body: args.body.clone(),
     };
-    let profile = Profile::from(args.browser);
     let mut transport = HttpTransport::new(&args.client)?;
     let mut cache = PreflightCache::new();
     let runs = args.repeat.unwrap_or(1);

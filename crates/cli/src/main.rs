@@ -3,6 +3,7 @@
 
 mod audit;
 mod check;
+mod check_policy;
 mod origin;
 mod outcome;
 mod output;

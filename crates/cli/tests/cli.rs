@@ -6,6 +6,8 @@
 mod audit;
 #[path = "cli/check.rs"]
 mod check;
+#[path = "cli/check_policy.rs"]
+mod check_policy;
 #[path = "cli/proxy.rs"]
 mod proxy;
 #[path = "cli/servers.rs"]
