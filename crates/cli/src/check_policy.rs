@@ -330,6 +330,11 @@ fn write_result(
                 line.push_str("; no Vary: Origin");
             }
         }
+        if who == "policy" && result.assumed_answer {
+            line.push_str(
+                " (the application's answer assumed: the server never answered this request)",
+            );
+        }
         writeln!(out, "    {who}: {line}")?;
         if let Some(console) = &observed.console {
             writeln!(out, "      console: {console}")?;

@@ -413,7 +413,8 @@ fn check_policy_reports_an_allowed_method_refused_at_the_preflight() {
         &format!(
             "\n  DELETE {url} from https://app.example.com, credentials include\n    \
              origin: listed\n    \
-             policy: allowed (status 200); script can read no header; preflight cached 600 s\n    \
+             policy: allowed (status 200); script can read no header; preflight cached 600 s \
+             (the application's answer assumed: the server never answered this request)\n    \
              server: blocked at the preflight (the request is not sent)\n      \
              console: Access to fetch at '{url}' from origin 'https://app.example.com' has been \
              blocked by CORS policy: Response to preflight request doesn't pass access control check: \

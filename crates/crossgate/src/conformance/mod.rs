@@ -591,6 +591,8 @@ fn header_map(lines: &[(String, String)]) -> HeaderMap {
 /// no header, so that nothing is sent to the server that a browser would not send.
 struct Replay {
     exchanges: Vec<browser::Exchange>,
+    /// Whether an answer had to be made up.
+    assumed: bool,
 }
 
 impl Transport for Replay {
@@ -602,10 +604,13 @@ impl Transport for Replay {
         });
         Ok(match found {
             Some(i) => self.exchanges.remove(i).response,
-            None => WireResponse {
-                status: 200,
-                headers: Vec::new(),
-            },
+            None => {
+                self.assumed = true;
+                WireResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                }
+            }
         })
     }
 }
@@ -870,6 +875,9 @@ pub struct CaseResult {
     pub differences: Vec<Difference>,
     /// The live fetch, every exchange and check.
     pub actual_outcome: Outcome,
+    /// Whether the expected side needed an answer of the application that the live run never
+    /// got (the server blocked the request before it was sent): `200` with no header is assumed.
+    pub assumed_answer: bool,
 }
 
 /// The server gave no answer at all.
@@ -924,6 +932,7 @@ pub fn run_case(
     }
     let mut app = Replay {
         exchanges: actual_outcome.exchanges.clone(),
+        assumed: false,
     };
     let expected_outcome = fetch(&mut PolicyServer {
         policy,
@@ -938,6 +947,7 @@ pub fn run_case(
         actual,
         differences,
         actual_outcome,
+        assumed_answer: app.assumed,
     })
 }
 
