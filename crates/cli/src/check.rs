@@ -10,6 +10,7 @@ use crossgate::browser::scenario::ScenarioResult;
 use crossgate::browser::{
     self, FailureKind, Outcome, PreflightCache, Profile, Request, TransportErrorKind,
 };
+use crossgate::conformance::DifferenceKind;
 
 use crate::check_policy;
 use crate::outcome::{self, Browser, CredentialsArg};
@@ -128,6 +129,9 @@ pub(crate) struct Args {
     /// With --policy: requests in flight at once [default: 8]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     concurrency: Option<u32>,
+    /// With --policy: do not count differences of this kind (e.g. max-age); repeat for more
+    #[arg(long, value_name = "KIND", value_parser = check_policy::parse_kind)]
+    ignore: Vec<DifferenceKind>,
     #[command(flatten)]
     client: ClientArgs,
     /// Print JSON instead of text (schema in --help)
@@ -158,14 +162,15 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             error_path: args.error_path.as_deref(),
             concurrency: args.concurrency.map_or(8, |n| n as usize),
             profile,
+            ignore: &args.ignore,
             client: &args.client,
             json: args.json,
         };
         return check_policy::run(&options, out);
     }
-    if args.error_path.is_some() || args.concurrency.is_some() {
+    if args.error_path.is_some() || args.concurrency.is_some() || !args.ignore.is_empty() {
         return Err(anyhow!(
-            "--error-path and --concurrency go with --policy POLICY.toml"
+            "--error-path, --concurrency and --ignore go with --policy POLICY.toml"
         ));
     }
     let request = Request {

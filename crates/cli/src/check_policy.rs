@@ -29,10 +29,20 @@ pub(crate) struct Options<'a> {
     pub(crate) concurrency: usize,
     /// `--browser`.
     pub(crate) profile: Profile,
+    /// `--ignore`: differences not counted.
+    pub(crate) ignore: &'a [DifferenceKind],
     /// `--timeout`, `--cacert`, `--resolve`.
     pub(crate) client: &'a ClientArgs,
     /// `--json`.
     pub(crate) json: bool,
+}
+
+/// `--ignore KIND`: a difference kind's id.
+pub(crate) fn parse_kind(text: &str) -> Result<DifferenceKind, String> {
+    DifferenceKind::from_id(text).ok_or_else(|| {
+        let ids: Vec<&str> = DifferenceKind::ALL.iter().map(|k| k.id()).collect();
+        format!("expected one of {}", ids.join(", "))
+    })
 }
 
 /// One result in `--json`.
@@ -189,13 +199,22 @@ pub(crate) fn run(options: &Options<'_>, out: &mut dyn Write) -> anyhow::Result<
         };
         return Err(anyhow!("{e}{hint}"));
     }
-    let results: Vec<CaseResult> = results.into_iter().flatten().collect();
+    let mut results: Vec<CaseResult> = results.into_iter().flatten().collect();
+    for result in &mut results {
+        result
+            .differences
+            .retain(|d| !options.ignore.contains(&d.kind));
+    }
     let differing = results.iter().filter(|r| !r.differences.is_empty()).count();
     if options.json {
         let json: Vec<JsonResult<'_>> = results.iter().map(json_result).collect();
         output::write_json(out, &json)?;
     } else {
         write_text(&results, error_url.as_deref(), out)?;
+        if !options.ignore.is_empty() {
+            let ids: Vec<&str> = options.ignore.iter().map(|k| k.id()).collect();
+            writeln!(out, "not counted (--ignore): {}", ids.join(", "))?;
+        }
     }
     Ok(if differing == 0 {
         Status::Ok

@@ -751,6 +751,23 @@ pub enum DifferenceKind {
 }
 
 impl DifferenceKind {
+    /// Every kind, in the order of [`DifferenceKind`] (the security-relevant ones first).
+    pub const ALL: [DifferenceKind; 8] = [
+        DifferenceKind::AllowsRefused,
+        DifferenceKind::SendsRefused,
+        DifferenceKind::ExposesMore,
+        DifferenceKind::RefusesAllowed,
+        DifferenceKind::BlocksEarlier,
+        DifferenceKind::ExposesLess,
+        DifferenceKind::MissingVary,
+        DifferenceKind::MaxAge,
+    ];
+
+    /// The kind with this id.
+    pub fn from_id(id: &str) -> Option<DifferenceKind> {
+        DifferenceKind::ALL.into_iter().find(|k| k.id() == id)
+    }
+
     /// A stable kebab-case id.
     pub fn id(self) -> &'static str {
         match self {

@@ -453,5 +453,16 @@ fn compare_steps() {
     assert_eq!(kinds(pre, pre), Vec::<&str>::new());
     assert_eq!(kinds(Verdict::Allowed(200), pre), ["refuses-allowed"]);
     assert!(DifferenceKind::SendsRefused.is_security());
+    for kind in DifferenceKind::ALL {
+        assert_eq!(DifferenceKind::from_id(kind.id()), Some(kind));
+    }
+    let security: Vec<bool> = DifferenceKind::ALL
+        .iter()
+        .map(|k| k.is_security())
+        .collect();
+    assert_eq!(
+        security,
+        [true, true, true, false, false, false, false, false]
+    );
     assert!(!DifferenceKind::RefusesAllowed.is_security());
 }
