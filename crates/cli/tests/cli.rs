@@ -8,6 +8,8 @@ mod audit;
 mod check;
 #[path = "cli/check_policy.rs"]
 mod check_policy;
+#[path = "cli/peers.rs"]
+mod peers;
 #[path = "cli/proxy.rs"]
 mod proxy;
 #[path = "cli/servers.rs"]

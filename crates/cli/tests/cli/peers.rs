@@ -1,0 +1,997 @@
+//! The real servers people configure CORS in, on 127.0.0.1: nginx, Apache and Caddy (Debian's
+//! packages) in front of a small upstream app, Express with the `cors` npm package, FastAPI
+//! (Starlette's `CORSMiddleware`) under uvicorn, and S3 bucket CORS on moto's S3 server put there
+//! with boto3. `scripts/peers` installs them (`scripts/test` runs it first).
+//!
+//! Each launcher writes its configuration into a fresh temporary directory, starts the server in
+//! the foreground on a free loopback port, polls until it accepts connections, and kills it when
+//! dropped. Every server answers the same app: `/api/data` 200 JSON with `X-Total: 42` (any
+//! method), `/api/error` 500 (404 on S3, where it is a missing object), anything else 404; so
+//! the CORS headers on errors are tested too.
+//!
+//! The configurations here are hand-written: correct ones for [`CREDENTIALS`]
+//! (`tests/peers/policies/credentials.toml`), whose answers are asserted header by header, and the
+//! classic mistakes (nginx's `add_header` without `always`, nginx echoing `$http_origin` with
+//! credentials, Express's `origin: true` with credentials), whose answers show the mistake.
+//!
+//! S3 is moto's server with one fix (`tests/peers/python/s3_server.py`): moto matches a rule's
+//! origin as an unanchored prefix, S3 matches the whole origin.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{Run, TempDir, crossgate, path_str};
+
+/// The repository's root (the tests run with the CLI crate's directory as working directory).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `path` under the repository's root, which must exist: `scripts/peers` installs it.
+fn installed(path: &str) -> PathBuf {
+    let full = root().join(path);
+    assert!(
+        full.exists(),
+        "{path} is missing: run scripts/peers (scripts/test does), which installs the servers \
+         these tests run"
+    );
+    full
+}
+
+/// A program from a Debian package, which must be installed: `scripts/peers` installs it.
+fn program(name: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
+        let path = Path::new(dir).join(name);
+        if path.is_file() {
+            return path;
+        }
+    }
+    panic!(
+        "{name} is missing: run scripts/peers (scripts/test does), which installs Debian's \
+         {package}"
+    );
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (bound, then closed), for servers that take
+/// their port on the command line or in a file.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("a local address").port()
+}
+
+/// A fresh temporary directory for one server (or one test), unique in the test process: tests
+/// run in parallel and some start the same configuration.
+fn fresh_dir(kind: &str, name: &str) -> TempDir {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    TempDir::new(&format!("peer-{kind}-{name}-{n}"))
+}
+
+/// How long a server may take to listen (moto and uvicorn import a lot on a busy machine).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A real server, killed (and waited for) when dropped; its temporary directory goes with it.
+pub(crate) struct Peer {
+    name: &'static str,
+    child: Child,
+    addr: SocketAddr,
+    dir: TempDir,
+    /// The upstream app nginx, Apache and Caddy proxy to, kept alive as long as they are.
+    _app: Option<App>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    /// `http://127.0.0.1:PORT{path}`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// What the server printed (standard output and error, one file).
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default()
+    }
+
+    /// One HTTP/1.1 request on a fresh connection.
+    pub(crate) fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+        request(self.addr, method, path, headers)
+            .unwrap_or_else(|e| panic!("{}: {method} {path}: {e}\n{}", self.name, self.log()))
+    }
+}
+
+/// Starts `command` (its output to `server.log` in `dir`) and waits until `port` on 127.0.0.1
+/// accepts connections; panics with the server's output if it exits first or takes too long.
+fn spawn(name: &'static str, dir: TempDir, port: u16, command: &mut Command) -> Peer {
+    let log = File::create(dir.0.join("server.log")).expect("create server.log");
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone the log file"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+    let mut peer = Peer {
+        name,
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        dir,
+        _app: None,
+    };
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if TcpStream::connect_timeout(&peer.addr, Duration::from_secs(1)).is_ok() {
+            return peer;
+        }
+        if let Ok(Some(status)) = peer.child.try_wait() {
+            panic!(
+                "{name} exited ({status}) before listening on {}:\n{}",
+                peer.addr,
+                peer.log()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not listen on {} within {START_TIMEOUT:?}:\n{}",
+            peer.addr,
+            peer.log()
+        );
+        // Polling, not synchronising: the next connect attempt says whether it is up.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a server answered: the status and every header (names in lower case, in order).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+impl Answer {
+    /// The values of every `name` header.
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The value of the one `name` header, `None` without one (and a panic with two).
+    pub(crate) fn one(&self, name: &str) -> Option<&str> {
+        let all = self.all(name);
+        assert!(all.len() <= 1, "{name} sent {} times: {self:?}", all.len());
+        all.first().copied()
+    }
+
+    /// Whether `Vary` names `Origin` (in any of its lines, any case).
+    pub(crate) fn varies_on_origin(&self) -> bool {
+        self.all("vary").iter().any(|v| {
+            v.split(',')
+                .any(|name| name.trim().eq_ignore_ascii_case("origin"))
+        })
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to the end.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Answer> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    stream.write_all(text.as_bytes())?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes)?;
+    let response = String::from_utf8_lossy(&bytes);
+    let head = response.split("\r\n\r\n").next().unwrap_or_default();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    Ok(Answer { status, headers })
+}
+
+/// The upstream app behind nginx, Apache and Caddy, on 127.0.0.1: the same routes as the
+/// Express and FastAPI apps, for any method, one request per connection. It knows nothing of
+/// CORS; the server in front adds it.
+struct App {
+    addr: SocketAddr,
+}
+
+impl App {
+    fn start() -> App {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a local address");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || App::answer(stream));
+            }
+        });
+        App { addr }
+    }
+
+    fn answer(mut stream: TcpStream) {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let mut request_line = head.lines().next().unwrap_or_default().split(' ');
+        let method = request_line.next().unwrap_or_default();
+        let path = request_line.next().unwrap_or_default();
+        let length: usize = head
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, value)| value.trim().parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        if stream.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (status, extra, body) = match path.split('?').next().unwrap_or_default() {
+            "/api/data" => ("200 OK", "X-Total: 42\r\n", r#"{"data": [1, 2, 3]}"#),
+            "/api/error" => ("500 Internal Server Error", "", r#"{"error": "boom"}"#),
+            _ => ("404 Not Found", "", r#"{"error": "not found"}"#),
+        };
+        let body = if method == "HEAD" { "" } else { body };
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{extra}\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+}
+
+/// nginx with `http` (inside `http {}`: where `map`s go) and `location` (inside the
+/// `location /api/` that proxies to the app).
+pub(crate) fn nginx(name: &str, http: &str, location: &str) -> Peer {
+    let nginx = program("nginx", "nginx-light");
+    let dir = fresh_dir("nginx", name);
+    let app = App::start();
+    let port = free_port();
+    let d = path_str(&dir.0);
+    let config = format!(
+        "master_process off;\ndaemon off;\npid {d}/nginx.pid;\nerror_log stderr warn;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n  access_log off;\n\
+           client_body_temp_path {d}/client_body;\n  proxy_temp_path {d}/proxy;\n\
+           fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+         {http}\n\
+           server {{\n    listen 127.0.0.1:{port};\n\
+             location /api/ {{\n{location}\n      proxy_pass http://{app};\n    }}\n  }}\n}}\n",
+        app = app.addr,
+    );
+    let conf = dir.file("nginx.conf", &config);
+    let mut peer = spawn(
+        "nginx",
+        dir,
+        port,
+        Command::new(nginx).args(["-e", "stderr", "-p", &d, "-c", &conf]),
+    );
+    peer._app = Some(app);
+    peer
+}
+
+/// Apache (event MPM, one process: `-X`) with mod_headers, mod_setenvif, mod_rewrite and
+/// mod_proxy_http; `cors` goes in the server's configuration, after `ProxyPass /api/` to the app.
+pub(crate) fn apache(name: &str, cors: &str) -> Peer {
+    let apache = program("apache2", "apache2");
+    let dir = fresh_dir("apache", name);
+    let app = App::start();
+    let port = free_port();
+    let d = path_str(&dir.0);
+    let modules: String = [
+        ("mpm_event", "mpm_event"),
+        ("authz_core", "authz_core"),
+        ("headers", "headers"),
+        ("setenvif", "setenvif"),
+        ("rewrite", "rewrite"),
+        ("proxy", "proxy"),
+        ("proxy_http", "proxy_http"),
+    ]
+    .iter()
+    .map(|(module, file)| {
+        format!("LoadModule {module}_module /usr/lib/apache2/modules/mod_{file}.so\n")
+    })
+    .collect();
+    // As root, Apache serves as www-data (Debian's user for it); otherwise as whoever runs it.
+    let config = format!(
+        "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/httpd.pid\n\
+         Listen 127.0.0.1:{port}\nServerName 127.0.0.1\nErrorLog /dev/stderr\nLogLevel warn\n\
+         {modules}User www-data\nGroup www-data\nDocumentRoot {d}\n\
+         ProxyPass /api/ http://{app}/api/\n{cors}\n",
+        app = app.addr,
+    );
+    let conf = dir.file("httpd.conf", &config);
+    let mut peer = spawn(
+        "apache",
+        dir,
+        port,
+        Command::new(apache).args(["-X", "-f", &conf]),
+    );
+    peer._app = Some(app);
+    peer
+}
+
+/// Caddy (`caddy run`, no admin endpoint, no automatic HTTPS) with `cors` in the site block,
+/// before `reverse_proxy` to the app.
+pub(crate) fn caddy(name: &str, cors: &str) -> Peer {
+    let caddy = program("caddy", "caddy");
+    let dir = fresh_dir("caddy", name);
+    let app = App::start();
+    let port = free_port();
+    let d = path_str(&dir.0);
+    let config = format!(
+        "{{\n  admin off\n  auto_https off\n  storage file_system {d}/data\n}}\n\
+         http://127.0.0.1:{port} {{\n  bind 127.0.0.1\n{cors}\n  reverse_proxy {app}\n}}\n",
+        app = app.addr,
+    );
+    let conf = dir.file("Caddyfile", &config);
+    let mut peer = spawn(
+        "caddy",
+        dir,
+        port,
+        Command::new(caddy)
+            .args(["run", "--adapter", "caddyfile", "--config", &conf])
+            .env("HOME", &d)
+            .env("XDG_DATA_HOME", &d)
+            .env("XDG_CONFIG_HOME", &d),
+    );
+    peer._app = Some(app);
+    peer
+}
+
+/// Express (`tests/peers/node/server.js`) with `cors(options)`, `options` being the module
+/// `options_js` (a CommonJS file whose export is the options object).
+pub(crate) fn express(name: &str, options_js: &str) -> Peer {
+    let node = program("node", "nodejs");
+    installed("tests/peers/node/node_modules/cors");
+    let server = installed("tests/peers/node/server.js");
+    let dir = fresh_dir("express", name);
+    let options = dir.file("cors-options.js", options_js);
+    let port = free_port();
+    spawn(
+        "express",
+        dir,
+        port,
+        Command::new(node)
+            .arg(server)
+            .arg(port.to_string())
+            .arg(options),
+    )
+}
+
+/// FastAPI (`tests/peers/python/app.py`) under uvicorn, `cors_py` run with `app` and
+/// `CORSMiddleware` in scope.
+pub(crate) fn fastapi(name: &str, cors_py: &str) -> Peer {
+    let python = installed("tests/peers/python/.venv/bin/python");
+    let dir = fresh_dir("fastapi", name);
+    let cors = dir.file("cors.py", cors_py);
+    let port = free_port();
+    spawn(
+        "fastapi",
+        dir,
+        port,
+        Command::new(python)
+            .args(["-m", "uvicorn", "app:app", "--host", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .args(["--no-access-log", "--log-level", "warning"])
+            .current_dir(root().join("tests/peers/python"))
+            .env("CROSSGATE_CORS", cors),
+    )
+}
+
+/// moto's S3 server (`tests/peers/python/s3_server.py`); buckets come with [`Peer::bucket`].
+pub(crate) fn s3(name: &str) -> Peer {
+    let python = installed("tests/peers/python/.venv/bin/python");
+    let server = installed("tests/peers/python/s3_server.py");
+    let dir = fresh_dir("s3", name);
+    let port = free_port();
+    spawn(
+        "s3",
+        dir,
+        port,
+        Command::new(python)
+            .arg(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_DISABLE_GLOBAL_CORS", "true"),
+    )
+}
+
+impl Peer {
+    /// Creates `bucket` on this S3 server with boto3, puts `cors_json` as its CORS configuration
+    /// and a public-read object `api/data`; returns the bucket's path (`/BUCKET`).
+    pub(crate) fn bucket(&self, bucket: &str, cors_json: &str) -> String {
+        let python = installed("tests/peers/python/.venv/bin/python");
+        let put = installed("tests/peers/python/s3_put.py");
+        let cors = self.dir.file(&format!("{bucket}.cors.json"), cors_json);
+        let output = Command::new(python)
+            .arg(put)
+            .arg(self.addr.port().to_string())
+            .arg(bucket)
+            .arg(cors)
+            .output()
+            .expect("python runs");
+        assert!(
+            output.status.success(),
+            "s3_put.py {bucket}: {}\n{}\nserver:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            self.log()
+        );
+        format!("/{bucket}")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-written configurations.
+
+/// The policy the hand-written configurations say (`tests/peers/policies/credentials.toml`).
+const CREDENTIALS: &str = "credentials.toml";
+
+/// Reads `tests/peers/policies/NAME`.
+fn policy(name: &str) -> String {
+    std::fs::read_to_string(root().join("tests/peers/policies").join(name))
+        .unwrap_or_else(|e| panic!("tests/peers/policies/{name}: {e}"))
+}
+
+const ALLOWED: &str = "https://app.example.com";
+const ALLOWED_BY_PATTERN: &str = "https://a.b.example.org";
+const REFUSED: &str = "https://evil.example.net";
+/// An allowed origin with more after it: what an unanchored match lets in.
+const NEAR_MISS: &str = "https://app.example.com.evil.example.net";
+
+/// The `map`s for nginx: the allowed origin (or nothing) and, for it, credentials.
+const NGINX_MAPS: &str = r#"
+  map $http_origin $cors_origin {
+    default "";
+    "https://app.example.com" $http_origin;
+    "~^https://([a-z0-9-]+\.)+example\.org$" $http_origin;
+  }
+  map $cors_origin $cors_credentials {
+    "" "";
+    default "true";
+  }
+"#;
+
+/// The headers for every answer (`always`: 4xx and 5xx too), and preflights answered at once.
+const NGINX_LOCATION: &str = r#"
+      if ($request_method = OPTIONS) {
+        add_header Access-Control-Allow-Origin $cors_origin always;
+        add_header Access-Control-Allow-Credentials $cors_credentials always;
+        add_header Access-Control-Allow-Methods "GET, PUT" always;
+        add_header Access-Control-Allow-Headers "x-request-id" always;
+        add_header Access-Control-Max-Age 600 always;
+        add_header Vary Origin always;
+        return 204;
+      }
+      add_header Access-Control-Allow-Origin $cors_origin always;
+      add_header Access-Control-Allow-Credentials $cors_credentials always;
+      add_header Access-Control-Expose-Headers "x-total" always;
+      add_header Vary Origin always;
+"#;
+
+/// The classic mistake: no `always`, so nginx drops every one of these on a 4xx or 5xx.
+const NGINX_WITHOUT_ALWAYS: &str = r#"
+      if ($request_method = OPTIONS) {
+        add_header Access-Control-Allow-Origin $cors_origin;
+        add_header Access-Control-Allow-Credentials $cors_credentials;
+        add_header Access-Control-Allow-Methods "GET, PUT";
+        add_header Access-Control-Allow-Headers "x-request-id";
+        add_header Access-Control-Max-Age 600;
+        add_header Vary Origin;
+        return 204;
+      }
+      add_header Access-Control-Allow-Origin $cors_origin;
+      add_header Access-Control-Allow-Credentials $cors_credentials;
+      add_header Access-Control-Expose-Headers "x-total";
+      add_header Vary Origin;
+"#;
+
+/// The other classic: whatever `Origin` says, echoed, with credentials.
+const NGINX_ECHO_ORIGIN: &str = r#"
+      if ($request_method = OPTIONS) {
+        add_header Access-Control-Allow-Origin $http_origin always;
+        add_header Access-Control-Allow-Credentials true always;
+        add_header Access-Control-Allow-Methods "GET, PUT" always;
+        add_header Access-Control-Allow-Headers "x-request-id" always;
+        add_header Access-Control-Max-Age 600 always;
+        return 204;
+      }
+      add_header Access-Control-Allow-Origin $http_origin always;
+      add_header Access-Control-Allow-Credentials true always;
+      add_header Access-Control-Expose-Headers "x-total" always;
+"#;
+
+const APACHE: &str = r#"
+SetEnvIf Origin "^(https://app\.example\.com|https://([a-z0-9-]+\.)+example\.org)$" CORS_ORIGIN=$0
+Header always set Access-Control-Allow-Origin "%{CORS_ORIGIN}e" env=CORS_ORIGIN
+Header always set Access-Control-Allow-Credentials "true" env=CORS_ORIGIN
+Header always set Access-Control-Expose-Headers "x-total" env=CORS_ORIGIN
+Header always set Access-Control-Allow-Methods "GET, PUT" "expr=-n reqenv('CORS_ORIGIN') && %{REQUEST_METHOD} == 'OPTIONS'"
+Header always set Access-Control-Allow-Headers "x-request-id" "expr=-n reqenv('CORS_ORIGIN') && %{REQUEST_METHOD} == 'OPTIONS'"
+Header always set Access-Control-Max-Age "600" "expr=-n reqenv('CORS_ORIGIN') && %{REQUEST_METHOD} == 'OPTIONS'"
+Header always merge Vary Origin
+RewriteEngine On
+RewriteCond %{REQUEST_METHOD} =OPTIONS
+RewriteCond %{HTTP:Access-Control-Request-Method} !^$
+RewriteRule ^ - [R=204,L]
+"#;
+
+const CADDY: &str = r#"
+  @cors_origin header_regexp Origin ^(https://app\.example\.com|https://([a-z0-9-]+\.)+example\.org)$
+  @cors_preflight {
+    method OPTIONS
+    header Access-Control-Request-Method *
+  }
+  header Vary Origin
+  header @cors_origin {
+    Access-Control-Allow-Origin {http.request.header.Origin}
+    Access-Control-Allow-Credentials true
+    Access-Control-Expose-Headers x-total
+  }
+  handle @cors_preflight {
+    header @cors_origin {
+      Access-Control-Allow-Methods "GET, PUT"
+      Access-Control-Allow-Headers x-request-id
+      Access-Control-Max-Age 600
+    }
+    respond 204
+  }
+"#;
+
+const EXPRESS: &str = r#"
+module.exports = {
+  origin: ["https://app.example.com", /^https:\/\/([a-z0-9-]+\.)+example\.org$/],
+  methods: ["GET", "PUT"],
+  allowedHeaders: ["x-request-id"],
+  exposedHeaders: ["x-total"],
+  credentials: true,
+  maxAge: 600,
+};
+"#;
+
+/// The mistake the `cors` package makes easy: `origin: true` reflects any origin.
+const EXPRESS_ORIGIN_TRUE: &str = "module.exports = { origin: true, credentials: true };\n";
+
+const FASTAPI: &str = r#"
+app.add_middleware(
+    CORSMiddleware,
+    allow_origins=["https://app.example.com"],
+    allow_origin_regex=r"https://([a-z0-9-]+\.)+example\.org",
+    allow_methods=["GET", "PUT"],
+    allow_headers=["x-request-id"],
+    expose_headers=["x-total"],
+    allow_credentials=True,
+    max_age=600,
+)
+"#;
+
+/// S3 cannot choose whether to send credentials; the rest of the policy.
+const S3: &str = r#"{"CORSRules": [{
+  "AllowedOrigins": ["https://app.example.com", "https://*.example.org"],
+  "AllowedMethods": ["GET", "PUT"],
+  "AllowedHeaders": ["x-request-id"],
+  "ExposeHeaders": ["x-total"],
+  "MaxAgeSeconds": 600
+}]}"#;
+
+/// What a correct server for [`CREDENTIALS`] answers, header by header: the allowed origins
+/// (exact and by pattern) read `/api/data` and `error` with credentials, a refused origin and
+/// a near miss get no `Access-Control-Allow-Origin`, an allowed preflight for PUT with
+/// `x-request-id` is answered. `credentials` is false for S3, which never says.
+fn assert_correct(peer: &Peer, base: &str, error: (&str, u16), credentials: bool) {
+    let data = format!("{base}/api/data");
+    for origin in [ALLOWED, ALLOWED_BY_PATTERN] {
+        let answer = peer.request("GET", &data, &[("Origin", origin)]);
+        assert_eq!(answer.status, 200, "{}: {answer:?}", peer.name);
+        assert_eq!(
+            answer.one("access-control-allow-origin"),
+            Some(origin),
+            "{}: {answer:?}",
+            peer.name
+        );
+        if credentials {
+            assert_eq!(
+                answer.one("access-control-allow-credentials"),
+                Some("true"),
+                "{}: {answer:?}",
+                peer.name
+            );
+        }
+        assert!(
+            answer
+                .one("access-control-expose-headers")
+                .is_some_and(|v| v.eq_ignore_ascii_case("x-total")),
+            "{}: {answer:?}",
+            peer.name
+        );
+    }
+    let (error_path, error_status) = error;
+    let answer = peer.request(
+        "GET",
+        &format!("{base}{error_path}"),
+        &[("Origin", ALLOWED)],
+    );
+    assert_eq!(answer.status, error_status, "{}: {answer:?}", peer.name);
+    // moto answers S3's errors without CORS headers.
+    let expected = if peer.name == "s3" {
+        None
+    } else {
+        Some(ALLOWED)
+    };
+    assert_eq!(
+        answer.one("access-control-allow-origin"),
+        expected,
+        "{}: CORS headers on errors too: {answer:?}",
+        peer.name
+    );
+    for origin in [REFUSED, NEAR_MISS] {
+        let answer = peer.request("GET", &data, &[("Origin", origin)]);
+        assert_eq!(answer.status, 200, "{}: {answer:?}", peer.name);
+        assert_eq!(
+            answer.one("access-control-allow-origin"),
+            None,
+            "{}: {origin}: {answer:?}",
+            peer.name
+        );
+    }
+    let preflight = peer.request(
+        "OPTIONS",
+        &data,
+        &[
+            ("Origin", ALLOWED),
+            ("Access-Control-Request-Method", "PUT"),
+            ("Access-Control-Request-Headers", "x-request-id"),
+        ],
+    );
+    assert!(
+        (200..300).contains(&preflight.status),
+        "{}: {preflight:?}",
+        peer.name
+    );
+    assert_eq!(
+        preflight.one("access-control-allow-origin"),
+        Some(ALLOWED),
+        "{}: {preflight:?}",
+        peer.name
+    );
+    let methods = preflight
+        .one("access-control-allow-methods")
+        .unwrap_or_default();
+    assert!(
+        methods.split(',').any(|m| m.trim() == "PUT"),
+        "{}: {preflight:?}",
+        peer.name
+    );
+    let headers = preflight
+        .one("access-control-allow-headers")
+        .unwrap_or_default();
+    assert!(
+        headers
+            .split(',')
+            .any(|h| h.trim().eq_ignore_ascii_case("x-request-id")),
+        "{}: {preflight:?}",
+        peer.name
+    );
+}
+
+/// Starts every hand-written correct configuration at once (each server takes its own time to
+/// start; together they take the slowest's), as [`start_all`] does.
+fn correct_peers() -> Vec<(Peer, String, (&'static str, u16), bool)> {
+    let started = start_all(vec![
+        Box::new(|| (nginx("correct", NGINX_MAPS, NGINX_LOCATION), String::new())),
+        Box::new(|| (apache("correct", APACHE), String::new())),
+        Box::new(|| (caddy("correct", CADDY), String::new())),
+        Box::new(|| (express("correct", EXPRESS), String::new())),
+        Box::new(|| (fastapi("correct", FASTAPI), String::new())),
+        Box::new(|| {
+            let s3 = s3("correct");
+            let bucket = s3.bucket("credentials", S3);
+            (s3, bucket)
+        }),
+    ]);
+    started
+        .into_iter()
+        .map(|(peer, base)| {
+            let s3 = peer.name == "s3";
+            let error = if s3 {
+                ("/api/error", 404)
+            } else {
+                ("/api/error", 500)
+            };
+            (peer, base, error, !s3)
+        })
+        .collect()
+}
+
+type Start = Box<dyn FnOnce() -> (Peer, String) + Send>;
+
+/// Runs each start on a thread of its own and returns the servers in the same order.
+fn start_all(starts: Vec<Start>) -> Vec<(Peer, String)> {
+    let handles: Vec<_> = starts.into_iter().map(std::thread::spawn).collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        .collect()
+}
+
+#[test]
+fn peers_answer_hand_written_correct_configs() {
+    let policy = policy(CREDENTIALS);
+    assert!(policy.contains("allow_credentials = true"), "{policy}");
+    for (peer, base, error, credentials) in correct_peers() {
+        assert_correct(&peer, &base, error, credentials);
+    }
+}
+
+/// nginx's `add_header` without `always` is dropped on 4xx and 5xx: the 500 has no CORS header,
+/// so the browser hides the error from the page.
+#[test]
+fn nginx_without_always_drops_cors_headers_on_errors() {
+    let peer = nginx("without-always", NGINX_MAPS, NGINX_WITHOUT_ALWAYS);
+    let answer = peer.request("GET", "/api/data", &[("Origin", ALLOWED)]);
+    assert_eq!(answer.one("access-control-allow-origin"), Some(ALLOWED));
+    let answer = peer.request("GET", "/api/error", &[("Origin", ALLOWED)]);
+    assert_eq!(answer.status, 500, "{answer:?}");
+    assert_eq!(
+        answer.one("access-control-allow-origin"),
+        None,
+        "{answer:?}"
+    );
+    assert!(!answer.varies_on_origin(), "{answer:?}");
+}
+
+/// Echoing `$http_origin` with credentials lets any site read with the user's cookies.
+#[test]
+fn nginx_echoing_origin_allows_any_site_with_credentials() {
+    let peer = nginx("echo-origin", "", NGINX_ECHO_ORIGIN);
+    for origin in [REFUSED, NEAR_MISS, "null"] {
+        let answer = peer.request("GET", "/api/data", &[("Origin", origin)]);
+        assert_eq!(
+            answer.one("access-control-allow-origin"),
+            Some(origin),
+            "{answer:?}"
+        );
+        assert_eq!(answer.one("access-control-allow-credentials"), Some("true"));
+    }
+}
+
+/// The `cors` package's `origin: true` reflects every origin, credentials included.
+#[test]
+fn express_origin_true_allows_any_site_with_credentials() {
+    let peer = express("origin-true", EXPRESS_ORIGIN_TRUE);
+    for origin in [REFUSED, NEAR_MISS] {
+        let answer = peer.request("GET", "/api/data", &[("Origin", origin)]);
+        assert_eq!(
+            answer.one("access-control-allow-origin"),
+            Some(origin),
+            "{answer:?}"
+        );
+        assert_eq!(answer.one("access-control-allow-credentials"), Some("true"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `crossgate check --policy` against them.
+
+/// The path of `tests/peers/policies/NAME`.
+fn policy_path(name: &str) -> String {
+    path_str(&root().join("tests/peers/policies").join(name))
+}
+
+/// What `crossgate check --policy POLICY URL [--error-path PATH] --json` said.
+struct Checked {
+    run: Run,
+    /// One object per request, each with its `differences`.
+    results: Vec<Value>,
+}
+
+impl Checked {
+    /// Every difference's `kind`, with the request's `purpose`, in the order reported.
+    fn differences(&self) -> Vec<(String, String)> {
+        self.results
+            .iter()
+            .flat_map(|r| {
+                let purpose = r["purpose"].as_str().unwrap_or_default().to_owned();
+                r["differences"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(move |d| {
+                        (
+                            d["kind"].as_str().unwrap_or_default().to_owned(),
+                            purpose.clone(),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// The differing requests, one line each, for a failure message.
+    fn report(&self) -> String {
+        let mut lines = Vec::new();
+        for r in &self.results {
+            let Some(differences) = r["differences"].as_array() else {
+                continue;
+            };
+            if differences.is_empty() {
+                continue;
+            }
+            let kinds: Vec<String> = differences
+                .iter()
+                .map(|d| format!("{} ({})", d["kind"], d["detail"]))
+                .collect();
+            lines.push(format!(
+                "{} {} {} from {} credentials {} headers {}: policy {} server {}: {}",
+                r["purpose"],
+                r["method"],
+                r["url"],
+                r["origin"],
+                r["credentials"],
+                r["headers"],
+                r["expected"],
+                r["actual"],
+                kinds.join("; ")
+            ));
+        }
+        format!(
+            "exit {}; stderr {:?}; {} of {} requests differ:\n{}",
+            self.run.code,
+            self.run.stderr,
+            lines.len(),
+            self.results.len(),
+            lines.join("\n")
+        )
+    }
+}
+
+/// `crossgate check --policy`. `error_path` is `None` for S3 (moto's errors carry no CORS
+/// headers, S3's do); S3 takes one request at a time (moto's handlers share state across
+/// threads, and concurrent requests read each other's).
+fn check_policy(peer: &Peer, policy: &str, path: &str, error_path: Option<&str>) -> Checked {
+    let url = peer.url(path);
+    let mut args = vec!["check", "--policy", policy, &url, "--json"];
+    if let Some(path) = error_path {
+        args.extend(["--error-path", path]);
+    }
+    if peer.name == "s3" {
+        args.extend(["--concurrency", "1"]);
+    }
+    let run = crossgate(&args);
+    let results = serde_json::from_str::<Vec<Value>>(&run.stdout).unwrap_or_default();
+    assert!(
+        run.code == 2 || !results.is_empty(),
+        "check --policy printed no result: {run:?}"
+    );
+    Checked { run, results }
+}
+
+/// The hand-written correct configurations: no difference, on every request the policy implies.
+#[test]
+fn check_policy_finds_no_difference_on_hand_written_correct_configs() {
+    let dir = fresh_dir("check", "correct");
+    // S3 has no say over credentials, and moto never sends them: the same policy without.
+    let without_credentials = dir.file(
+        "no-credentials.toml",
+        &policy(CREDENTIALS).replace("allow_credentials = true", ""),
+    );
+    let with_credentials = policy_path(CREDENTIALS);
+    let mut failures = Vec::new();
+    for (peer, base, _, _) in correct_peers() {
+        let (policy, error_path) = if peer.name == "s3" {
+            // moto answers errors without CORS headers (where S3 itself sends them).
+            (&without_credentials, None)
+        } else {
+            (&with_credentials, Some("/api/error"))
+        };
+        let checked = check_policy(&peer, policy, &format!("{base}/api/data"), error_path);
+        if checked.run.code != 0 {
+            failures.push(format!("{}: {}", peer.name, checked.report()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `add_header` without `always`: the policy allows reading the error, nginx refuses it.
+#[test]
+fn check_policy_reports_nginx_without_always() {
+    let peer = nginx("check-without-always", NGINX_MAPS, NGINX_WITHOUT_ALWAYS);
+    let checked = check_policy(
+        &peer,
+        &policy_path(CREDENTIALS),
+        "/api/data",
+        Some("/api/error"),
+    );
+    assert_eq!(checked.run.code, 1, "{}", checked.report());
+    let differences = checked.differences();
+    assert!(
+        differences
+            .iter()
+            .any(|(kind, purpose)| kind == "refuses-allowed" && purpose == "error-status"),
+        "{}",
+        checked.report()
+    );
+    assert!(
+        differences
+            .iter()
+            .all(|(_, purpose)| purpose == "error-status"),
+        "only the error answers differ: {}",
+        checked.report()
+    );
+}
+
+/// Echoing `$http_origin` with credentials: every refused origin reads with the user's cookies.
+#[test]
+fn check_policy_reports_nginx_echoing_origin() {
+    let peer = nginx("check-echo-origin", "", NGINX_ECHO_ORIGIN);
+    let checked = check_policy(
+        &peer,
+        &policy_path(CREDENTIALS),
+        "/api/data",
+        Some("/api/error"),
+    );
+    assert_eq!(checked.run.code, 1, "{}", checked.report());
+    assert!(
+        checked
+            .differences()
+            .iter()
+            .any(|(kind, _)| kind == "allows-refused"),
+        "{}",
+        checked.report()
+    );
+}
+
+/// Express's `origin: true` with credentials: the same hole, one line of JavaScript.
+#[test]
+fn check_policy_reports_express_origin_true() {
+    let peer = express("check-origin-true", EXPRESS_ORIGIN_TRUE);
+    let checked = check_policy(
+        &peer,
+        &policy_path(CREDENTIALS),
+        "/api/data",
+        Some("/api/error"),
+    );
+    assert_eq!(checked.run.code, 1, "{}", checked.report());
+    assert!(
+        checked
+            .differences()
+            .iter()
+            .any(|(kind, _)| kind == "allows-refused"),
+        "{}",
+        checked.report()
+    );
+}
