@@ -511,17 +511,23 @@ fn decide(policy: &Compiled, method: &Method, request: &HeaderMap) -> Decision {
 
 /// An `OPTIONS` request: a preflight if it carries `Origin` and `Access-Control-Request-Method`.
 /// The request's headers are read in one pass (a preflight needs three of them) rather than
-/// looked up one by one.
+/// looked up one by one, each lookup hashing its name.
 fn options(policy: &Compiled, request: &HeaderMap, vary_origin: Vary) -> Decision {
     let mut origin = None;
     let mut several_origins = false;
     let mut method = None;
     let mut several_methods = false;
+    let mut header_lines = RequestHeaderLines::None;
     for (name, value) in request {
         if *name == ORIGIN {
             several_origins |= origin.replace(value).is_some();
         } else if *name == ACCESS_CONTROL_REQUEST_METHOD {
             several_methods |= method.replace(value).is_some();
+        } else if *name == ACCESS_CONTROL_REQUEST_HEADERS {
+            header_lines = match header_lines {
+                RequestHeaderLines::None => RequestHeaderLines::One(value),
+                _ => RequestHeaderLines::Several,
+            };
         }
     }
     match (origin, method) {
@@ -534,13 +540,34 @@ fn options(policy: &Compiled, request: &HeaderMap, vary_origin: Vary) -> Decisio
         (Some(origin), None) => actual(policy, origin, several_origins, request, vary_origin),
         (Some(origin), Some(method)) => preflight(
             policy,
-            origin,
-            several_origins,
+            Preflight {
+                origin,
+                several_origins,
+                method,
+                several_methods,
+                header_lines,
+            },
             request,
-            method,
-            several_methods,
         ),
     }
+}
+
+/// What [`options`] found of a preflight's request headers.
+struct Preflight<'a> {
+    origin: &'a HeaderValue,
+    several_origins: bool,
+    method: &'a HeaderValue,
+    several_methods: bool,
+    header_lines: RequestHeaderLines<'a>,
+}
+
+/// The `Access-Control-Request-Headers` lines of a request: almost always none or one, found
+/// while looking for the other preflight headers; several are looked up again.
+#[derive(Clone, Copy)]
+enum RequestHeaderLines<'a> {
+    None,
+    One(&'a HeaderValue),
+    Several,
 }
 
 /// `Access-Control-Allow-Origin` for an allowed origin: `*`, the precomputed exact value, or the
@@ -614,14 +641,14 @@ fn actual(
 
 /// The answer to a CORS-preflight request (Fetch §3.2.2): 204 with the allowed origin, methods,
 /// headers and max-age, or 403 with no CORS headers.
-fn preflight(
-    policy: &Compiled,
-    origin: &HeaderValue,
-    several: bool,
-    request: &HeaderMap,
-    method: &HeaderValue,
-    several_methods: bool,
-) -> Decision {
+fn preflight(policy: &Compiled, found: Preflight<'_>, request: &HeaderMap) -> Decision {
+    let Preflight {
+        origin,
+        several_origins: several,
+        method,
+        several_methods,
+        header_lines,
+    } = found;
     let refuse = |rejection: Rejection| Decision {
         kind: RequestKind::Preflight,
         rejection: Some(rejection),
@@ -643,7 +670,13 @@ fn preflight(
     if !method_allowed(policy, method.as_bytes()) {
         return refuse(Rejection::MethodNotAllowed(Excerpt::new(method.as_bytes())));
     }
-    if let Err(rejection) = check_request_headers(request, |name| header_allowed(policy, name)) {
+    let allowed = |name: &[u8]| header_allowed(policy, name);
+    let checked = match header_lines {
+        RequestHeaderLines::None => Ok(0),
+        RequestHeaderLines::One(line) => check_request_header_lines([line], allowed),
+        RequestHeaderLines::Several => check_request_headers(request, allowed),
+    };
+    if let Err(rejection) = checked {
         return refuse(rejection);
     }
     // The precompiled answer, whose first entry is the allowed origin's placeholder: replaced
@@ -699,24 +732,24 @@ fn method_allowed(policy: &Compiled, method: &[u8]) -> bool {
             .is_none_or(|list| list.iter().any(|m| **m == *method))
 }
 
+/// Whether the policy allows request header `name` (ASCII case-insensitively: the allowed names
+/// are stored lower case).
 fn header_allowed(policy: &Compiled, name: &[u8]) -> bool {
     let Some(sorted) = &policy.headers else {
         return true;
     };
-    // Lower-cased into a stack buffer, then compared a slice at a time (memcmp), rather than
-    // byte by byte through a lower-casing iterator: this runs for every name of every preflight.
-    let mut buffer = [0u8; 64];
-    match buffer.get_mut(..name.len()) {
-        Some(lower) => {
-            lower.copy_from_slice(name);
-            lower.make_ascii_lowercase();
-            sorted
-                .binary_search_by(|probe| (**probe).cmp(lower))
-                .is_ok()
-        }
-        None => sorted
+    // A policy lists a handful of names: comparing those of the same length is cheaper than a
+    // binary search's ordered comparisons. Long lists are searched.
+    if sorted.len() <= 16 {
+        // Browsers send lower-case names: byte equality first, then the case-insensitive match.
+        sorted.iter().any(|allowed| {
+            allowed.len() == name.len()
+                && (**allowed == *name || allowed.eq_ignore_ascii_case(name))
+        })
+    } else {
+        sorted
             .binary_search_by(|probe| cmp_ignore_ascii_case(probe, name))
-            .is_ok(),
+            .is_ok()
     }
 }
 
@@ -727,37 +760,65 @@ fn cmp_ignore_ascii_case(a: &[u8], b: &[u8]) -> Ordering {
 
 /// Reads `Access-Control-Request-Headers` as the Fetch standard sends it (a comma-separated list
 /// of header names, possibly over several lines), tolerating optional whitespace and empty
-/// elements, and checks each name with `allowed`. Linear in the input, allocation-free, and
-/// bounded to [`MAX_REQUEST_HEADERS`] names and [`MAX_REQUEST_HEADERS_BYTES`] bytes.
+/// elements, and checks each name, as the request spelled it, with `allowed`. Linear in the
+/// input, allocation-free, and bounded to [`MAX_REQUEST_HEADERS`] names and
+/// [`MAX_REQUEST_HEADERS_BYTES`] bytes.
 pub fn check_request_headers(
     request: &HeaderMap,
+    allowed: impl FnMut(&[u8]) -> bool,
+) -> Result<usize, Rejection> {
+    check_request_header_lines(&request.get_all(ACCESS_CONTROL_REQUEST_HEADERS), allowed)
+}
+
+/// [`check_request_headers`] over the lines themselves. One pass over the bytes: each is looked
+/// up once in the `tchar` table, and names are sliced out of the line, never copied.
+fn check_request_header_lines<'a>(
+    lines: impl IntoIterator<Item = &'a HeaderValue> + Copy,
     mut allowed: impl FnMut(&[u8]) -> bool,
 ) -> Result<usize, Rejection> {
     let malformed = |why| Rejection::MalformedRequestHeader {
         header: "access-control-request-headers",
         why,
     };
-    let lines = request.get_all(ACCESS_CONTROL_REQUEST_HEADERS);
-    if lines.iter().map(HeaderValue::len).sum::<usize>() > MAX_REQUEST_HEADERS_BYTES {
+    if lines.into_iter().map(HeaderValue::len).sum::<usize>() > MAX_REQUEST_HEADERS_BYTES {
         return Err(malformed("too long"));
     }
     let mut count = 0;
+    let mut name_done = |name: &[u8]| {
+        count += 1;
+        if count > MAX_REQUEST_HEADERS {
+            return Err(malformed("too many header names"));
+        }
+        if !allowed(name) {
+            return Err(Rejection::HeaderNotAllowed(Excerpt::new(name)));
+        }
+        Ok(())
+    };
     for line in lines {
-        for element in line.as_bytes().split(|&b| b == b',') {
-            let name = fetch::trim_ows(element);
-            if name.is_empty() {
-                continue;
+        let bytes = line.as_bytes();
+        let mut i = 0;
+        loop {
+            // Separators: optional whitespace and commas (empty elements are allowed).
+            while i < bytes.len() && (bytes[i] == b',' || fetch::is_ows(bytes[i])) {
+                i += 1;
             }
-            count += 1;
-            if count > MAX_REQUEST_HEADERS {
-                return Err(malformed("too many header names"));
+            if i == bytes.len() {
+                break;
             }
-            if !fetch::is_token(name) {
+            let start = i;
+            while i < bytes.len() && fetch::is_tchar(bytes[i]) {
+                i += 1;
+            }
+            let name = &bytes[start..i];
+            while i < bytes.len() && fetch::is_ows(bytes[i]) {
+                i += 1;
+            }
+            // A name ends at a comma or the end of the line: anything else (`a b`, `a;b`, a
+            // byte outside `tchar`) is not a list of header names.
+            if name.is_empty() || (i < bytes.len() && bytes[i] != b',') {
                 return Err(malformed("not a list of header names"));
             }
-            if !allowed(name) {
-                return Err(Rejection::HeaderNotAllowed(Excerpt::new(name)));
-            }
+            name_done(name)?;
         }
     }
     Ok(count)

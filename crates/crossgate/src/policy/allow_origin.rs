@@ -512,6 +512,9 @@ impl std::fmt::Display for OriginRule {
 /// concern: the keys are the policy's, fixed when it is compiled; requests only look up.
 type Hasher = foldhash::fast::RandomState;
 
+/// Up to this many exact origins are compared one by one rather than hashed.
+const FEW: usize = 8;
+
 /// The compiled `allow_origins`: an exact set, and patterns indexed by host or domain, so that a
 /// lookup costs one hash probe per label of the request's host, however many patterns there are.
 #[derive(Debug, Default)]
@@ -519,6 +522,10 @@ pub(crate) struct OriginMatcher {
     any: bool,
     /// Exact origins → the precomputed `Access-Control-Allow-Origin` value.
     exact: HashMap<Box<[u8]>, HeaderValue, Hasher>,
+    /// The same, when there are at most [`FEW`]: compared by length, then bytes, without
+    /// hashing the request's origin (a policy lists a handful of origins, and every CORS request
+    /// looks one up). Empty when `exact` is larger.
+    few: Vec<(Box<[u8]>, HeaderValue)>,
     /// Host (any-port patterns) or domain (subdomain patterns) → the patterns on it.
     patterns: HashMap<Box<str>, Vec<PatternTail>, Hasher>,
 }
@@ -568,6 +575,13 @@ impl OriginMatcher {
                 }
             }
         }
+        if m.exact.len() <= FEW {
+            m.few = m
+                .exact
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+        }
         m
     }
 
@@ -581,7 +595,15 @@ impl OriginMatcher {
         if self.any {
             return Some(Match::Any);
         }
-        if let Some(v) = self.exact.get(origin) {
+        let exact = if self.exact.len() <= FEW {
+            self.few
+                .iter()
+                .find(|(k, _)| k.len() == origin.len() && **k == *origin)
+                .map(|(_, v)| v)
+        } else {
+            self.exact.get(origin)
+        };
+        if let Some(v) = exact {
             return Some(Match::Exact(v));
         }
         if self.patterns.is_empty() {

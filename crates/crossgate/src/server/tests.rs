@@ -685,3 +685,60 @@ fn apply_reports_the_applications_own_cors_headers() {
     );
     assert!(!dirty.contains_key("access-control-max-age"));
 }
+
+/// The one-pass reader of `Access-Control-Request-Headers` against the definition it implements:
+/// split on commas, trim optional whitespace, skip empty elements, every other element a token.
+mod request_header_list {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fetch;
+    use crate::server::check_request_headers;
+
+    fn reference(lines: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, ()> {
+        let mut names = Vec::new();
+        for line in lines {
+            for element in line.split(|&b| b == b',') {
+                let name = fetch::trim_ows(element);
+                if name.is_empty() {
+                    continue;
+                }
+                if !fetch::is_token(name) {
+                    return Err(());
+                }
+                names.push(name.to_vec());
+            }
+        }
+        Ok(names)
+    }
+
+    proptest! {
+        #[test]
+        fn reads_what_the_definition_reads(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(
+                    prop_oneof![Just(b'a'), Just(b'B'), Just(b'-'), Just(b','), Just(b' '), Just(b'\t'), Just(b';'), Just(b'"')],
+                    0..24,
+                ),
+                1..3,
+            )
+        ) {
+            let mut map = HeaderMap::new();
+            for line in &lines {
+                map.append("access-control-request-headers", HeaderValue::from_bytes(line).unwrap());
+            }
+            let mut seen = Vec::new();
+            let read = check_request_headers(&map, |name| {
+                seen.push(name.to_vec());
+                true
+            });
+            match reference(&lines) {
+                Ok(names) => {
+                    prop_assert_eq!(read.ok(), Some(names.len()));
+                    prop_assert_eq!(seen, names);
+                }
+                Err(()) => prop_assert!(read.is_err(), "{:?} read as {:?}", lines, seen),
+            }
+        }
+    }
+}
