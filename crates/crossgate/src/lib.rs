@@ -13,6 +13,8 @@
 //!   Fetch standard says and as Chromium does, over a [`browser::Transport`].
 //! - [`explain`]: Chromium's exact console message for each failure, and the fix.
 //! - [`audit`]: misconfiguration probes (crafted `Origin`s) and their grading by [`browser`].
+//! - [`export`]: a [`Policy`] rendered for nginx, Caddy, Apache, Express, FastAPI and S3, with
+//!   every way the target differs, or a refusal.
 //! - [`conformance`]: does a live server do what a policy says? The requests that tell, and the
 //!   comparison with what the policy would have answered.
 //! - [`fetch`]: the standard's tables (tokens, safelisted and forbidden methods and headers).
@@ -51,6 +53,7 @@ pub mod audit;
 pub mod browser;
 pub mod conformance;
 pub mod explain;
+pub mod export;
 pub mod fetch;
 pub mod jsonp;
 pub mod origin;

@@ -1,0 +1,243 @@
+//! Apache httpd: mod_setenvif classifies the request into environment variables, mod_headers
+//! writes the CORS headers from them (`Header always`, so that error answers carry them too), and
+//! mod_rewrite answers preflights (`R=204`, `R=403`).
+//!
+//! `SetEnvIf` regexes are case-sensitive (`SetEnvIfNoCase` for header names), anchored, and read
+//! an absent header as empty. The variables are set in order, each `SetEnvIfExpr` reading those
+//! before it.
+
+use super::{Model, Origins, Rendered, header_comment};
+
+/// The CORS response headers an application might set itself, removed from its answers.
+const CORS_RESPONSE_HEADERS: [&str; 6] = [
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Max-Age",
+    "Access-Control-Expose-Headers",
+];
+
+const ALLOWED: &str = "\"expr=reqenv('CROSSGATE_CORS') in {'preflight', 'actual'}\"";
+const PREFLIGHT: &str = "\"expr=reqenv('CROSSGATE_CORS') == 'preflight'\"";
+const ACTUAL: &str = "\"expr=reqenv('CROSSGATE_CORS') == 'actual'\"";
+
+pub(super) fn render(model: &Model, out: &mut Rendered) {
+    header_comment(out, "# ", "CORS for Apache httpd 2.4", model);
+    out.line("#");
+    out.line(
+        "# Needs mod_setenvif, mod_headers and mod_rewrite (a2enmod setenvif headers rewrite).",
+    );
+    out.line(
+        "# Put all of it in one place: inside the <VirtualHost>, or inside one <Directory> or",
+    );
+    out.line("# <Location> (the variables set here must exist before the rewrite rules run).");
+    out.line("");
+    out.line("# 1. What the request is to CORS, as environment variables.");
+    match &model.origins {
+        Origins::Any => {
+            out.line("# Every origin is allowed: Access-Control-Allow-Origin: *.");
+            out.line("SetEnvIf Origin \"^.+$\" CROSSGATE_ORIGIN=*");
+        }
+        Origins::List(list) if list.is_empty() => {
+            out.line("# No origin is allowed: CROSSGATE_ORIGIN is never set.");
+        }
+        Origins::List(list) => {
+            let spelled: Vec<String> = list.iter().map(|e| e.spelled()).collect();
+            out.line(format!(
+                "# The allowed Origin, echoed (anchored and case-sensitive): {}",
+                spelled.join(", ")
+            ));
+            let regexes: Vec<String> = list.iter().map(|e| e.regex()).collect();
+            out.line(format!(
+                "SetEnvIf Origin \"^({})$\" CROSSGATE_ORIGIN=$1",
+                regexes.join("|")
+            ));
+        }
+    }
+    out.line(
+        "# The preflight's method (case-sensitive, as browsers compare), and its request headers",
+    );
+    out.line("# (every comma-separated name allowed, in any case; none at all passes too).");
+    out.line(format!(
+        "SetEnvIf Access-Control-Request-Method \"{}\" CROSSGATE_METHOD_OK",
+        model.method_regex()
+    ));
+    match model.headers_regex() {
+        Some(regex) => out.line(format!(
+            "SetEnvIfNoCase Access-Control-Request-Headers \"{regex}\" CROSSGATE_HEADERS_OK"
+        )),
+        None => out.line("SetEnvIf Request_Method \"^\" CROSSGATE_HEADERS_OK"),
+    }
+    out.line(
+        "SetEnvIfExpr \"%{REQUEST_METHOD} == 'OPTIONS' && -n req('Origin') && -n req('Access-Control-Request-Method')\" CROSSGATE_PREFLIGHT",
+    );
+    out.line(
+        "SetEnvIfExpr \"-n reqenv('CROSSGATE_PREFLIGHT') && -n reqenv('CROSSGATE_ORIGIN') && -n reqenv('CROSSGATE_METHOD_OK') && -n reqenv('CROSSGATE_HEADERS_OK')\" CROSSGATE_CORS=preflight",
+    );
+    out.line(
+        "SetEnvIfExpr \"-n reqenv('CROSSGATE_PREFLIGHT') && reqenv('CROSSGATE_CORS') != 'preflight'\" CROSSGATE_CORS=refused-preflight",
+    );
+    out.line(
+        "SetEnvIfExpr \"-z reqenv('CROSSGATE_PREFLIGHT') && -n reqenv('CROSSGATE_ORIGIN')\" CROSSGATE_CORS=actual",
+    );
+    if model.block {
+        out.line("# block_disallowed_origins: other origins get 403, unless the request is the page's own");
+        out.line("# (Sec-Fetch-Site: same-origin).");
+        out.line(
+            "SetEnvIfExpr \"-z reqenv('CROSSGATE_PREFLIGHT') && -n req('Origin') && -z reqenv('CROSSGATE_ORIGIN') && req('Sec-Fetch-Site') != 'same-origin'\" CROSSGATE_CORS=blocked",
+        );
+    }
+    out.line("");
+    out.line(
+        "# 2. The headers. The policy is the only authority on CORS: the application's own CORS",
+    );
+    out.line("# headers are removed. `always`: error answers (4xx, 5xx) carry them too.");
+    for name in CORS_RESPONSE_HEADERS {
+        out.line(format!("Header unset {name}"));
+    }
+    out.line(format!(
+        "Header always set Access-Control-Allow-Origin \"%{{CROSSGATE_ORIGIN}}e\" {ALLOWED}"
+    ));
+    if model.credentials {
+        out.line(format!(
+            "Header always set Access-Control-Allow-Credentials \"true\" {ALLOWED}"
+        ));
+    }
+    match &model.methods {
+        None => out.line(format!(
+            "Header always set Access-Control-Allow-Methods \"%{{Access-Control-Request-Method}}i\" {PREFLIGHT}"
+        )),
+        Some(_) => {
+            if let Some(methods) = model.allow_methods_value() {
+                out.line(format!(
+                    "Header always set Access-Control-Allow-Methods \"{methods}\" {PREFLIGHT}"
+                ));
+            }
+        }
+    }
+    match &model.headers {
+        None => out.line(
+            "Header always set Access-Control-Allow-Headers \"%{Access-Control-Request-Headers}i\" \"expr=reqenv('CROSSGATE_CORS') == 'preflight' && -n req('Access-Control-Request-Headers')\"",
+        ),
+        Some(_) => {
+            if let Some(headers) = model.allow_headers_value() {
+                out.line(format!(
+                    "Header always set Access-Control-Allow-Headers \"{headers}\" {PREFLIGHT}"
+                ));
+            }
+        }
+    }
+    if let Some(max_age) = model.max_age {
+        out.line(format!(
+            "Header always set Access-Control-Max-Age \"{max_age}\" {PREFLIGHT}"
+        ));
+    }
+    if let Some(expose) = model.expose_value() {
+        out.line(format!(
+            "Header always set Access-Control-Expose-Headers \"{expose}\" {ACTUAL}"
+        ));
+    }
+    out.line(format!(
+        "Header always merge Vary \"{}\" \"expr=-n reqenv('CROSSGATE_PREFLIGHT')\"",
+        Model::PREFLIGHT_VARY
+    ));
+    if model.vary_origin() {
+        out.line("Header always merge Vary \"Origin\" \"expr=-z reqenv('CROSSGATE_PREFLIGHT')\"");
+    }
+    out.line("");
+    out.line("# 3. Preflights are answered here, never by the application.");
+    out.line("RewriteEngine On");
+    out.line("RewriteCond %{ENV:CROSSGATE_CORS} =preflight");
+    out.line("RewriteRule ^ - [R=204,L]");
+    out.line("RewriteCond %{ENV:CROSSGATE_CORS} =refused-preflight");
+    out.line("RewriteRule ^ - [R=403,L]");
+    if model.block {
+        out.line("RewriteCond %{ENV:CROSSGATE_CORS} =blocked");
+        out.line("RewriteRule ^ - [R=403,L]");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Target;
+    use super::super::tests::export;
+
+    #[test]
+    fn origins_and_lists() {
+        let e = export(
+            r#"allow_origins = ["https://app.example.com", "https://*.example.org"]
+               allow_methods = ["PUT"]
+               allow_headers = ["x-id"]
+               expose_headers = ["x-total"]
+               allow_credentials = true
+               max_age = 60"#,
+            Target::Apache,
+        );
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+        for line in [
+            r#"SetEnvIf Origin "^(https://app\.example\.com|https://(?:[a-z0-9_-]+\.)+example\.org)$" CROSSGATE_ORIGIN=$1"#,
+            r#"SetEnvIf Access-Control-Request-Method "^(?:GET|HEAD|POST|PUT)$" CROSSGATE_METHOD_OK"#,
+            "SetEnvIfNoCase Access-Control-Request-Headers \"^[\\t ,]*(?:(?:x-id)[\\t ]*(?:,[\\t ,]*|$))*$\" CROSSGATE_HEADERS_OK",
+            r#"Header always set Access-Control-Allow-Credentials "true" "expr=reqenv('CROSSGATE_CORS') in {'preflight', 'actual'}""#,
+            r#"Header always set Access-Control-Allow-Methods "PUT" "expr=reqenv('CROSSGATE_CORS') == 'preflight'""#,
+            r#"Header always set Access-Control-Max-Age "60" "expr=reqenv('CROSSGATE_CORS') == 'preflight'""#,
+            r#"Header always set Access-Control-Expose-Headers "x-total" "expr=reqenv('CROSSGATE_CORS') == 'actual'""#,
+            r#"Header always merge Vary "Origin" "expr=-z reqenv('CROSSGATE_PREFLIGHT')""#,
+            "RewriteRule ^ - [R=204,L]",
+        ] {
+            assert!(e.text.lines().any(|l| l == line), "{line}\n{}", e.text);
+        }
+        assert!(!e.text.contains("blocked"), "{}", e.text);
+    }
+
+    #[test]
+    fn any_origin_method_and_header() {
+        let e = export(
+            r#"allow_origins = ["*"]
+               allow_methods = ["*"]
+               allow_headers = ["*"]
+               block_disallowed_origins = false"#,
+            Target::Apache,
+        );
+        assert!(
+            e.text
+                .contains("SetEnvIf Origin \"^.+$\" CROSSGATE_ORIGIN=*\n"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text.contains("\"%{Access-Control-Request-Method}i\""),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text.contains("\"%{Access-Control-Request-Headers}i\""),
+            "{}",
+            e.text
+        );
+        assert!(!e.text.contains("merge Vary \"Origin\""), "{}", e.text);
+    }
+
+    #[test]
+    fn block_answers_403_to_other_origins() {
+        let e = export(
+            r#"allow_origins = ["https://app.example.com"]
+               block_disallowed_origins = true"#,
+            Target::Apache,
+        );
+        assert!(
+            e.text
+                .contains("req('Sec-Fetch-Site') != 'same-origin'\" CROSSGATE_CORS=blocked\n"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text.ends_with(
+                "RewriteCond %{ENV:CROSSGATE_CORS} =blocked\nRewriteRule ^ - [R=403,L]\n"
+            ),
+            "{}",
+            e.text
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! Caddy: a Caddyfile snippet, `(crossgate_cors)`, to `import` in a site block.
+//!
+//! Named matchers say what the request is (`header_regexp` with anchored, case-sensitive RE2
+//! regexes for the origin and method, `(?i)` for header names), and a `route` keeps the order:
+//! allowed preflights get their headers and 204, other preflights 403, then the headers of
+//! allowed requests (deferred, so that they replace any the application sets).
+
+use super::{Model, Origins, Rendered, header_comment};
+
+pub(super) fn render(model: &Model, out: &mut Rendered) {
+    header_comment(out, "# ", "CORS for Caddy 2", model);
+    out.line("#");
+    out.line(
+        "# Paste at the top level of your Caddyfile, then `import crossgate_cors` first in the",
+    );
+    out.line("# site block that serves the API (before reverse_proxy, file_server…).");
+    out.line("(crossgate_cors) {");
+    let origin = origin_condition(model);
+    out.line("\t# A preflight: OPTIONS with Origin and Access-Control-Request-Method.");
+    out.line("\t@crossgate_preflight {");
+    out.line("\t\tmethod OPTIONS");
+    out.line("\t\theader Origin *");
+    out.line("\t\theader Access-Control-Request-Method *");
+    out.line("\t}");
+    out.line("\t# A preflight whose origin, method (case-sensitive) and request headers (any case) are allowed.");
+    out.line("\t@crossgate_preflight_allowed {");
+    out.line("\t\tmethod OPTIONS");
+    out.line(format!("\t\t{origin}"));
+    out.line(format!(
+        "\t\theader_regexp Access-Control-Request-Method {}",
+        quote(&model.method_regex())
+    ));
+    if let Some(regex) = model.headers_regex() {
+        out.line("\t\tnot {");
+        out.line("\t\t\theader Access-Control-Request-Headers *");
+        out.line(format!(
+            "\t\t\tnot header_regexp Access-Control-Request-Headers {}",
+            quote(&format!("(?i){regex}"))
+        ));
+        out.line("\t\t}");
+    }
+    out.line("\t}");
+    out.line("\t# Any other request from an allowed origin.");
+    out.line("\t@crossgate_allowed {");
+    out.line(format!("\t\t{origin}"));
+    out.line("\t\tnot {");
+    out.line("\t\t\tmethod OPTIONS");
+    out.line("\t\t\theader Access-Control-Request-Method *");
+    out.line("\t\t}");
+    out.line("\t}");
+    if model.block {
+        out.line("\t# block_disallowed_origins: other origins get 403, unless the request is the page's own.");
+        out.line("\t@crossgate_blocked {");
+        out.line("\t\theader Origin *");
+        out.line(format!("\t\tnot {origin}"));
+        out.line("\t\tnot header Sec-Fetch-Site same-origin");
+        out.line("\t}");
+    }
+    let allow_origin = match model.origins {
+        Origins::Any => "*",
+        Origins::List(_) => "{http.request.header.Origin}",
+    };
+    out.line("\troute {");
+    out.line("\t\theader @crossgate_preflight_allowed {");
+    out.line(format!(
+        "\t\t\tAccess-Control-Allow-Origin \"{allow_origin}\""
+    ));
+    if model.credentials {
+        out.line("\t\t\tAccess-Control-Allow-Credentials true");
+    }
+    match &model.methods {
+        None => out.line(
+            "\t\t\tAccess-Control-Allow-Methods \"{http.request.header.Access-Control-Request-Method}\"",
+        ),
+        Some(_) => {
+            if let Some(methods) = model.allow_methods_value() {
+                out.line(format!("\t\t\tAccess-Control-Allow-Methods \"{methods}\""));
+            }
+        }
+    }
+    match &model.headers {
+        // An empty placeholder sets no header (Caddy skips empty values).
+        None => out.line(
+            "\t\t\tAccess-Control-Allow-Headers \"{http.request.header.Access-Control-Request-Headers}\"",
+        ),
+        Some(_) => {
+            if let Some(headers) = model.allow_headers_value() {
+                out.line(format!("\t\t\tAccess-Control-Allow-Headers \"{headers}\""));
+            }
+        }
+    }
+    if let Some(max_age) = model.max_age {
+        out.line(format!("\t\t\tAccess-Control-Max-Age {max_age}"));
+    }
+    out.line("\t\t}");
+    out.line(format!(
+        "\t\theader @crossgate_preflight Vary \"{}\"",
+        Model::PREFLIGHT_VARY
+    ));
+    out.line("\t\trespond @crossgate_preflight_allowed 204");
+    out.line("\t\trespond @crossgate_preflight 403");
+    if model.block {
+        if model.vary_origin() {
+            out.line("\t\theader @crossgate_blocked Vary Origin");
+        }
+        out.line("\t\trespond @crossgate_blocked 403");
+    }
+    out.line("\t\t# Deferred: written when the answer is, replacing the application's own values.");
+    out.line("\t\theader @crossgate_allowed {");
+    out.line("\t\t\tdefer");
+    out.line(format!(
+        "\t\t\tAccess-Control-Allow-Origin \"{allow_origin}\""
+    ));
+    if model.credentials {
+        out.line("\t\t\tAccess-Control-Allow-Credentials true");
+    }
+    if let Some(expose) = model.expose_value() {
+        out.line(format!("\t\t\tAccess-Control-Expose-Headers \"{expose}\""));
+    }
+    out.line("\t\t}");
+    if model.vary_origin() {
+        out.line("\t\theader +Vary Origin");
+    }
+    out.line("\t}");
+    out.line("}");
+
+    out.warn(
+        "application-headers",
+        "Caddy replaces the application's CORS headers only on answers to allowed origins; crossgate \
+         also removes them from the others: make sure the application behind Caddy sets none",
+    );
+}
+
+/// The matcher line for an allowed origin.
+fn origin_condition(model: &Model) -> String {
+    match (&model.origins, model.origin_regex()) {
+        (Origins::Any, _) => "header Origin *".to_owned(),
+        (Origins::List(_), Some(regex)) => format!("header_regexp Origin {}", quote(&regex)),
+        // Nothing allowed: a class that matches no character.
+        (Origins::List(_), None) => format!("header_regexp Origin {}", quote(r"[^\s\S]")),
+    }
+}
+
+/// A double-quoted Caddyfile token: only `\"` is an escape there, other backslashes stay.
+fn quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Target;
+    use super::super::tests::export;
+
+    #[test]
+    fn matchers_and_headers() {
+        let e = export(
+            r#"allow_origins = ["https://app.example.com", "https://*.example.org"]
+               allow_methods = ["PUT"]
+               allow_headers = ["x-id"]
+               expose_headers = ["x-total"]
+               allow_credentials = true
+               max_age = 60"#,
+            Target::Caddy,
+        );
+        for line in [
+            r#"		header_regexp Origin "^(?:https://app\.example\.com|https://(?:[a-z0-9_-]+\.)+example\.org)$""#,
+            r#"		header_regexp Access-Control-Request-Method "^(?:GET|HEAD|POST|PUT)$""#,
+            "\t\t\tnot header_regexp Access-Control-Request-Headers \"(?i)^[\\t ,]*(?:(?:x-id)[\\t ]*(?:,[\\t ,]*|$))*$\"",
+            "\t\t\tAccess-Control-Allow-Origin \"{http.request.header.Origin}\"",
+            "\t\t\tAccess-Control-Allow-Methods \"PUT\"",
+            "\t\t\tAccess-Control-Max-Age 60",
+            "\t\t\tAccess-Control-Expose-Headers \"x-total\"",
+            "\t\trespond @crossgate_preflight_allowed 204",
+            "\t\trespond @crossgate_preflight 403",
+            "\t\theader +Vary Origin",
+        ] {
+            assert!(e.text.lines().any(|l| l == line), "{line:?}\n{}", e.text);
+        }
+    }
+
+    #[test]
+    fn any_origin_answers_star() {
+        let e = export(r#"allow_origins = ["*"]"#, Target::Caddy);
+        assert!(
+            e.text.contains("\t\t\tAccess-Control-Allow-Origin \"*\"\n"),
+            "{}",
+            e.text
+        );
+        assert!(!e.text.contains("+Vary Origin"), "{}", e.text);
+    }
+}

@@ -1,0 +1,641 @@
+//! Shared helpers and cross-target tests: snapshots of whole outputs, and the regexes held to the
+//! engine's own origin matcher.
+
+use expect_test::expect;
+
+use super::{Export, Model, Refusal, Target, render};
+use crate::Policy;
+
+pub(super) fn policy(toml: &str) -> Policy {
+    Policy::from_toml(toml).unwrap_or_else(|e| panic!("valid policy: {e}\n{toml}"))
+}
+
+pub(super) fn export(toml: &str, target: Target) -> Export {
+    render(&policy(toml), target).unwrap_or_else(|r| panic!("{r}"))
+}
+
+pub(super) fn refusal(toml: &str, target: Target) -> Refusal {
+    match render(&policy(toml), target) {
+        Ok(e) => panic!("exported, expected a refusal:\n{}", e.text),
+        Err(r) => r,
+    }
+}
+
+#[test]
+fn target_names_round_trip() {
+    for target in Target::ALL {
+        assert_eq!(target.as_str().parse::<Target>(), Ok(target));
+    }
+    assert_eq!("NGINX".parse::<Target>(), Ok(Target::Nginx));
+    assert_eq!(
+        "iis".parse::<Target>().unwrap_err().to_string(),
+        "unknown export target \"iis\": expected one of nginx, caddy, apache, express, fastapi, s3"
+    );
+}
+
+/// A tiny backtracking matcher for the regex subset the exports use, so that the generated
+/// origin regexes can be held to `Policy::allows_origin` without a regex crate.
+mod mini_regex {
+    #[derive(Debug, Clone)]
+    enum Node {
+        Char(char),
+        Class(Vec<(char, char)>, bool),
+        Group(Vec<Vec<Node>>),
+        Repeat(Box<Node>, usize, usize),
+        Start,
+        End,
+    }
+
+    pub(super) fn is_match(pattern: &str, text: &str) -> bool {
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut at = 0;
+        let alternatives = parse_alternatives(&chars, &mut at);
+        let text: Vec<char> = text.chars().collect();
+        alternatives
+            .iter()
+            .any(|seq| matches(seq, &text, 0, &mut |end| end == text.len()))
+    }
+
+    fn parse_alternatives(p: &[char], at: &mut usize) -> Vec<Vec<Node>> {
+        let mut alternatives = vec![Vec::new()];
+        while *at < p.len() {
+            let c = p[*at];
+            *at += 1;
+            let node = match c {
+                '|' => {
+                    alternatives.push(Vec::new());
+                    continue;
+                }
+                ')' => return alternatives,
+                '(' => {
+                    if p.get(*at) == Some(&'?') {
+                        *at += 2;
+                    }
+                    Node::Group(parse_alternatives(p, at))
+                }
+                '[' => {
+                    let negated = p.get(*at) == Some(&'^');
+                    if negated {
+                        *at += 1;
+                    }
+                    let mut ranges = Vec::new();
+                    while p[*at] != ']' {
+                        let mut lo = p[*at];
+                        if lo == '\\' {
+                            *at += 1;
+                            lo = if p[*at] == 't' { '\t' } else { p[*at] };
+                        }
+                        *at += 1;
+                        if p[*at] == '-' && p[*at + 1] != ']' {
+                            ranges.push((lo, p[*at + 1]));
+                            *at += 2;
+                        } else {
+                            ranges.push((lo, lo));
+                        }
+                    }
+                    *at += 1;
+                    Node::Class(ranges, negated)
+                }
+                '\\' => {
+                    *at += 1;
+                    Node::Char(p[*at - 1])
+                }
+                '^' => Node::Start,
+                '$' => Node::End,
+                c => Node::Char(c),
+            };
+            let node = match p.get(*at) {
+                Some('+') => {
+                    *at += 1;
+                    Node::Repeat(Box::new(node), 1, usize::MAX)
+                }
+                Some('*') => {
+                    *at += 1;
+                    Node::Repeat(Box::new(node), 0, usize::MAX)
+                }
+                Some('?') => {
+                    *at += 1;
+                    Node::Repeat(Box::new(node), 0, 1)
+                }
+                Some('{') => {
+                    let close = p[*at..].iter().position(|&c| c == '}').expect("}") + *at;
+                    let inside: String = p[*at + 1..close].iter().collect();
+                    let (lo, hi) = inside.split_once(',').expect("{m,n}");
+                    *at = close + 1;
+                    Node::Repeat(
+                        Box::new(node),
+                        lo.parse().expect("m"),
+                        hi.parse().expect("n"),
+                    )
+                }
+                _ => node,
+            };
+            alternatives.last_mut().expect("one").push(node);
+        }
+        alternatives
+    }
+
+    fn matches(seq: &[Node], text: &[char], i: usize, k: &mut dyn FnMut(usize) -> bool) -> bool {
+        let Some((first, rest)) = seq.split_first() else {
+            return k(i);
+        };
+        let mut next = |j: usize| matches(rest, text, j, k);
+        one(first, text, i, &mut next)
+    }
+
+    fn one(node: &Node, text: &[char], i: usize, k: &mut dyn FnMut(usize) -> bool) -> bool {
+        match node {
+            Node::Char(c) => text.get(i) == Some(c) && k(i + 1),
+            Node::Class(ranges, negated) => {
+                text.get(i).is_some_and(|c| {
+                    ranges.iter().any(|(lo, hi)| (lo..=hi).contains(&c)) != *negated
+                }) && k(i + 1)
+            }
+            Node::Start => i == 0 && k(i),
+            Node::End => i == text.len() && k(i),
+            Node::Group(alternatives) => alternatives.iter().any(|seq| matches(seq, text, i, k)),
+            Node::Repeat(node, lo, hi) => repeat(node, *lo, *hi, text, i, k),
+        }
+    }
+
+    fn repeat(
+        node: &Node,
+        lo: usize,
+        hi: usize,
+        text: &[char],
+        i: usize,
+        k: &mut dyn FnMut(usize) -> bool,
+    ) -> bool {
+        if hi > 0
+            && one(node, text, i, &mut |j| {
+                j > i && repeat(node, lo.saturating_sub(1), hi - 1, text, j, k)
+            })
+        {
+            return true;
+        }
+        lo == 0 && k(i)
+    }
+}
+
+/// Every origin regex the exports use agrees with the engine's matcher on allowed origins and on
+/// the near misses an attacker would try (suffixes, prefixes, unescaped dots, other ports).
+#[test]
+fn origin_regexes_agree_with_the_engine() {
+    let p = policy(
+        r#"allow_origins = [
+            "https://app.example.com",
+            "https://*.example.org",
+            "http://localhost:*",
+            "https://*.example.net:8443",
+            "http://[::1]:3000",
+            "chrome-extension://abcdefghijklmnop",
+        ]"#,
+    );
+    let regex = Model::new(&p).origin_regex().expect("listed");
+    for origin in [
+        "https://app.example.com",
+        "https://appxexample.com",
+        "https://app.example.com.evil.com",
+        "https://evilapp.example.com",
+        "http://app.example.com",
+        "https://app.example.com:443",
+        "https://app.example.com:8443",
+        "https://APP.example.com",
+        "https://a.example.org",
+        "https://a.b.example.org",
+        "https://example.org",
+        "https://.example.org",
+        "https://aexample.org",
+        "https://a.example.org.evil.com",
+        "https://a.example.org:8443",
+        "http://a.example.org",
+        "https://a_b-c.example.org",
+        "http://localhost",
+        "http://localhost:5173",
+        "http://localhost:",
+        "http://localhost:5173x",
+        "http://localhost.evil.com",
+        "https://localhost:5173",
+        "https://x.example.net:8443",
+        "https://x.example.net",
+        "https://x.example.net:8444",
+        "http://[::1]:3000",
+        "http://[::1]:3001",
+        "chrome-extension://abcdefghijklmnop",
+        "chrome-extension://abcdefghijklmnopq",
+        "null",
+        "",
+    ] {
+        assert_eq!(
+            mini_regex::is_match(&regex, origin),
+            p.allows_origin(origin),
+            "{origin:?} against {regex}"
+        );
+    }
+}
+
+#[test]
+fn header_regex_reads_lists_as_the_engine_does() {
+    let p = policy(
+        r#"allow_origins = ["https://app.example.com"]
+           allow_headers = ["x-a", "x-ab"]"#,
+    );
+    let regex = Model::new(&p).headers_regex().expect("listed");
+    // The exports match header names ignoring case; lower-case the input as `(?i)` would.
+    for (value, allowed) in [
+        ("", true),
+        ("x-a", true),
+        ("X-AB", true),
+        ("x-a,x-ab", true),
+        ("x-a, x-ab", true),
+        (" x-ab ,\tx-a ", true),
+        ("x-a,,x-ab,", true),
+        ("x-abc", false),
+        ("x-a,x-b", false),
+        ("x-a x-ab", false),
+        ("content-type", false),
+    ] {
+        assert_eq!(
+            mini_regex::is_match(&regex, &value.to_ascii_lowercase()),
+            allowed,
+            "{value:?} against {regex:?}"
+        );
+    }
+}
+
+#[test]
+fn method_regex_is_case_sensitive_and_includes_the_safelisted() {
+    let p = policy(
+        r#"allow_origins = ["https://app.example.com"]
+           allow_methods = ["PATCH", "x.y"]"#,
+    );
+    let regex = Model::new(&p).method_regex();
+    assert_eq!(regex, r"^(?:GET|HEAD|POST|PATCH|x\.y)$");
+    for (method, allowed) in [
+        ("GET", true),
+        ("PATCH", true),
+        ("patch", false),
+        ("x.y", true),
+        ("xzy", false),
+        ("DELETE", false),
+    ] {
+        assert_eq!(mini_regex::is_match(&regex, method), allowed, "{method}");
+    }
+}
+
+const FULL: &str = r#"
+allow_origins = ["https://app.example.com", "https://*.example.org"]
+allow_methods = ["PUT", "DELETE"]
+allow_headers = ["content-type", "x-request-id"]
+expose_headers = ["x-total-count"]
+allow_credentials = true
+max_age = 600
+"#;
+
+#[test]
+fn snapshot_nginx() {
+    let e = export(FULL, Target::Nginx);
+    assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+    expect![[r##"
+        # CORS for nginx
+        # Generated by `crossgate export` from a crossgate policy: change the policy and export
+        # again rather than editing this by hand. The policy allows:
+        #   origins:     https://app.example.com, https://*.example.org
+        #   methods:     GET, HEAD, POST, PUT, DELETE
+        #   headers:     content-type, x-request-id
+        #   exposes:     x-total-count
+        #   credentials: yes
+        #   max_age:     600
+        #
+        # Two parts, marked below. nginx allows `map` only inside `http { }`, so part 1 goes
+        # there (once, e.g. in conf.d/crossgate-cors-maps.conf); part 2 goes inside the
+        # `location` that serves the API (e.g. `include snippets/crossgate-cors.conf;`).
+
+        # === part 1: inside http { } ===
+
+        # The answer's Access-Control-Allow-Origin for an allowed Origin, else "" (nginx sends no
+        # header whose value is empty). Every entry is an anchored, case-sensitive regex (`~`):
+        # nginx compares plain strings in a map ignoring case, and browsers send origins exactly.
+        map $http_origin $crossgate_origin {
+            default "";
+            "~^https://app\.example\.com$" $http_origin;  # https://app.example.com
+            "~^https://(?:[a-z0-9_-]+\.)+example\.org$" $http_origin;  # https://*.example.org
+        }
+
+        # 1 when the preflight asks for an allowed method (case-sensitive, as browsers compare).
+        map $http_access_control_request_method $crossgate_method_ok {
+            default 0;
+            "~^(?:GET|HEAD|POST|PUT|DELETE)$" 1;
+        }
+
+        map $http_access_control_request_headers $crossgate_headers_ok {
+            # 1 when every name listed (comma-separated, any case) is allowed, or none is.
+            default 0;
+            "~*^[\t ,]*(?:(?:content-type|x-request-id)[\t ]*(?:,[\t ,]*|$))*$" 1;
+        }
+
+        map $http_origin $crossgate_has_origin {
+            default 1;
+            "" 0;
+        }
+
+        map $http_access_control_request_method $crossgate_has_request_method {
+            default 1;
+            "" 0;
+        }
+
+        map $crossgate_origin $crossgate_origin_ok {
+            default 1;
+            "" 0;
+        }
+
+        # What the request is to CORS:
+        #   preflight          OPTIONS with Origin and Access-Control-Request-Method, origin, method
+        #                      and headers allowed: answered 204 here
+        #   refused-preflight  any other preflight: answered 403, without CORS headers
+        #   actual             any other request from an allowed origin: passed on, CORS headers added
+        #   ""                 no Origin, or another origin: passed on without CORS headers
+        # Key: method:[has Origin][has request method][origin ok][method ok][headers ok]:Sec-Fetch-Site
+        map "$request_method:$crossgate_has_origin$crossgate_has_request_method$crossgate_origin_ok$crossgate_method_ok$crossgate_headers_ok:$http_sec_fetch_site" $crossgate_cors {
+            default "";
+            "~^OPTIONS:11111:" preflight;
+            "~^OPTIONS:11" refused-preflight;
+            "~^[^:]*:1.1" actual;
+        }
+
+        # Access-Control-Allow-Origin: allowed preflights and requests only.
+        map $crossgate_cors $crossgate_allow_origin {
+            default "";
+            preflight $crossgate_origin;
+            actual $crossgate_origin;
+        }
+
+        # Access-Control-Allow-Credentials: allowed origins only.
+        map $crossgate_cors $crossgate_allow_credentials {
+            default "";
+            preflight "true";
+            actual "true";
+        }
+
+        # Access-Control-Allow-Methods: allowed preflights (GET, HEAD and POST need no mention).
+        map $crossgate_cors $crossgate_allow_methods {
+            default "";
+            preflight "PUT, DELETE";
+        }
+
+        # Access-Control-Allow-Headers: allowed preflights.
+        map $crossgate_cors $crossgate_allow_headers {
+            default "";
+            preflight "content-type, x-request-id";
+        }
+
+        # Access-Control-Max-Age: allowed preflights.
+        map $crossgate_cors $crossgate_max_age {
+            default "";
+            preflight "600";
+        }
+
+        # Access-Control-Expose-Headers: allowed requests (not preflights).
+        map $crossgate_cors $crossgate_expose_headers {
+            default "";
+            actual "x-total-count";
+        }
+
+        # Vary: a cache must not answer one origin with what another was told.
+        map $crossgate_cors $crossgate_vary {
+            default "Origin";
+            preflight "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+            refused-preflight "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+        }
+
+        # === part 2: inside the location { } that serves the API ===
+
+        # The policy is the only authority on CORS: drop the CORS headers a proxied application
+        # sets itself (use fastcgi_hide_header, uwsgi_hide_header… for other upstreams).
+        proxy_hide_header Access-Control-Allow-Origin;
+        proxy_hide_header Access-Control-Allow-Credentials;
+        proxy_hide_header Access-Control-Allow-Methods;
+        proxy_hide_header Access-Control-Allow-Headers;
+        proxy_hide_header Access-Control-Max-Age;
+        proxy_hide_header Access-Control-Expose-Headers;
+
+        # `always`: without it nginx leaves these headers off 4xx and 5xx answers, and the browser
+        # reports a CORS error instead of the real status. An add_header here also means that the
+        # add_header lines of the enclosing server { } no longer apply in this location: repeat
+        # them here if you need them.
+        add_header Access-Control-Allow-Origin $crossgate_allow_origin always;
+        add_header Access-Control-Allow-Credentials $crossgate_allow_credentials always;
+        add_header Access-Control-Allow-Methods $crossgate_allow_methods always;
+        add_header Access-Control-Allow-Headers $crossgate_allow_headers always;
+        add_header Access-Control-Max-Age $crossgate_max_age always;
+        add_header Access-Control-Expose-Headers $crossgate_expose_headers always;
+        add_header Vary $crossgate_vary always;
+
+        # Preflights are answered here, never by the application. Keep these `if` blocks free of
+        # add_header: an `if` with an add_header of its own silently discards every add_header above
+        # (the classic trap that loses CORS headers). `return` is safe inside `if`.
+        if ($crossgate_cors = preflight) {
+            return 204;
+        }
+        if ($crossgate_cors = refused-preflight) {
+            return 403;
+        }
+    "##]]
+    .assert_eq(&e.text);
+}
+
+#[test]
+fn snapshot_express() {
+    let e = export(FULL, Target::Express);
+    expect![[r#"
+        // CORS for Express, with the npm `cors` package (2.8)
+        // Generated by `crossgate export` from a crossgate policy: change the policy and export
+        // again rather than editing this by hand. The policy allows:
+        //   origins:     https://app.example.com, https://*.example.org
+        //   methods:     GET, HEAD, POST, PUT, DELETE
+        //   headers:     content-type, x-request-id
+        //   exposes:     x-total-count
+        //   credentials: yes
+        //   max_age:     600
+        //
+        // Use: const cors = require('cors');
+        //      app.use(cors(require('./cors-options.js')));
+        // before your routes, so that it answers preflights and adds the headers to every answer.
+        'use strict';
+
+        const corsOptions = {
+          // Exact strings, and anchored regular expressions for the patterns.
+          origin: [
+            'https://app.example.com',
+            /^https:\/\/(?:[a-z0-9_-]+\.)+example\.org$/,  // https://*.example.org
+          ],
+          // GET, HEAD and POST need no mention: browsers always allow them.
+          methods: ['PUT', 'DELETE'],
+          allowedHeaders: ['content-type', 'x-request-id'],
+          exposedHeaders: ['x-total-count'],
+          credentials: true,
+          maxAge: 600,
+          preflightContinue: false,
+          optionsSuccessStatus: 204,
+        };
+
+        module.exports = corsOptions;
+    "#]]
+    .assert_eq(&e.text);
+}
+
+#[test]
+fn snapshot_fastapi() {
+    let e = export(FULL, Target::Fastapi);
+    expect![[r##"
+        # CORS for FastAPI / Starlette (CORSMiddleware)
+        # Generated by `crossgate export` from a crossgate policy: change the policy and export
+        # again rather than editing this by hand. The policy allows:
+        #   origins:     https://app.example.com, https://*.example.org
+        #   methods:     GET, HEAD, POST, PUT, DELETE
+        #   headers:     content-type, x-request-id
+        #   exposes:     x-total-count
+        #   credentials: yes
+        #   max_age:     600
+        #
+        # Use: from fastapi.middleware.cors import CORSMiddleware  # or starlette.middleware.cors
+        #      from cors_settings import CORS_KWARGS
+        #      app.add_middleware(CORSMiddleware, **CORS_KWARGS)
+
+        CORS_KWARGS = dict(
+            allow_origins=["https://app.example.com"],
+            # https://*.example.org
+            allow_origin_regex=r"^(?:https://(?:[a-z0-9_-]+\.)+example\.org)$",
+            # GET, HEAD and POST listed: Starlette checks every preflight's method against this.
+            allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
+            allow_headers=["content-type", "x-request-id"],
+            expose_headers=["x-total-count"],
+            allow_credentials=True,
+            max_age=600,
+        )
+    "##]]
+    .assert_eq(&e.text);
+}
+
+#[test]
+fn snapshot_caddy_public() {
+    let e = export(
+        r#"allow_origins = ["*"]
+           allow_methods = ["*"]
+           allow_headers = ["*"]
+           expose_headers = ["*"]
+           max_age = 7200"#,
+        Target::Caddy,
+    );
+    expect![[r##"
+        # CORS for Caddy 2
+        # Generated by `crossgate export` from a crossgate policy: change the policy and export
+        # again rather than editing this by hand. The policy allows:
+        #   origins:     * (any origin)
+        #   methods:     any
+        #   headers:     any
+        #   exposes:     *
+        #   credentials: no
+        #   max_age:     7200
+        #
+        # Paste at the top level of your Caddyfile, then `import crossgate_cors` first in the
+        # site block that serves the API (before reverse_proxy, file_server…).
+        (crossgate_cors) {
+        	# A preflight: OPTIONS with Origin and Access-Control-Request-Method.
+        	@crossgate_preflight {
+        		method OPTIONS
+        		header Origin *
+        		header Access-Control-Request-Method *
+        	}
+        	# A preflight whose origin, method (case-sensitive) and request headers (any case) are allowed.
+        	@crossgate_preflight_allowed {
+        		method OPTIONS
+        		header Origin *
+        		header_regexp Access-Control-Request-Method "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+        	}
+        	# Any other request from an allowed origin.
+        	@crossgate_allowed {
+        		header Origin *
+        		not {
+        			method OPTIONS
+        			header Access-Control-Request-Method *
+        		}
+        	}
+        	route {
+        		header @crossgate_preflight_allowed {
+        			Access-Control-Allow-Origin "*"
+        			Access-Control-Allow-Methods "{http.request.header.Access-Control-Request-Method}"
+        			Access-Control-Allow-Headers "{http.request.header.Access-Control-Request-Headers}"
+        			Access-Control-Max-Age 7200
+        		}
+        		header @crossgate_preflight Vary "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+        		respond @crossgate_preflight_allowed 204
+        		respond @crossgate_preflight 403
+        		# Deferred: written when the answer is, replacing the application's own values.
+        		header @crossgate_allowed {
+        			defer
+        			Access-Control-Allow-Origin "*"
+        			Access-Control-Expose-Headers "*"
+        		}
+        	}
+        }
+    "##]]
+    .assert_eq(&e.text);
+}
+
+#[test]
+fn snapshot_apache() {
+    let e = export(FULL, Target::Apache);
+    expect![[r##"
+        # CORS for Apache httpd 2.4
+        # Generated by `crossgate export` from a crossgate policy: change the policy and export
+        # again rather than editing this by hand. The policy allows:
+        #   origins:     https://app.example.com, https://*.example.org
+        #   methods:     GET, HEAD, POST, PUT, DELETE
+        #   headers:     content-type, x-request-id
+        #   exposes:     x-total-count
+        #   credentials: yes
+        #   max_age:     600
+        #
+        # Needs mod_setenvif, mod_headers and mod_rewrite (a2enmod setenvif headers rewrite).
+        # Put all of it in one place: inside the <VirtualHost>, or inside one <Directory> or
+        # <Location> (the variables set here must exist before the rewrite rules run).
+
+        # 1. What the request is to CORS, as environment variables.
+        # The allowed Origin, echoed (anchored and case-sensitive): https://app.example.com, https://*.example.org
+        SetEnvIf Origin "^(https://app\.example\.com|https://(?:[a-z0-9_-]+\.)+example\.org)$" CROSSGATE_ORIGIN=$1
+        # The preflight's method (case-sensitive, as browsers compare), and its request headers
+        # (every comma-separated name allowed, in any case; none at all passes too).
+        SetEnvIf Access-Control-Request-Method "^(?:GET|HEAD|POST|PUT|DELETE)$" CROSSGATE_METHOD_OK
+        SetEnvIfNoCase Access-Control-Request-Headers "^[\t ,]*(?:(?:content-type|x-request-id)[\t ]*(?:,[\t ,]*|$))*$" CROSSGATE_HEADERS_OK
+        SetEnvIfExpr "%{REQUEST_METHOD} == 'OPTIONS' && -n req('Origin') && -n req('Access-Control-Request-Method')" CROSSGATE_PREFLIGHT
+        SetEnvIfExpr "-n reqenv('CROSSGATE_PREFLIGHT') && -n reqenv('CROSSGATE_ORIGIN') && -n reqenv('CROSSGATE_METHOD_OK') && -n reqenv('CROSSGATE_HEADERS_OK')" CROSSGATE_CORS=preflight
+        SetEnvIfExpr "-n reqenv('CROSSGATE_PREFLIGHT') && reqenv('CROSSGATE_CORS') != 'preflight'" CROSSGATE_CORS=refused-preflight
+        SetEnvIfExpr "-z reqenv('CROSSGATE_PREFLIGHT') && -n reqenv('CROSSGATE_ORIGIN')" CROSSGATE_CORS=actual
+
+        # 2. The headers. The policy is the only authority on CORS: the application's own CORS
+        # headers are removed. `always`: error answers (4xx, 5xx) carry them too.
+        Header unset Access-Control-Allow-Origin
+        Header unset Access-Control-Allow-Credentials
+        Header unset Access-Control-Allow-Methods
+        Header unset Access-Control-Allow-Headers
+        Header unset Access-Control-Max-Age
+        Header unset Access-Control-Expose-Headers
+        Header always set Access-Control-Allow-Origin "%{CROSSGATE_ORIGIN}e" "expr=reqenv('CROSSGATE_CORS') in {'preflight', 'actual'}"
+        Header always set Access-Control-Allow-Credentials "true" "expr=reqenv('CROSSGATE_CORS') in {'preflight', 'actual'}"
+        Header always set Access-Control-Allow-Methods "PUT, DELETE" "expr=reqenv('CROSSGATE_CORS') == 'preflight'"
+        Header always set Access-Control-Allow-Headers "content-type, x-request-id" "expr=reqenv('CROSSGATE_CORS') == 'preflight'"
+        Header always set Access-Control-Max-Age "600" "expr=reqenv('CROSSGATE_CORS') == 'preflight'"
+        Header always set Access-Control-Expose-Headers "x-total-count" "expr=reqenv('CROSSGATE_CORS') == 'actual'"
+        Header always merge Vary "Origin, Access-Control-Request-Method, Access-Control-Request-Headers" "expr=-n reqenv('CROSSGATE_PREFLIGHT')"
+        Header always merge Vary "Origin" "expr=-z reqenv('CROSSGATE_PREFLIGHT')"
+
+        # 3. Preflights are answered here, never by the application.
+        RewriteEngine On
+        RewriteCond %{ENV:CROSSGATE_CORS} =preflight
+        RewriteRule ^ - [R=204,L]
+        RewriteCond %{ENV:CROSSGATE_CORS} =refused-preflight
+        RewriteRule ^ - [R=403,L]
+    "##]]
+    .assert_eq(&e.text);
+}
