@@ -2,7 +2,9 @@
 
 Run: CROSSGATE_CORS=cors.py uvicorn app:app --host 127.0.0.1 --port PORT
   cors.py is Python run with `app` (this FastAPI app) and `CORSMiddleware` in scope: what
-  `crossgate export --to fastapi` writes, or a hand-written `app.add_middleware(CORSMiddleware, ...)`.
+  `crossgate export --to fastapi` writes (a module defining CORS_KWARGS, which this app then
+  passes as `app.add_middleware(CORSMiddleware, **CORS_KWARGS)`, as the export says to), or a
+  hand-written `app.add_middleware(CORSMiddleware, ...)`.
 Routes (any method): /api/data 200 JSON with X-Total, /api/error 500 JSON, anything else 404.
 """
 
@@ -26,5 +28,8 @@ def error():
     return JSONResponse({"error": "boom"}, status_code=500)
 
 
+scope = {"app": app, "CORSMiddleware": CORSMiddleware}
 with open(os.environ["CROSSGATE_CORS"], encoding="utf-8") as f:
-    exec(compile(f.read(), os.environ["CROSSGATE_CORS"], "exec"), {"app": app, "CORSMiddleware": CORSMiddleware})
+    exec(compile(f.read(), os.environ["CROSSGATE_CORS"], "exec"), scope)
+if "CORS_KWARGS" in scope:
+    app.add_middleware(CORSMiddleware, **scope["CORS_KWARGS"])

@@ -2,22 +2,25 @@
 
 Run: MOTO_DISABLE_GLOBAL_CORS=true python s3_server.py -H 127.0.0.1 -p PORT
 
-One fix to moto before it starts, so that it matches an origin against a bucket's CORS rules as
-S3 documents it (the whole origin; at most one `*`, which matches any characters): moto 5.2's
-`cors_matches_origin` runs `re.match` on the rule without an end anchor, so the rule
-`https://app.example.com` also allows `https://app.example.com.attacker.net`, which S3 does not.
-Without the fix every policy's near-miss origins show as differences that belong to moto.
-MOTO_DISABLE_GLOBAL_CORS keeps moto's own flask-cors layer (which reflects every origin) off.
+moto keeps the buckets, the objects and their CORS rules, and decides from the rules whether an
+Origin, a method and the requested headers are allowed and what Access-Control-Allow-Methods,
+-Allow-Headers, -Expose-Headers and -Max-Age say. Where moto 5.2 departs from what the Amazon S3
+user guide says S3 answers ("How Amazon S3 evaluates the CORS configuration"), this file puts S3's
+behaviour back, so that what the tests check is the exported configuration, not moto:
 
-And one header moto leaves out: S3 answers a request with an `Origin` to a bucket that has a CORS
-configuration with `Vary: Origin, Access-Control-Request-Headers, Access-Control-Request-Method`
-(whatever the rules say: the bucket's CORS JSON has no say over it); moto sends no `Vary`, which
-`crossgate check --policy` reports, rightly, as a cache serving one origin's answer to another.
+- origin matching: moto's `cors_matches_origin` runs `re.match` on the rule without an end
+  anchor, so the rule `https://app.example.com` also allows `https://app.example.com.attacker.net`;
+  S3 matches the whole origin (at most one `*`, matching any characters).
+- the answer to an allowed origin: S3 echoes it with `Access-Control-Allow-Credentials: true`, or
+  answers `*` (without credentials) when the rule that matched allows `*`; moto always echoes the
+  origin and never sends credentials.
+- `Vary: Origin, Access-Control-Request-Headers, Access-Control-Request-Method` on every answer to
+  a request with an Origin (S3 sends it for a bucket with a CORS configuration); moto sends none.
+- MOTO_DISABLE_GLOBAL_CORS keeps moto's own flask-cors layer (which reflects every origin) off.
 
-What is still moto's own, not S3's (the tests allow for it): CORS rules are read on shared state
-by concurrent threads (requests race: check it with --concurrency 1), error answers (a missing
-object's 404) carry no CORS headers, `Access-Control-Allow-Credentials` is never sent (S3 sends
-`true` for an origin matched by a rule other than `*`), and a `*` rule echoes the origin.
+Still moto's own, not S3's (the tests allow for it): CORS rules are read on state shared by
+concurrent requests (they race: check it with --concurrency 1), and error answers (a missing
+object's 404) carry no CORS headers.
 """
 
 import re
@@ -26,17 +29,19 @@ import sys
 import moto.s3.responses
 import moto.s3.utils
 import moto.server
+from moto.s3.models import s3_backends
 from moto.server import main
 
 
 def cors_matches_origin(origin_header, allowed_origins):
-    for allowed in allowed_origins:
-        if allowed == "*" or allowed == origin_header:
-            return True
-        pattern = ".*".join(re.escape(part) for part in allowed.split("*", 1))
-        if re.fullmatch(pattern, origin_header or ""):
-            return True
-    return False
+    return any(origin_matches(origin_header or "", allowed) for allowed in allowed_origins)
+
+
+def origin_matches(origin, allowed):
+    if allowed == "*" or allowed == origin:
+        return True
+    pattern = ".*".join(re.escape(part) for part in allowed.split("*", 1))
+    return re.fullmatch(pattern, origin) is not None
 
 
 moto.s3.utils.cors_matches_origin = cors_matches_origin
@@ -45,16 +50,44 @@ moto.s3.responses.cors_matches_origin = cors_matches_origin
 VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
 
 
-def with_vary(app):
-    """The WSGI app, with S3's `Vary` on every answer to a request that carries `Origin`."""
+def bucket_rules(name):
+    """The CORS rules of the bucket called `name`, whichever account and region holds it."""
+    for account in s3_backends.values():
+        for backend in account.values():
+            bucket = backend.buckets.get(name)
+            if bucket is not None:
+                return bucket.cors
+    return []
+
+
+def with_s3_answers(app):
+    """The WSGI app, with S3's Vary, and its Allow-Origin and Allow-Credentials for the rule
+    that matched, on every answer to a request that carries Origin."""
 
     def wrapped(environ, start_response):
-        if "HTTP_ORIGIN" not in environ:
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is None:
             return app(environ, start_response)
+        bucket = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
 
         def start(status, headers, exc_info=None):
             headers = [(n, v) for n, v in headers if n.lower() != "vary"]
             headers.append(("Vary", VARY))
+            if any(n.lower() == "access-control-allow-origin" for n, _ in headers):
+                rule = next(
+                    (r for r in bucket_rules(bucket) if cors_matches_origin(origin, r.allowed_origins or [])),
+                    None,
+                )
+                headers = [
+                    (n, v)
+                    for n, v in headers
+                    if n.lower() not in ("access-control-allow-origin", "access-control-allow-credentials")
+                ]
+                if rule is not None and "*" in rule.allowed_origins:
+                    headers.append(("Access-Control-Allow-Origin", "*"))
+                else:
+                    headers.append(("Access-Control-Allow-Origin", origin))
+                    headers.append(("Access-Control-Allow-Credentials", "true"))
             return start_response(status, headers, exc_info)
 
         return app(environ, start)
@@ -63,7 +96,7 @@ def with_vary(app):
 
 
 serve = moto.server.run_simple
-moto.server.run_simple = lambda host, port, app, **kwargs: serve(host, port, with_vary(app), **kwargs)
+moto.server.run_simple = lambda host, port, app, **kwargs: serve(host, port, with_s3_answers(app), **kwargs)
 
 if __name__ == "__main__":
     main(sys.argv[1:])
