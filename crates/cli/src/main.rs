@@ -4,6 +4,7 @@
 mod audit;
 mod check;
 mod check_policy;
+mod export;
 mod origin;
 mod outcome;
 mod output;
@@ -61,6 +62,9 @@ enum Command {
     /// A CORS proxy: in front of one API (--upstream), or for any public URL (anywhere mode)
     #[command(long_about = proxy::LONG_ABOUT)]
     Proxy(proxy::Args),
+    /// Render a policy file for nginx, Caddy, Apache, Express, FastAPI or S3, saying how each differs
+    #[command(long_about = export::LONG_ABOUT)]
+    Export(export::Args),
 }
 
 fn run(command: &Command, out: &mut dyn Write) -> anyhow::Result<Status> {
@@ -71,6 +75,7 @@ fn run(command: &Command, out: &mut dyn Write) -> anyhow::Result<Status> {
         Command::Simulate(args) => simulate::run(args, out),
         Command::Audit(args) => audit::run(args, out),
         Command::Proxy(args) => proxy::run(args, out),
+        Command::Export(args) => export::run(args, out),
     }
 }
 

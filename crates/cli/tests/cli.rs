@@ -8,6 +8,8 @@ mod audit;
 mod check;
 #[path = "cli/check_policy.rs"]
 mod check_policy;
+#[path = "cli/export.rs"]
+mod export;
 #[path = "cli/peers.rs"]
 mod peers;
 #[path = "cli/proxy.rs"]

@@ -112,6 +112,8 @@ fn headers_map(model: &Model, out: &mut Rendered) {
         Some(regex) => {
             out.line("    # 1 when every name listed (comma-separated, any case) is allowed, or none is.");
             out.line("    default 0;");
+            out.line("    # nginx tries no regex on an empty value: no Access-Control-Request-Headers at all.");
+            out.line("    \"\" 1;");
             out.line(format!("    {} 1;", quote(&format!("~*{regex}"))));
         }
     }
@@ -446,5 +448,23 @@ mod tests {
         assert!(part1.contains(PART_1));
         assert!(!part1.contains("\nadd_header"), "{part1}");
         assert!(!part2.contains("\nmap "), "{part2}");
+    }
+
+    /// nginx tries no regex of a map on an empty value, so a preflight without
+    /// Access-Control-Request-Headers needs its own entry (found by running nginx).
+    #[test]
+    fn regression_preflight_without_request_headers_is_allowed() {
+        let text = export(
+            r#"allow_origins = ["https://app.example.com"]
+               allow_headers = ["x-id"]"#,
+            crate::export::Target::Nginx,
+        )
+        .text;
+        let map = text
+            .split("map $http_access_control_request_headers $crossgate_headers_ok {\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n}").next())
+            .expect("the headers map");
+        assert!(map.lines().any(|l| l == "    \"\" 1;"), "{map}");
     }
 }

@@ -331,6 +331,8 @@ fn snapshot_nginx() {
         map $http_access_control_request_headers $crossgate_headers_ok {
             # 1 when every name listed (comma-separated, any case) is allowed, or none is.
             default 0;
+            # nginx tries no regex on an empty value: no Access-Control-Request-Headers at all.
+            "" 1;
             "~*^[\t ,]*(?:(?:content-type|x-request-id)[\t ]*(?:,[\t ,]*|$))*$" 1;
         }
 
