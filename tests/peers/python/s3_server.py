@@ -16,11 +16,15 @@ behaviour back, so that what the tests check is the exported configuration, not 
   origin and never sends credentials.
 - `Vary: Origin, Access-Control-Request-Headers, Access-Control-Request-Method` on every answer to
   a request with an Origin (S3 sends it for a bucket with a CORS configuration); moto sends none.
+- an actual request's answer: S3 evaluates the rules on every request (the first rule that allows
+  the origin and the method) and puts its CORS headers on the answer whatever its status; moto
+  adds them to some answers only (not to errors, such as a missing object's 404 or a refused
+  PUT, nor to a DELETE's 204).
 - MOTO_DISABLE_GLOBAL_CORS keeps moto's own flask-cors layer (which reflects every origin) off.
 
 Still moto's own, not S3's (the tests allow for it): CORS rules are read on state shared by
-concurrent requests (they race: check it with --concurrency 1), and error answers (a missing
-object's 404) carry no CORS headers.
+concurrent requests (they race: check it with --concurrency 1); moto decides preflights itself
+(which origins, and the method and header lists it answers with).
 """
 
 import re
@@ -60,39 +64,60 @@ def bucket_rules(name):
     return []
 
 
+def first_rule(bucket, origin, method):
+    """The first of the bucket's CORS rules that allows `origin` and `method`, or None."""
+    for rule in bucket_rules(bucket):
+        if cors_matches_origin(origin, rule.allowed_origins or []) and method in (rule.allowed_methods or []):
+            return rule
+    return None
+
+
+CORS_ANSWER = ("access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers")
+
+
 def with_s3_answers(app):
-    """The WSGI app, with S3's Vary, and its Allow-Origin and Allow-Credentials for the rule
-    that matched, on every answer to a request that carries Origin."""
+    """The WSGI app, with S3's Vary on every answer to a request that carries Origin, and on an
+    actual (non-OPTIONS) request's answer, whatever its status, the CORS headers of the first
+    rule that allows its origin and method: Allow-Origin (`*`, or the origin with
+    Allow-Credentials) and Expose-Headers."""
 
     def wrapped(environ, start_response):
         origin = environ.get("HTTP_ORIGIN")
         if origin is None:
             return app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
         bucket = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
 
         def start(status, headers, exc_info=None):
             headers = [(n, v) for n, v in headers if n.lower() != "vary"]
             headers.append(("Vary", VARY))
-            if any(n.lower() == "access-control-allow-origin" for n, _ in headers):
-                rule = next(
-                    (r for r in bucket_rules(bucket) if cors_matches_origin(origin, r.allowed_origins or [])),
-                    None,
-                )
-                headers = [
-                    (n, v)
-                    for n, v in headers
-                    if n.lower() not in ("access-control-allow-origin", "access-control-allow-credentials")
-                ]
-                if rule is not None and "*" in rule.allowed_origins:
-                    headers.append(("Access-Control-Allow-Origin", "*"))
-                else:
-                    headers.append(("Access-Control-Allow-Origin", origin))
-                    headers.append(("Access-Control-Allow-Credentials", "true"))
+            if method == "OPTIONS":
+                # moto's preflight answer, with S3's Allow-Origin and Allow-Credentials.
+                if any(n.lower() == "access-control-allow-origin" for n, _ in headers):
+                    rule = next(
+                        (r for r in bucket_rules(bucket) if cors_matches_origin(origin, r.allowed_origins or [])),
+                        None,
+                    )
+                    headers = [(n, v) for n, v in headers if n.lower() not in CORS_ANSWER[:2]]
+                    headers.extend(allow_origin(rule, origin))
+                return start_response(status, headers, exc_info)
+            headers = [(n, v) for n, v in headers if n.lower() not in CORS_ANSWER]
+            rule = first_rule(bucket, origin, method)
+            if rule is not None:
+                headers.extend(allow_origin(rule, origin))
+                if rule.exposed_headers:
+                    headers.append(("Access-Control-Expose-Headers", ", ".join(rule.exposed_headers)))
             return start_response(status, headers, exc_info)
 
         return app(environ, start)
 
     return wrapped
+
+
+def allow_origin(rule, origin):
+    if rule is not None and "*" in (rule.allowed_origins or []):
+        return [("Access-Control-Allow-Origin", "*")]
+    return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true")]
 
 
 serve = moto.server.run_simple
