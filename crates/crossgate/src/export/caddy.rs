@@ -7,6 +7,16 @@
 
 use super::{Model, Origins, Rendered, header_comment};
 
+/// The CORS response headers an application might set itself, removed from its answers.
+const CORS_RESPONSE_HEADERS: [&str; 6] = [
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Max-Age",
+    "Access-Control-Expose-Headers",
+];
+
 pub(super) fn render(model: &Model, out: &mut Rendered) {
     header_comment(out, "# ", "CORS for Caddy 2", model);
     out.line("#");
@@ -105,17 +115,35 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         }
         out.line("\t\trespond @crossgate_blocked 403");
     }
-    out.line("\t\t# Deferred: written when the answer is, replacing the application's own values.");
-    out.line("\t\theader @crossgate_allowed {");
-    out.line("\t\t\tdefer");
-    out.line(format!(
-        "\t\t\tAccess-Control-Allow-Origin \"{allow_origin}\""
-    ));
+    let mut allowed_headers = vec![format!("Access-Control-Allow-Origin \"{allow_origin}\"")];
     if model.credentials {
-        out.line("\t\t\tAccess-Control-Allow-Credentials true");
+        allowed_headers.push("Access-Control-Allow-Credentials true".to_owned());
     }
     if let Some(expose) = model.expose_value() {
-        out.line(format!("\t\t\tAccess-Control-Expose-Headers \"{expose}\""));
+        allowed_headers.push(format!("Access-Control-Expose-Headers \"{expose}\""));
+    }
+    out.line("\t\t# The headers of an allowed request, set twice: now, so that Caddy's own error answers");
+    out.line("\t\t# (a 502 when the upstream is down) carry them, and deferred, after the line below has");
+    out.line("\t\t# removed the application's.");
+    out.line("\t\theader @crossgate_allowed {");
+    for line in &allowed_headers {
+        out.line(format!("\t\t\t{line}"));
+    }
+    out.line("\t\t}");
+    out.line("\t\theader @crossgate_allowed {");
+    out.line("\t\t\tdefer");
+    for line in &allowed_headers {
+        out.line(format!("\t\t\t{line}"));
+    }
+    out.line("\t\t}");
+    out.line("\t\t# The policy is the only authority on CORS: the application's CORS headers are removed.");
+    out.line(
+        "\t\t# Deferred operations run last-listed first, so this runs before the block above.",
+    );
+    out.line("\t\theader {");
+    out.line("\t\t\tdefer");
+    for name in CORS_RESPONSE_HEADERS {
+        out.line(format!("\t\t\t-{name}"));
     }
     out.line("\t\t}");
     if model.vary_origin() {
@@ -123,12 +151,6 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
     }
     out.line("\t}");
     out.line("}");
-
-    out.warn(
-        "application-headers",
-        "Caddy replaces the application's CORS headers only on answers to allowed origins; crossgate \
-         also removes them from the others: make sure the application behind Caddy sets none",
-    );
 }
 
 /// The matcher line for an allowed origin.
@@ -173,6 +195,7 @@ mod tests {
             "\t\trespond @crossgate_preflight_allowed 204",
             "\t\trespond @crossgate_preflight 403",
             "\t\theader +Vary Origin",
+            "\t\t\t-Access-Control-Allow-Origin",
         ] {
             assert!(e.text.lines().any(|l| l == line), "{line:?}\n{}", e.text);
         }

@@ -573,11 +573,28 @@ fn snapshot_caddy_public() {
         		header @crossgate_preflight Vary "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
         		respond @crossgate_preflight_allowed 204
         		respond @crossgate_preflight 403
-        		# Deferred: written when the answer is, replacing the application's own values.
+        		# The headers of an allowed request, set twice: now, so that Caddy's own error answers
+        		# (a 502 when the upstream is down) carry them, and deferred, after the line below has
+        		# removed the application's.
+        		header @crossgate_allowed {
+        			Access-Control-Allow-Origin "*"
+        			Access-Control-Expose-Headers "*"
+        		}
         		header @crossgate_allowed {
         			defer
         			Access-Control-Allow-Origin "*"
         			Access-Control-Expose-Headers "*"
+        		}
+        		# The policy is the only authority on CORS: the application's CORS headers are removed.
+        		# Deferred operations run last-listed first, so this runs before the block above.
+        		header {
+        			defer
+        			-Access-Control-Allow-Origin
+        			-Access-Control-Allow-Credentials
+        			-Access-Control-Allow-Methods
+        			-Access-Control-Allow-Headers
+        			-Access-Control-Max-Age
+        			-Access-Control-Expose-Headers
         		}
         	}
         }
@@ -694,12 +711,30 @@ fn snapshot_caddy() {
         		header @crossgate_preflight Vary "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
         		respond @crossgate_preflight_allowed 204
         		respond @crossgate_preflight 403
-        		# Deferred: written when the answer is, replacing the application's own values.
+        		# The headers of an allowed request, set twice: now, so that Caddy's own error answers
+        		# (a 502 when the upstream is down) carry them, and deferred, after the line below has
+        		# removed the application's.
+        		header @crossgate_allowed {
+        			Access-Control-Allow-Origin "{http.request.header.Origin}"
+        			Access-Control-Allow-Credentials true
+        			Access-Control-Expose-Headers "x-total-count"
+        		}
         		header @crossgate_allowed {
         			defer
         			Access-Control-Allow-Origin "{http.request.header.Origin}"
         			Access-Control-Allow-Credentials true
         			Access-Control-Expose-Headers "x-total-count"
+        		}
+        		# The policy is the only authority on CORS: the application's CORS headers are removed.
+        		# Deferred operations run last-listed first, so this runs before the block above.
+        		header {
+        			defer
+        			-Access-Control-Allow-Origin
+        			-Access-Control-Allow-Credentials
+        			-Access-Control-Allow-Methods
+        			-Access-Control-Allow-Headers
+        			-Access-Control-Max-Age
+        			-Access-Control-Expose-Headers
         		}
         		header +Vary Origin
         	}
