@@ -109,7 +109,7 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
             "Header always set Access-Control-Allow-Methods \"%{{Access-Control-Request-Method}}i\" {PREFLIGHT}"
         )),
         Some(_) => {
-            if let Some(methods) = model.allow_methods_value() {
+            if let Some(methods) = model.allow_methods_value().as_deref().map(percent) {
                 out.line(format!(
                     "Header always set Access-Control-Allow-Methods \"{methods}\" {PREFLIGHT}"
                 ));
@@ -121,7 +121,7 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
             "Header always set Access-Control-Allow-Headers \"%{Access-Control-Request-Headers}i\" \"expr=reqenv('CROSSGATE_CORS') == 'preflight' && -n req('Access-Control-Request-Headers')\"",
         ),
         Some(_) => {
-            if let Some(headers) = model.allow_headers_value() {
+            if let Some(headers) = model.allow_headers_value().as_deref().map(percent) {
                 out.line(format!(
                     "Header always set Access-Control-Allow-Headers \"{headers}\" {PREFLIGHT}"
                 ));
@@ -133,7 +133,7 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
             "Header always set Access-Control-Max-Age \"{max_age}\" {PREFLIGHT}"
         ));
     }
-    if let Some(expose) = model.expose_value() {
+    if let Some(expose) = model.expose_value().as_deref().map(percent) {
         out.line(format!(
             "Header always set Access-Control-Expose-Headers \"{expose}\" {ACTUAL}"
         ));
@@ -156,6 +156,11 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         out.line("RewriteCond %{ENV:CROSSGATE_CORS} =blocked");
         out.line("RewriteRule ^ - [R=403,L]");
     }
+}
+
+/// A literal `Header` value: mod_headers reads `%` as the start of a format (`%t`, `%{VAR}e`).
+fn percent(value: &str) -> String {
+    value.replace('%', "%%")
 }
 
 #[cfg(test)]
@@ -236,6 +241,21 @@ mod tests {
             e.text.ends_with(
                 "RewriteCond %{ENV:CROSSGATE_CORS} =blocked\nRewriteRule ^ - [R=403,L]\n"
             ),
+            "{}",
+            e.text
+        );
+    }
+
+    #[test]
+    fn a_percent_sign_in_a_value_is_escaped() {
+        let e = export(
+            r#"allow_origins = ["https://app.example.com"]
+               allow_methods = ["A%tB"]"#,
+            Target::Apache,
+        );
+        assert!(
+            e.text
+                .contains("Header always set Access-Control-Allow-Methods \"A%%tB\""),
             "{}",
             e.text
         );

@@ -31,6 +31,21 @@ const CORS_RESPONSE_HEADERS: [&str; 6] = [
 ];
 
 pub(super) fn render(model: &Model, out: &mut Rendered) {
+    // nginx reads `$` in a value as a variable and has no escape for it.
+    let names = model
+        .methods
+        .iter()
+        .chain(&model.headers)
+        .chain([&model.expose]);
+    for name in names.flatten().filter(|n| n.contains('$')) {
+        out.refuse(
+            "dollar-sign",
+            format!(
+                "nginx reads `$` in a header value as a variable and cannot escape it, so {name:?} cannot \
+                 be written; rename it"
+            ),
+        );
+    }
     header_comment(out, "# ", "CORS for nginx", model);
     out.line("#");
     out.line(
@@ -466,5 +481,16 @@ mod tests {
             .and_then(|rest| rest.split("\n}").next())
             .expect("the headers map");
         assert!(map.lines().any(|l| l == "    \"\" 1;"), "{map}");
+    }
+
+    #[test]
+    fn a_dollar_sign_in_a_name_is_refused() {
+        let r = crate::export::tests::refusal(
+            r#"allow_origins = ["https://app.example.com"]
+               allow_methods = ["A$B"]"#,
+            crate::export::Target::Nginx,
+        );
+        assert_eq!(r.reasons[0].code, "dollar-sign");
+        assert!(r.reasons[0].message.contains("\"A$B\""), "{r}");
     }
 }
