@@ -664,16 +664,28 @@ fn preflight(policy: &Compiled, found: Preflight<'_>, request: &HeaderMap) -> De
     let Some(m) = policy.origins.find(origin.as_bytes()) else {
         return refuse(Rejection::OriginNotAllowed);
     };
-    if let Err(rejection) = request_method(method, several_methods) {
-        return refuse(rejection);
-    }
-    if !method_allowed(policy, method.as_bytes()) {
-        return refuse(Rejection::MethodNotAllowed(Excerpt::new(method.as_bytes())));
+    // A method the policy lists (or a safelisted one) is a token already: only others are read.
+    if several_methods || !method_listed(policy, method.as_bytes()) {
+        if let Err(rejection) = request_method(method, several_methods) {
+            return refuse(rejection);
+        }
+        if policy.methods.is_some() {
+            return refuse(Rejection::MethodNotAllowed(Excerpt::new(method.as_bytes())));
+        }
     }
     let allowed = |name: &[u8]| header_allowed(policy, name);
     let checked = match header_lines {
         RequestHeaderLines::None => Ok(0),
-        RequestHeaderLines::One(line) => check_request_header_lines([line], allowed),
+        RequestHeaderLines::One(line) => {
+            match policy
+                .headers
+                .as_deref()
+                .and_then(|sorted| sorted_subset(line, sorted))
+            {
+                Some(count) => Ok(count),
+                None => check_request_header_lines([line], allowed),
+            }
+        }
         RequestHeaderLines::Several => check_request_headers(request, allowed),
     };
     if let Err(rejection) = checked {
@@ -723,13 +735,14 @@ fn request_method(value: &HeaderValue, several: bool) -> Result<(), Rejection> {
 
 /// The preflight's method check (Fetch "CORS-preflight fetch": safelisted methods always pass;
 /// otherwise a byte-case-sensitive match in the allowed list, or `*`), as browsers make it:
-/// `fetch(url, {method: "patch"})` sends `patch`, and only `patch` listed lets it through.
-fn method_allowed(policy: &Compiled, method: &[u8]) -> bool {
+/// `fetch(url, {method: "patch"})` sends `patch`, and only `patch` listed lets it through. This
+/// is the listed half; under `*` any token passes ([`request_method`]).
+fn method_listed(policy: &Compiled, method: &[u8]) -> bool {
     fetch::is_cors_safelisted_method(method)
         || policy
             .methods
             .as_ref()
-            .is_none_or(|list| list.iter().any(|m| **m == *method))
+            .is_some_and(|list| list.iter().any(|m| **m == *method))
 }
 
 /// Whether the policy allows request header `name` (ASCII case-insensitively: the allowed names
@@ -741,9 +754,11 @@ fn header_allowed(policy: &Compiled, name: &[u8]) -> bool {
     // A policy lists a handful of names: comparing those of the same length is cheaper than a
     // binary search's ordered comparisons. Long lists are searched.
     if sorted.len() <= 16 {
-        // Browsers send lower-case names: byte equality first, then the case-insensitive match.
+        // Most candidates differ in length or first byte; browsers send lower-case names, so
+        // byte equality decides the rest, with the case-insensitive match for other clients.
         sorted.iter().any(|allowed| {
             allowed.len() == name.len()
+                && allowed.first() == name.first().map(u8::to_ascii_lowercase).as_ref()
                 && (**allowed == *name || allowed.eq_ignore_ascii_case(name))
         })
     } else {
@@ -822,6 +837,33 @@ fn check_request_header_lines<'a>(
         }
     }
     Ok(count)
+}
+
+/// The browsers' fast path: Fetch builds `Access-Control-Request-Headers` from the request's
+/// CORS-unsafe header names, lower-cased, sorted and joined with `,` ("CORS-preflight fetch",
+/// step 5). A line that is exactly some of the policy's names (lower case, sorted the same way)
+/// in that form is allowed on a few `memcmp`s, its count returned; anything else (another
+/// spelling, whitespace, an unknown name, too long) is `None`, for the byte-by-byte reader.
+fn sorted_subset(line: &HeaderValue, sorted: &[Box<[u8]>]) -> Option<usize> {
+    let mut rest = line.as_bytes();
+    if rest.len() > MAX_REQUEST_HEADERS_BYTES {
+        return None;
+    }
+    let mut names = sorted.iter();
+    let mut count = 0;
+    while !rest.is_empty() {
+        let name = names.find(|name| {
+            rest.starts_with(name) && rest.get(name.len()).is_none_or(|&b| b == b',')
+        })?;
+        count += 1;
+        rest = match &rest[name.len()..] {
+            [] => break,
+            // A comma, and a name after it (a trailing comma is for the general reader).
+            [_, next @ ..] if !next.is_empty() => next,
+            _ => return None,
+        };
+    }
+    (count <= MAX_REQUEST_HEADERS).then_some(count)
 }
 
 /// The request's `Access-Control-Request-Headers`, for a policy that allows every header. One

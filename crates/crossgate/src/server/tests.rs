@@ -742,3 +742,73 @@ mod request_header_list {
         }
     }
 }
+
+/// The browsers' fast path for `Access-Control-Request-Headers` (a sorted, lower-case subset of
+/// the policy's names) and the general reader agree on every line: whatever the names, their
+/// order, case and separators, a preflight passes exactly when each name is allowed.
+mod request_header_fast_path {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const ALLOWED: [&str; 6] = ["a", "a-b", "ab", "content-type", "x", "x-request-id"];
+    // Near misses: prefixes and extensions of allowed names, and two allowed names run together.
+    const OTHERS: [&str; 7] = [
+        "b",
+        "x-requ",
+        "x-request-id-2",
+        "content",
+        "A-B",
+        "a-content-type",
+        "ab-x",
+    ];
+
+    proptest! {
+        #[test]
+        fn agrees_with_the_definition(
+            picks in proptest::collection::vec((0..ALLOWED.len() + OTHERS.len(), any::<bool>()), 0..6),
+            separators in proptest::collection::vec(prop_oneof![Just(","), Just(", "), Just(",,"), Just(" , ")], 6),
+            sort in any::<bool>(),
+            trailing in any::<bool>(),
+        ) {
+            let mut names: Vec<String> = picks
+                .iter()
+                .map(|&(i, upper)| {
+                    let name = ALLOWED.get(i).copied().unwrap_or_else(|| OTHERS[i - ALLOWED.len()]);
+                    if upper { name.to_ascii_uppercase() } else { name.to_owned() }
+                })
+                .collect();
+            if sort {
+                names.sort();
+                names.dedup();
+            }
+            let mut line = String::new();
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    line.push_str(separators[i]);
+                }
+                line.push_str(name);
+            }
+            if trailing {
+                line.push(',');
+            }
+            let expected = names
+                .iter()
+                .all(|n| ALLOWED.iter().any(|a| a.eq_ignore_ascii_case(n)));
+            let toml = format!(
+                "allow_origins = [\"https://a.example\"]\nallow_methods = [\"PUT\"]\nallow_headers = {:?}",
+                ALLOWED
+            );
+            let p = policy(&toml);
+            let d = p.decide(
+                &Method::OPTIONS,
+                &request(&[
+                    ("origin", "https://a.example"),
+                    ("access-control-request-method", "PUT"),
+                    ("access-control-request-headers", &line),
+                ]),
+            );
+            prop_assert_eq!(d.is_allowed(), expected, "{:?}: {:?}", line, d.rejection());
+        }
+    }
+}
