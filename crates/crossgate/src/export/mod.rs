@@ -328,7 +328,11 @@ impl OriginEntry {
         let port = match port {
             "" => PatternPort::Default,
             "*" => PatternPort::Any,
-            digits => digits.parse().map_or(PatternPort::Any, PatternPort::Exact),
+            digits => match digits.parse() {
+                Ok(n) => PatternPort::Exact(n),
+                // Never reached for a validated policy; an exact entry matches only itself.
+                Err(_) => return OriginEntry::Exact(entry.to_owned()),
+            },
         };
         let host = match host.strip_prefix("*.") {
             Some(domain) => PatternHost::Subdomains(domain.to_owned()),
