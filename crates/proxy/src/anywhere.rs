@@ -4,6 +4,11 @@
 //! passes 307/308 back with `Location` pointing through the proxy, and answers with
 //! `x-request-url` and `x-final-url`. `/` is a short usage page. CORS headers come from the
 //! layer around it.
+//!
+//! Every hop is a request to its own target host: each is checked against the per-target rate
+//! limit, not only the first. An upstream's answer is served from the proxy's own origin, so it
+//! comes with `Content-Security-Policy: sandbox` and `X-Content-Type-Options: nosniff`: an HTML
+//! page fetched through the proxy and opened in a tab runs no script as the proxy's origin.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -13,7 +18,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
-use crate::body::ProxyBody;
+use crate::body::{BodyTimeouts, ProxyBody};
 use crate::connect::BoxFuture;
 use crate::error::{ProxyError, answer};
 use crate::forward::{
@@ -48,6 +53,7 @@ pub struct Anywhere {
     client: UpstreamClient,
     timeout: Duration,
     limits: Limits,
+    body_timeouts: BodyTimeouts,
     rates: Option<std::sync::Arc<RateLimits>>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
@@ -60,9 +66,18 @@ impl Anywhere {
             client,
             timeout,
             limits: Limits::default(),
+            body_timeouts: BodyTimeouts::default(),
             rates: None,
             metrics: None,
         }
+    }
+
+    /// How long a target's body may go without a byte and take in all, and the client's body
+    /// without a byte ([`BodyTimeouts::default`] unless set: 30 s without a byte).
+    #[must_use]
+    pub fn body_timeouts(mut self, timeouts: BodyTimeouts) -> Anywhere {
+        self.body_timeouts = timeouts;
+        self
     }
 
     /// Records each hop's time to a response head in `metrics`.
@@ -95,17 +110,19 @@ impl Anywhere {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             );
+            response.headers_mut().insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
             return Ok(response);
         };
         check_method(request.method())?;
         check_framing(request.headers())?;
         self.limits.check_request(request.headers())?;
-        if let (Some(rates), Some(host)) = (&self.rates, target.host_str()) {
-            rates.check_target(host)?;
-        }
         let request_url = target.to_string();
         let (mut parts, body) = request.into_parts();
-        let mut body = ProxyBody::stream(body, self.limits.request_body);
+        let mut body = ProxyBody::stream(body, self.limits.request_body)
+            .timeouts(self.body_timeouts.for_request());
         remove_hop_by_hop(&mut parts.headers);
         strip_credentials(&mut parts.headers);
         parts.headers.remove(header::HOST);
@@ -114,6 +131,10 @@ impl Anywhere {
         let mut url = target;
         let mut method = parts.method.clone();
         for hop in 0..=MAX_REDIRECTS {
+            // Each hop spends its own target's budget: a redirect must not lead past it.
+            if let (Some(rates), Some(host)) = (&self.rates, url.host_str()) {
+                rates.check_target(host)?;
+            }
             let mut outgoing = Request::new(body);
             *outgoing.method_mut() = method.clone();
             *outgoing.uri_mut() = to_uri(&url)?;
@@ -171,7 +192,9 @@ impl Anywhere {
                     }
                     insert_url(&mut parts.headers, REQUEST_URL, &request_url);
                     insert_url(&mut parts.headers, FINAL_URL, url.as_str());
-                    let body = ProxyBody::stream(body, self.limits.response_body);
+                    confine(&mut parts.headers);
+                    let body = ProxyBody::stream(body, self.limits.response_body)
+                        .timeouts(self.body_timeouts);
                     return Ok(Response::from_parts(parts, body));
                 }
             }
@@ -186,6 +209,22 @@ fn insert_url(headers: &mut HeaderMap, name: &'static str, url: &str) {
     if let Ok(value) = HeaderValue::from_str(url) {
         headers.insert(name, value);
     }
+}
+
+/// A third party's answer is served from the proxy's origin: opened as a document, it gets a
+/// unique opaque origin and no script (`sandbox`; the target's own policies still apply on top,
+/// each one being enforced), and it is never sniffed into a type it does not declare. A
+/// `<script>` tag ignores a script's CSP, and `nosniff` lets JavaScript types run, so JSONP still
+/// works.
+fn confine(headers: &mut HeaderMap) {
+    headers.append(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
 }
 
 /// The page's credentials never go to a third party through the proxy.

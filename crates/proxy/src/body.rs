@@ -1,14 +1,17 @@
 //! [`ProxyBody`]: what the proxy sends — a body streamed through untouched (the client's to the
-//! upstream, the upstream's to the client), optionally cut off past a size limit, or a small body
-//! of its own (a JSON error, a usage page), or nothing (a preflight).
+//! upstream, the upstream's to the client), optionally cut off past a size limit or when it stalls
+//! ([`BodyTimeouts`]), or a small body of its own (a JSON error, a usage page), or nothing (a
+//! preflight).
 
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
 
 /// A boxed error, as hyper takes them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -21,16 +24,74 @@ pub enum ProxyBody {
     Empty,
     /// The proxy's own bytes, sent in one frame.
     Full(Option<Bytes>),
-    /// A body streamed frame by frame as it arrives (never buffered whole), that fails with
-    /// [`TooLarge`] once more than `remaining` bytes have come (`u64::MAX`: no limit).
-    Stream {
-        /// The body being relayed.
-        inner: Incoming,
-        /// Bytes still allowed.
-        remaining: u64,
-        /// The limit, for the error.
-        limit: u64,
-    },
+    /// A body relayed frame by frame as it arrives (never buffered whole).
+    Stream(Relay),
+}
+
+/// A body relayed as it arrives: it fails with [`TooLarge`] past its size limit, and with
+/// [`BodyTimeout`] when it stalls or takes too long in all.
+#[derive(Debug)]
+pub struct Relay {
+    inner: Incoming,
+    /// Bytes still allowed.
+    remaining: u64,
+    /// The limit, for the error.
+    limit: u64,
+    /// The timeouts, if any: boxed, so that a body without them stays small.
+    clock: Option<Box<BodyClock>>,
+}
+
+/// The timing of a relayed body.
+#[derive(Debug)]
+struct BodyClock {
+    timeouts: BodyTimeouts,
+    /// When the last frame came (or the body started).
+    last: Instant,
+    /// When the whole body must have come.
+    deadline: Option<Instant>,
+    /// Armed the first time the body has nothing to give (a body that is all there at once never
+    /// makes a timer).
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+/// How long a relayed body may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyTimeouts {
+    /// The longest wait for the next bytes (`None`: no limit): an upstream that sends its head
+    /// and then stalls is cut off after it, instead of holding the client's connection forever.
+    pub idle: Option<Duration>,
+    /// The longest the whole body may take, from its first byte's wait (`None`: no limit).
+    pub total: Option<Duration>,
+}
+
+/// The default [`BodyTimeouts::idle`]: 30 seconds without a byte.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for BodyTimeouts {
+    /// [`BODY_IDLE_TIMEOUT`] without a byte, no limit in all.
+    fn default() -> BodyTimeouts {
+        BodyTimeouts {
+            idle: Some(BODY_IDLE_TIMEOUT),
+            total: None,
+        }
+    }
+}
+
+impl BodyTimeouts {
+    /// No timeout at all.
+    pub const NONE: BodyTimeouts = BodyTimeouts {
+        idle: None,
+        total: None,
+    };
+
+    /// What applies to a client's body on its way upstream: the idle timeout only (a large upload
+    /// may take long, but not stall).
+    pub fn for_request(self) -> BodyTimeouts {
+        BodyTimeouts {
+            idle: self.idle,
+            total: None,
+        }
+    }
 }
 
 /// A streamed body went past its limit.
@@ -52,6 +113,35 @@ impl fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
+/// A streamed body stalled, or took longer than allowed in all: it was cut off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyTimeout {
+    /// No byte came for this long.
+    Idle(Duration),
+    /// The whole body did not come within this long.
+    Total(Duration),
+}
+
+impl fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyTimeout::Idle(after) => write!(
+                f,
+                "the body stalled: no byte for {} ms, so it was cut off",
+                after.as_millis()
+            ),
+            BodyTimeout::Total(after) => write!(
+                f,
+                "the body took longer than {} ms in all, so it was cut off",
+                after.as_millis()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
 impl ProxyBody {
     /// A body of the proxy's own.
     pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
@@ -61,10 +151,74 @@ impl ProxyBody {
     /// `inner` relayed as it comes, cut off past `limit` bytes (`None`: no limit).
     pub fn stream(inner: Incoming, limit: Option<u64>) -> ProxyBody {
         let limit = limit.unwrap_or(u64::MAX);
-        ProxyBody::Stream {
+        ProxyBody::Stream(Relay {
             inner,
             remaining: limit,
             limit,
+            clock: None,
+        })
+    }
+
+    /// A relayed body, also cut off when it stalls or takes too long (counted from now); the
+    /// proxy's own bodies have nothing to wait for and are returned as they are.
+    #[must_use]
+    pub fn timeouts(self, timeouts: BodyTimeouts) -> ProxyBody {
+        match self {
+            ProxyBody::Stream(mut relay) if timeouts != BodyTimeouts::NONE => {
+                let now = Instant::now();
+                relay.clock = Some(Box::new(BodyClock {
+                    timeouts,
+                    last: now,
+                    deadline: timeouts.total.map(|total| now + total),
+                    sleep: None,
+                }));
+                ProxyBody::Stream(relay)
+            }
+            other => other,
+        }
+    }
+}
+
+impl BodyClock {
+    /// When the body times out, as things stand (frames only ever move it later).
+    fn due(timeouts: BodyTimeouts, last: Instant, deadline: Option<Instant>) -> Option<Instant> {
+        let idle = timeouts.idle.map(|idle| last + idle);
+        match (idle, deadline) {
+            (Some(idle), Some(deadline)) => Some(idle.min(deadline)),
+            (idle, deadline) => idle.or(deadline),
+        }
+    }
+
+    /// The body has nothing to give: `Ready` with the reason once it has waited too long. The
+    /// timer is made the first time, and re-armed only when it fires for a deadline that frames
+    /// have since moved (not at every frame).
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<BodyTimeout> {
+        let BodyClock {
+            timeouts,
+            last,
+            deadline,
+            sleep,
+        } = self;
+        let Some(due) = BodyClock::due(*timeouts, *last, *deadline) else {
+            return Poll::Pending;
+        };
+        let sleep = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        loop {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            if let (Some(deadline), Some(total)) = (*deadline, timeouts.total) {
+                if now >= deadline {
+                    return Poll::Ready(BodyTimeout::Total(total));
+                }
+            }
+            if let Some(idle) = timeouts.idle {
+                if now >= *last + idle {
+                    return Poll::Ready(BodyTimeout::Idle(idle));
+                }
+            }
+            sleep.as_mut().reset(due);
         }
     }
 }
@@ -80,25 +234,7 @@ impl Body for ProxyBody {
         match self.get_mut() {
             ProxyBody::Empty => Poll::Ready(None),
             ProxyBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            ProxyBody::Stream {
-                inner,
-                remaining,
-                limit,
-            } => match Pin::new(inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    let len = frame.data_ref().map_or(0, |d| d.len() as u64);
-                    match remaining.checked_sub(len) {
-                        Some(left) => {
-                            *remaining = left;
-                            Poll::Ready(Some(Ok(frame)))
-                        }
-                        None => Poll::Ready(Some(Err(Box::new(TooLarge { limit: *limit })))),
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            },
+            ProxyBody::Stream(relay) => relay.poll_frame(cx),
         }
     }
 
@@ -106,7 +242,7 @@ impl Body for ProxyBody {
         match self {
             ProxyBody::Empty => true,
             ProxyBody::Full(bytes) => bytes.is_none(),
-            ProxyBody::Stream { inner, .. } => inner.is_end_stream(),
+            ProxyBody::Stream(relay) => relay.inner.is_end_stream(),
         }
     }
 
@@ -116,7 +252,44 @@ impl Body for ProxyBody {
             ProxyBody::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            ProxyBody::Stream { inner, .. } => inner.size_hint(),
+            ProxyBody::Stream(relay) => relay.inner.size_hint(),
+        }
+    }
+}
+
+impl Relay {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                match self.remaining.checked_sub(len) {
+                    Some(left) => {
+                        self.remaining = left;
+                        if let Some(clock) = &mut self.clock {
+                            clock.last = Instant::now();
+                        }
+                        Poll::Ready(Some(Ok(frame)))
+                    }
+                    None => Poll::Ready(Some(Err(Box::new(TooLarge { limit: self.limit })))),
+                }
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let Some(clock) = &mut self.clock else {
+                    return Poll::Pending;
+                };
+                match clock.poll_expired(cx) {
+                    Poll::Ready(timeout) => {
+                        // Never again: the stream ends with this error, and hyper closes the
+                        // connection (HTTP/1.1) or resets the stream (HTTP/2).
+                        self.clock = None;
+                        tracing::warn!(target: "crossgate_proxy", "{timeout}");
+                        Poll::Ready(Some(Err(Box::new(timeout))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 }

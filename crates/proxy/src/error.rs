@@ -30,6 +30,8 @@ pub enum ProxyError {
     },
     /// The upstream did not answer in time (504).
     UpstreamTimeout(std::time::Duration),
+    /// The client's body stalled on its way upstream (408).
+    RequestTimeout(std::time::Duration),
     /// The upstream's answer could not be read (502).
     Upstream(String),
     /// The request's body is larger than the proxy takes (413).
@@ -55,6 +57,7 @@ impl ProxyError {
             ProxyError::Connect { refusal: true, .. } => StatusCode::FORBIDDEN,
             ProxyError::Connect { .. } | ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ProxyError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::ResponseTooLarge(_) => StatusCode::BAD_GATEWAY,
             ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -69,6 +72,7 @@ impl ProxyError {
             ProxyError::MethodNotAllowed(_) => "method-not-allowed",
             ProxyError::Connect { code, .. } => code,
             ProxyError::UpstreamTimeout(_) => "upstream-timeout",
+            ProxyError::RequestTimeout(_) => "request-timeout",
             ProxyError::Upstream(_) => "upstream-error",
             ProxyError::RequestTooLarge(_) => "request-too-large",
             ProxyError::ResponseTooLarge(_) => "response-too-large",
@@ -112,6 +116,11 @@ impl fmt::Display for ProxyError {
             ProxyError::UpstreamTimeout(d) => {
                 write!(f, "the upstream did not answer within {} ms", d.as_millis())
             }
+            ProxyError::RequestTimeout(d) => write!(
+                f,
+                "the request body stalled: no byte for {} ms, so it was not forwarded",
+                d.as_millis()
+            ),
             ProxyError::Upstream(why) => {
                 write!(f, "the upstream's answer could not be read: {why}")
             }

@@ -15,7 +15,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::body::{ProxyBody, TooLarge};
+use crate::body::{BodyTimeout, BodyTimeouts, ProxyBody, TooLarge};
 use crate::connect::{BoxFuture, ConnectError, GuardedConnector};
 use crate::error::{ProxyError, answer};
 
@@ -107,6 +107,8 @@ pub struct Upstream {
     /// How long to wait for the upstream's response head, connection included.
     timeout: Duration,
     limits: Limits,
+    /// How long the bodies may stall, and the upstream's take in all.
+    body_timeouts: BodyTimeouts,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     /// Headers set on every forwarded request (a route's `inject_headers`).
     inject: HeaderMap,
@@ -121,9 +123,18 @@ impl Upstream {
             client,
             timeout,
             limits: Limits::default(),
+            body_timeouts: BodyTimeouts::default(),
             metrics: None,
             inject: HeaderMap::new(),
         }
+    }
+
+    /// How long the upstream's body may go without a byte and take in all, and the client's body
+    /// without a byte ([`BodyTimeouts::default`] unless set: 30 s without a byte).
+    #[must_use]
+    pub fn body_timeouts(mut self, timeouts: BodyTimeouts) -> Upstream {
+        self.body_timeouts = timeouts;
+        self
     }
 
     /// Headers set on every request forwarded to this upstream, replacing any the client sent
@@ -179,7 +190,9 @@ impl Upstream {
         for (name, value) in &self.inject {
             parts.headers.insert(name.clone(), value.clone());
         }
-        let request = Request::from_parts(parts, ProxyBody::stream(body, self.limits.request_body));
+        let body = ProxyBody::stream(body, self.limits.request_body)
+            .timeouts(self.body_timeouts.for_request());
+        let request = Request::from_parts(parts, body);
 
         let started = std::time::Instant::now();
         let sent = tokio::time::timeout(self.timeout, self.client.request(request)).await;
@@ -199,7 +212,7 @@ impl Upstream {
         parts.version = http::Version::default();
         Ok(Response::from_parts(
             parts,
-            ProxyBody::stream(body, self.limits.response_body),
+            ProxyBody::stream(body, self.limits.response_body).timeouts(self.body_timeouts),
         ))
     }
 }
@@ -211,6 +224,11 @@ pub(crate) fn client_error(error: &hyper_util::client::legacy::Error) -> ProxyEr
     while let Some(cause) = source {
         if let Some(too_large) = cause.downcast_ref::<TooLarge>() {
             return ProxyError::RequestTooLarge(too_large.limit);
+        }
+        if let Some(BodyTimeout::Idle(after) | BodyTimeout::Total(after)) =
+            cause.downcast_ref::<BodyTimeout>()
+        {
+            return ProxyError::RequestTimeout(*after);
         }
         if let Some(connect) = cause.downcast_ref::<ConnectError>() {
             return ProxyError::Connect {

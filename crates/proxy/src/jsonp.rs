@@ -3,7 +3,14 @@
 //! a JSON answer comes back as `crossgate::jsonp::wrap`'s script, `text/javascript` with
 //! `nosniff`. A bad callback is a 400, a non-JSON answer a 502: both JSON, which a `<script>` tag
 //! refuses to run (its `onerror` fires).
+//!
+//! The same in every mode: in front of anywhere mode, upstream mode, or each route of a routes
+//! file — except a route that injects headers kept on the server ([`Jsonp::refusing`]): any page
+//! can read a JSONP answer, so JSONP there would hand the route's secret-backed answers to pages
+//! its policy refuses.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -23,12 +30,45 @@ pub const MAX_JSONP_BODY: usize = 10 << 20;
 #[derive(Clone, Debug)]
 pub struct Jsonp<S> {
     inner: S,
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// JSONP requests are answered with a script.
+    On,
+    /// Everything goes to the inner service as it came (`--jsonp` not given).
+    Off,
+    /// JSONP requests are a 400 saying why.
+    Refused(&'static str),
 }
 
 impl<S> Jsonp<S> {
     /// `inner`, answering JSONP requests.
     pub fn new(inner: S) -> Jsonp<S> {
-        Jsonp { inner }
+        Jsonp {
+            inner,
+            mode: Mode::On,
+        }
+    }
+
+    /// `inner`, answering a JSONP request with a 400 that says `why` (a sentence: "this route
+    /// …"); other requests go through.
+    pub fn refusing(inner: S, why: &'static str) -> Jsonp<S> {
+        Jsonp {
+            inner,
+            mode: Mode::Refused(why),
+        }
+    }
+
+    /// JSONP on or off (off: every request goes to the inner service untouched), so that one
+    /// service type serves with and without `--jsonp`.
+    #[must_use]
+    pub fn enabled(mut self, on: bool) -> Jsonp<S> {
+        if !on {
+            self.mode = Mode::Off;
+        }
+        self
     }
 }
 
@@ -128,6 +168,48 @@ async fn wrap(
     ))
 }
 
+pin_project_lite::pin_project! {
+    /// [`Jsonp`]'s future: the inner service's own for every request that is not JSONP (nothing
+    /// boxed on that path), a boxed one for JSONP's answers.
+    #[project = JsonpFutureProjection]
+    // pin-project-lite takes no attribute on a variant's fields but #[pin]: the fields are the
+    // variants' futures, as the variants say.
+    #[allow(missing_docs)]
+    pub enum JsonpFuture<F, E> {
+        /// Not a JSONP request: the inner service's answer, untouched.
+        Through {
+            #[pin]
+            future: F,
+        },
+        /// A JSONP answer, or a refusal.
+        Own {
+            future: BoxFuture<Result<Response<ProxyBody>, E>>,
+        },
+    }
+}
+
+impl<F, E> JsonpFuture<F, E> {
+    fn own(future: impl Future<Output = Result<Response<ProxyBody>, E>> + Send + 'static) -> Self {
+        JsonpFuture::Own {
+            future: Box::pin(future),
+        }
+    }
+}
+
+impl<F, E> Future for JsonpFuture<F, E>
+where
+    F: Future<Output = Result<Response<ProxyBody>, E>>,
+{
+    type Output = Result<Response<ProxyBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            JsonpFutureProjection::Through { future } => future.poll(cx),
+            JsonpFutureProjection::Own { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
 impl<S, B> tower_service::Service<Request<B>> for Jsonp<S>
 where
     S: tower_service::Service<Request<B>, Response = Response<ProxyBody>>,
@@ -136,7 +218,7 @@ where
 {
     type Response = Response<ProxyBody>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response<ProxyBody>, S::Error>>;
+    type Future = JsonpFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -144,19 +226,27 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let query = request.uri().query().unwrap_or("");
-        if request.method() != Method::GET || !query.split('&').any(|p| p.starts_with("callback="))
+        if self.mode == Mode::Off
+            || request.method() != Method::GET
+            || !query.split('&').any(|p| p.starts_with("callback="))
         {
-            return Box::pin(self.inner.call(request));
+            return JsonpFuture::Through {
+                future: self.inner.call(request),
+            };
+        }
+        if let Mode::Refused(why) = self.mode {
+            let error = ProxyError::BadRequest(format!("JSONP is not served here: {why}"));
+            return JsonpFuture::own(std::future::ready(Ok(error.into_response())));
         }
         let (callback, rest) = split_callback(query);
         let callback = callback.unwrap_or_default();
         if let Err(e) = jsonp::check_callback(&callback) {
             let error = ProxyError::BadRequest(format!("callback {callback:?}: {e}"));
-            return Box::pin(std::future::ready(Ok(error.into_response())));
+            return JsonpFuture::own(std::future::ready(Ok(error.into_response())));
         }
         match without_query_param(request.uri(), &rest) {
             Ok(uri) => *request.uri_mut() = uri,
-            Err(error) => return Box::pin(std::future::ready(Ok(error.into_response()))),
+            Err(error) => return JsonpFuture::own(std::future::ready(Ok(error.into_response()))),
         }
         // A script tag sends the proxy's cookies; JSONP never carries credentials anywhere.
         let headers = request.headers_mut();
@@ -167,7 +257,7 @@ where
             HeaderValue::from_static("identity"),
         );
         let future = self.inner.call(request);
-        Box::pin(async move {
+        JsonpFuture::own(async move {
             let response = future.await?;
             if !response.status().is_success() && response.status() != StatusCode::NOT_MODIFIED {
                 // The upstream's own error, JSON or not: a script tag cannot read it anyway, and

@@ -1,26 +1,46 @@
 //! [`serve`]: accepts connections and serves each with hyper (HTTP/1.1 and HTTP/2, by what the
 //! client speaks), until a shutdown signal; then stops accepting and lets requests in flight
 //! finish.
+//!
+//! No connection is held forever ([`ConnectionTimeouts`]): an HTTP/1.1 client has
+//! [`ConnectionTimeouts::idle`] to send each request head, counted from the moment its connection
+//! is idle (so it is also the keep-alive idle timeout); an HTTP/2 connection is pinged, and
+//! closed when a ping goes unanswered; and a connection of either kind with no request in flight
+//! for [`ConnectionTimeouts::idle`] is shut down gracefully (HTTP/2: `GOAWAY`).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 
-use crate::body::ProxyBody;
+use crate::body::{BoxError, ProxyBody};
 use crate::limit::ClientAddr;
 
-/// How long a client may take to send a request's head: a slow client cannot hold a connection
-/// open forever.
+/// How long a client may take to send a request's head, and how long a connection may stay idle
+/// (the default [`ConnectionTimeouts::idle`]): a slow client cannot hold a connection open
+/// forever.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often an HTTP/2 connection is pinged (the default
+/// [`ConnectionTimeouts::keep_alive_interval`]).
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+
+/// How long an HTTP/2 ping may go unanswered before the connection is closed (the default
+/// [`ConnectionTimeouts::keep_alive_timeout`]).
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The most bytes a request's head (request line and headers) may take; past it hyper answers
 /// 431 before the request reaches crossgate's code.
@@ -30,8 +50,33 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// until one closes (so a flood of idle connections cannot exhaust file descriptors).
 pub const MAX_CONNECTIONS: usize = 4096;
 
+/// How long client connections may be held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionTimeouts {
+    /// HTTP/1.1: the longest a client may take to send a request head, counted from the moment
+    /// its connection is idle too (hyper's header read timeout). Both protocols: the longest a
+    /// connection may stay open without a request in flight; then it is shut down gracefully.
+    pub idle: Duration,
+    /// HTTP/2: how often the proxy pings the client.
+    pub keep_alive_interval: Duration,
+    /// HTTP/2: how long a ping may go unanswered before the connection is closed (a client that
+    /// vanished without closing it).
+    pub keep_alive_timeout: Duration,
+}
+
+impl Default for ConnectionTimeouts {
+    /// [`HEADER_READ_TIMEOUT`], [`KEEP_ALIVE_INTERVAL`], [`KEEP_ALIVE_TIMEOUT`].
+    fn default() -> ConnectionTimeouts {
+        ConnectionTimeouts {
+            idle: HEADER_READ_TIMEOUT,
+            keep_alive_interval: KEEP_ALIVE_INTERVAL,
+            keep_alive_timeout: KEEP_ALIVE_TIMEOUT,
+        }
+    }
+}
+
 /// Serves `service` on `listener` until `shutdown` completes, then waits for the requests in
-/// flight (at most `drain` long).
+/// flight (at most `drain` long); connections are held as [`ConnectionTimeouts::default`] says.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
@@ -45,15 +90,44 @@ pub async fn serve<S>(
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     S::Future: Send + 'static,
 {
-    let graceful = GracefulShutdown::new();
+    serve_with(
+        listener,
+        service,
+        shutdown,
+        drain,
+        ConnectionTimeouts::default(),
+    )
+    .await;
+}
+
+/// [`serve`], with connections held as `timeouts` says.
+pub async fn serve_with<S>(
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+    timeouts: ConnectionTimeouts,
+) where
+    S: tower_service::Service<Request<Incoming>, Response = Response<ProxyBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+{
+    // Each connection holds a receiver until it is done: `closed` tells when all are.
+    let (stop, stopping) = watch::channel(());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(timeouts.idle)
         .max_buf_size(MAX_HEAD_BYTES);
     builder
         .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(timeouts.keep_alive_interval)
+        .keep_alive_timeout(timeouts.keep_alive_timeout)
         .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -79,47 +153,158 @@ pub async fn serve<S>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let activity = Arc::new(Activity::new());
         let connection = builder
             .serve_connection_with_upgrades(
                 TokioIo::new(stream),
                 TowerToHyperService::new(WithPeer {
                     inner: service.clone(),
                     peer,
+                    activity: activity.clone(),
                 }),
             )
             .into_owned();
-        let connection = graceful.watch(connection);
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(target: "crossgate_proxy", %peer, "connection ended: {e}");
+            let mut connection = std::pin::pin!(connection);
+            let idle = tokio::time::sleep(timeouts.idle);
+            let mut idle = std::pin::pin!(idle);
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    ended = connection.as_mut() => {
+                        if let Err(e) = ended {
+                            tracing::debug!(target: "crossgate_proxy", %peer, "connection ended: {e}");
+                        }
+                        break;
+                    }
+                    _ = stopping.changed(), if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    () = &mut idle, if !closing => match activity.idle_deadline(timeouts.idle) {
+                        Some(next) => idle.as_mut().reset(next),
+                        None => {
+                            tracing::debug!(
+                                target: "crossgate_proxy",
+                                %peer,
+                                "closing a connection idle for {} ms",
+                                timeouts.idle.as_millis()
+                            );
+                            closing = true;
+                            connection.as_mut().graceful_shutdown();
+                        }
+                    },
+                }
             }
+            drop(stopping);
             drop(permit);
         });
     }
+    drop(stopping);
     tracing::info!(target: "crossgate_proxy", "shutting down: finishing requests in flight");
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = stop.send(());
+    if tokio::time::timeout(drain, stop.closed()).await.is_err() {
         tracing::warn!(target: "crossgate_proxy", "requests still in flight after {drain:?}; stopping");
     }
 }
 
+/// What a connection is doing: the requests whose answer is not finished (head and body), and
+/// when the last one began or ended.
+#[derive(Debug)]
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `opened`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let millis = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(millis, Ordering::Relaxed);
+    }
+
+    /// A request begins: its answer is in flight until the guard is dropped (with the body).
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        InFlight(self.clone())
+    }
+
+    /// When the connection will have been idle for `idle`, or `None` if it already has.
+    fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
+        let now = Instant::now();
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Some(now + idle);
+        }
+        let due = self.opened + Duration::from_millis(self.last.load(Ordering::Relaxed)) + idle;
+        (due > now).then_some(due)
+    }
+}
+
+/// A request whose answer is not finished.
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An answer's body, holding its request's [`InFlight`] until hyper is done with it.
+#[derive(Debug)]
+struct Answer {
+    body: ProxyBody,
+    _in_flight: Option<InFlight>,
+}
+
+impl Body for Answer {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Marks each request with the address of the connection it came on ([`ClientAddr`]), for the
-/// per-client rate limits.
+/// per-client rate limits, and counts it in its connection's [`Activity`].
 #[derive(Clone)]
 struct WithPeer<S> {
     inner: S,
     peer: std::net::SocketAddr,
+    activity: Arc<Activity>,
 }
 
 impl<S> tower_service::Service<Request<Incoming>> for WithPeer<S>
 where
-    S: tower_service::Service<Request<Incoming>>,
+    S: tower_service::Service<Request<Incoming>, Response = Response<ProxyBody>>,
 {
-    type Response = S::Response;
+    type Response = Response<Answer>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Answering<S::Future>;
 
     fn poll_ready(
         &mut self,
@@ -128,8 +313,37 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<Incoming>) -> S::Future {
+    fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(ClientAddr(self.peer));
-        self.inner.call(request)
+        Answering {
+            in_flight: Some(self.activity.begin()),
+            future: self.inner.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's future, its body then wrapped in an [`Answer`].
+    struct Answering<F> {
+        #[pin]
+        future: F,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl<F, E> Future for Answering<F>
+where
+    F: Future<Output = Result<Response<ProxyBody>, E>>,
+{
+    type Output = Result<Response<Answer>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.future.poll(cx))?;
+        let in_flight = this.in_flight.take();
+        Poll::Ready(Ok(response.map(|body| Answer {
+            body,
+            _in_flight: in_flight,
+        })))
     }
 }

@@ -12,5 +12,7 @@ mod connect;
 mod headless;
 #[path = "proxy/support.rs"]
 mod support;
+#[path = "proxy/timeouts.rs"]
+mod timeouts;
 #[path = "proxy/upstream.rs"]
 mod upstream;

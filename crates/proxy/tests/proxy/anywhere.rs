@@ -1,10 +1,11 @@
 //! Anywhere mode through a simulated network: `public.test` resolves to a public address
 //! (93.184.216.34) that the test dialer routes to a loopback server, so the guard judges a public
-//! address while every byte stays on 127.0.0.1. `metadata.test` resolves to 169.254.169.254 and is
-//! never dialled.
+//! address while every byte stays on 127.0.0.1; `other.test` is another public address routed to
+//! the same server. `metadata.test` resolves to 169.254.169.254 and is never dialled.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use crossgate_proxy::anywhere::Anywhere;
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::client;
 use crossgate_proxy::jsonp::Jsonp;
+use crossgate_proxy::limit::RateLimits;
 use crossgate_proxy::serve::serve;
 use crossgate_tower::CorsLayer;
 use http::{Request, Response};
@@ -24,6 +26,7 @@ use tower_layer::Layer;
 use crate::support::{MapResolver, RecordingDialer, send};
 
 const PUBLIC: &str = "93.184.216.34:80";
+const OTHER: &str = "93.184.216.35:80";
 
 /// The "public" server, on loopback: echo, redirect chains, 303, 307, and redirects to places the
 /// proxy must refuse.
@@ -68,6 +71,12 @@ async fn public_server() -> SocketAddr {
                             "/temporary" => redirect(307, "http://public.test/echo".to_owned()),
                             "/to-loopback" => redirect(302, format!("http://{local}/echo")),
                             "/to-metadata" => redirect(302, "http://metadata.test/latest/meta-data".to_owned()),
+                            "/to-other" => redirect(302, "http://other.test/echo".to_owned()),
+                            "/page" => Response::builder()
+                                .header("content-type", "text/html")
+                                .header("content-security-policy", "frame-ancestors 'none'")
+                                .body(Full::new(Bytes::from("<script>alert(document.domain)</script>")))
+                                .expect("valid"),
                             "/fake-json" => Response::builder()
                                 .header("content-type", "application/json")
                                 .body(Full::new(Bytes::from("0);alert(document.domain);//")))
@@ -102,24 +111,29 @@ async fn public_server() -> SocketAddr {
 /// The anywhere proxy over the simulated network; returns its address, the dialer, and the
 /// loopback server.
 async fn anywhere() -> (SocketAddr, RecordingDialer, SocketAddr, oneshot::Sender<()>) {
-    anywhere_with(false).await
+    anywhere_with(false, None).await
 }
 
-/// The anywhere proxy, with JSONP in front of it or not.
+/// The anywhere proxy, with JSONP in front of it or not, and with per-target rate limits or not.
 async fn anywhere_with(
     jsonp: bool,
+    rates: Option<Arc<RateLimits>>,
 ) -> (SocketAddr, RecordingDialer, SocketAddr, oneshot::Sender<()>) {
     let server = public_server().await;
     let mut resolver = MapResolver::default();
     resolver
         .names
         .insert("public.test", vec![PUBLIC.parse().expect("addr")]);
+    resolver
+        .names
+        .insert("other.test", vec![OTHER.parse().expect("addr")]);
     resolver.names.insert(
         "metadata.test",
         vec!["169.254.169.254:80".parse().expect("addr")],
     );
     let mut dialer = RecordingDialer::default();
     dialer.routes.insert(PUBLIC.parse().expect("addr"), server);
+    dialer.routes.insert(OTHER.parse().expect("addr"), server);
     let rules = TargetRules {
         allow_private: false,
         ports: Ports::Any,
@@ -133,7 +147,10 @@ async fn anywhere_with(
         .expose_headers(["*"])
         .build()
         .expect("valid");
-    let anywhere = Anywhere::new(client(connector), Duration::from_secs(5));
+    let mut anywhere = Anywhere::new(client(connector), Duration::from_secs(5));
+    if let Some(rates) = rates {
+        anywhere = anywhere.rate_limits(rates);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -354,7 +371,7 @@ async fn targets_that_are_not_http_urls_are_a_400() {
 
 #[tokio::test]
 async fn jsonp_wraps_json_for_a_valid_callback_only() {
-    let (addr, _, _, _stop) = anywhere_with(true).await;
+    let (addr, _, _, _stop) = anywhere_with(true, None).await;
     let reply = send(
         addr,
         "GET",
@@ -423,4 +440,86 @@ async fn jsonp_wraps_json_for_a_valid_callback_only() {
         reply.header("content-type"),
         Some("application/json; charset=utf-8")
     );
+}
+
+#[tokio::test]
+async fn every_redirect_hop_spends_its_own_targets_rate_budget() {
+    let rates = Arc::new(RateLimits::new(None, None, Some(1), Vec::new()));
+    let (addr, _, _, _stop) = anywhere_with(false, Some(rates)).await;
+    // other.test's one request a minute.
+    let reply = send(
+        addr,
+        "GET",
+        "/http://other.test/echo",
+        &[("origin", PAGE)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // public.test has its budget, but it redirects to other.test, which has none left.
+    let reply = send(
+        addr,
+        "GET",
+        "/http://public.test/to-other",
+        &[("origin", PAGE)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        reply.status, 429,
+        "the second hop is limited too: {}",
+        reply.body
+    );
+    let json = reply.json();
+    assert_eq!(json["error"], "rate-limited", "{json}");
+    assert!(
+        json["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("target host"),
+        "{json}"
+    );
+    assert!(reply.header("retry-after").is_some());
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test]
+async fn answers_from_targets_are_sandboxed_and_never_sniffed() {
+    let (addr, _, _, _stop) = anywhere().await;
+    for path in [
+        "/http://public.test/echo",
+        "/http://public.test/page",
+        "/http://public.test/temporary",
+        "/http://public.test/see-other",
+    ] {
+        let reply = send(addr, "GET", path, &[("origin", PAGE)], "").await;
+        assert!(
+            matches!(reply.status, 200 | 307),
+            "{path}: {} {}",
+            reply.status,
+            reply.body
+        );
+        let policies: Vec<&str> = reply
+            .headers
+            .get_all("content-security-policy")
+            .iter()
+            .map(|v| v.to_str().expect("ASCII"))
+            .collect();
+        assert!(policies.contains(&"sandbox"), "{path}: {policies:?}");
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    // The target's own policy stays beside it (browsers enforce each one).
+    let reply = send(addr, "GET", "/http://public.test/page", &[], "").await;
+    let policies: Vec<&str> = reply
+        .headers
+        .get_all("content-security-policy")
+        .iter()
+        .map(|v| v.to_str().expect("ASCII"))
+        .collect();
+    assert_eq!(policies, ["frame-ancestors 'none'", "sandbox"]);
+    assert_eq!(reply.header("content-type"), Some("text/html"));
 }

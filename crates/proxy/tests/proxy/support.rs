@@ -91,6 +91,26 @@ pub(crate) async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Reply {
+    let response = open(addr, method, path, headers, body).await;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("a whole body").to_bytes();
+    Reply {
+        version: parts.version,
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// One request to the proxy at `addr`: the response as soon as its head has come, its body still
+/// to be read.
+pub(crate) async fn open(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response<hyper::body::Incoming> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = Request::builder()
         .method(method)
@@ -101,15 +121,7 @@ pub(crate) async fn send(
     let request = request
         .body(Full::new(Bytes::from(body.to_owned())))
         .expect("valid request");
-    let response = client.request(request).await.expect("the proxy answers");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("a whole body").to_bytes();
-    Reply {
-        version: parts.version,
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    client.request(request).await.expect("the proxy answers")
 }
 
 /// Serves `service` with the proxy's own `serve` on 127.0.0.1 until the test's runtime ends.
@@ -124,15 +136,38 @@ where
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     S::Future: Send + 'static,
 {
+    listen_with(
+        service,
+        crossgate_proxy::serve::ConnectionTimeouts::default(),
+    )
+    .await
+}
+
+/// [`listen`], with connections held as `timeouts` says.
+pub(crate) async fn listen_with<S>(
+    service: S,
+    timeouts: crossgate_proxy::serve::ConnectionTimeouts,
+) -> SocketAddr
+where
+    S: tower_service::Service<
+            Request<hyper::body::Incoming>,
+            Response = Response<crossgate_proxy::body::ProxyBody>,
+        > + Clone
+        + Send
+        + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("bound");
-    tokio::spawn(crossgate_proxy::serve::serve(
+    tokio::spawn(crossgate_proxy::serve::serve_with(
         listener,
         service,
         std::future::pending(),
         std::time::Duration::from_secs(1),
+        timeouts,
     ));
     addr
 }

@@ -478,6 +478,46 @@ async fn over_the_per_client_limit_is_a_429_with_retry_after_the_page_can_read()
 }
 
 #[tokio::test]
+async fn ipv6_clients_in_one_slash_64_share_their_rate_budget() {
+    use crossgate_proxy::limit::{Limited, RateLimits};
+    let (up, seen) = upstream().await;
+    let base: http::Uri = format!("http://{up}").parse().expect("URI");
+    let rules = TargetRules {
+        allow_private: true,
+        ports: Ports::Any,
+        hosts: None,
+    };
+    // The test client is a trusted proxy (127.0.0.1) naming IPv6 clients in X-Forwarded-For.
+    let limits = Arc::new(RateLimits::new(
+        Some(2),
+        None,
+        None,
+        vec!["127.0.0.1".parse().expect("ip")],
+    ));
+    let service = CorsLayer::new(policy()).layer(Limited::new(
+        Upstream::new(
+            base,
+            client(GuardedConnector::new(rules)),
+            Duration::from_secs(5),
+        ),
+        limits,
+    ));
+    let addr = listen(service).await;
+    let from = |client: &'static str| [("origin", PAGE), ("x-forwarded-for", client)];
+    for client in ["2001:db8:5:6::1", "2001:db8:5:6::2"] {
+        assert_eq!(send(addr, "GET", "/", &from(client), "").await.status, 200);
+    }
+    // A fresh address of the same /64 is the same client.
+    let reply = send(addr, "GET", "/", &from("2001:db8:5:6:abcd::9"), "").await;
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    assert_eq!(reply.json()["error"], "rate-limited");
+    // The next /64 is another.
+    let reply = send(addr, "GET", "/", &from("2001:db8:5:7::1"), "").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(seen.lock().expect("not poisoned").len(), 3);
+}
+
+#[tokio::test]
 async fn a_request_head_over_64_kib_is_refused_before_it_reaches_the_proxy_code() {
     let (up, seen) = upstream().await;
     let (addr, _stop) = proxy(&format!("http://{up}"), Duration::from_secs(5)).await;

@@ -1,0 +1,270 @@
+//! Nothing holds a connection forever: an upstream that sends its head and then stalls, or
+//! trickles its body for ever, is cut off (and the proxy keeps serving); an idle HTTP/1.1
+//! keep-alive connection and an idle HTTP/2 connection are closed; an HTTP/2 client that stops
+//! answering pings is dropped.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crossgate::Policy;
+use crossgate_proxy::body::BodyTimeouts;
+use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
+use crossgate_proxy::forward::{Upstream, client};
+use crossgate_proxy::serve::ConnectionTimeouts;
+use crossgate_tower::CorsLayer;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower_layer::Layer;
+
+use crate::support::{listen, listen_with, open, send};
+
+const PAGE: &str = "http://localhost:5173";
+
+/// An upstream on loopback that answers by the request's path: `/stall` sends its head and the
+/// start of a 1000-byte body, then nothing (the connection stays open); `/trickle` sends a
+/// chunked body, one byte every 50 ms, for ever; anything else is a whole `ok`.
+async fn faulty_upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let local = listener.local_addr().expect("bound");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                if head.starts_with("GET /stall ") {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nthe start")
+                        .await;
+                    // Holds the connection open, silent, until the proxy lets go of it.
+                    let _ = stream.read(&mut buffer).await;
+                } else if head.starts_with("GET /trickle ") {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                        .await;
+                    let mut tick = tokio::time::interval(Duration::from_millis(50));
+                    loop {
+                        tick.tick().await;
+                        if stream.write_all(b"1\r\nx\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                } else {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                }
+            });
+        }
+    });
+    local
+}
+
+fn policy() -> Policy {
+    Policy::builder()
+        .allow_origins([PAGE])
+        .allow_methods(["PUT"])
+        .build()
+        .expect("valid")
+}
+
+/// The proxy in front of `upstream`, with `body` timeouts.
+fn proxy(upstream: SocketAddr, body: BodyTimeouts) -> crossgate_tower::Cors<Upstream> {
+    let rules = TargetRules {
+        allow_private: true,
+        ports: Ports::Any,
+        hosts: Some(BTreeSet::from(["127.0.0.1".to_owned()])),
+    };
+    let base: http::Uri = format!("http://{upstream}").parse().expect("URI");
+    CorsLayer::new(policy()).layer(
+        Upstream::new(
+            base,
+            client(GuardedConnector::new(rules)),
+            Duration::from_secs(5),
+        )
+        .body_timeouts(body),
+    )
+}
+
+/// Reads a response's body to its end: what the client got, or the error it ended with. Bounded,
+/// so that a proxy that never cuts the body off fails the test instead of hanging it.
+async fn read_body(
+    response: http::Response<hyper::body::Incoming>,
+) -> (Duration, Result<Vec<u8>, String>) {
+    let started = std::time::Instant::now();
+    let body = tokio::time::timeout(Duration::from_secs(10), response.into_body().collect())
+        .await
+        .expect("the proxy cut the body off within 10 s");
+    (
+        started.elapsed(),
+        body.map(|b| b.to_bytes().to_vec())
+            .map_err(|e| e.to_string()),
+    )
+}
+
+#[tokio::test]
+async fn an_upstream_that_stalls_mid_body_is_cut_off_and_the_proxy_keeps_serving() {
+    let upstream = faulty_upstream().await;
+    let idle = Duration::from_millis(300);
+    let addr = listen(proxy(
+        upstream,
+        BodyTimeouts {
+            idle: Some(idle),
+            total: None,
+        },
+    ))
+    .await;
+    let response = open(addr, "GET", "/stall", &[("origin", PAGE)], "").await;
+    assert_eq!(response.status(), 200, "the head came through");
+    let (took, body) = read_body(response).await;
+    assert!(
+        body.is_err(),
+        "a body cut short must end in an error, not look whole: {body:?}"
+    );
+    assert!(
+        took >= idle,
+        "cut after the idle timeout, not before: {took:?}"
+    );
+
+    // Other requests are served all the while, and after.
+    let reply = send(addr, "GET", "/fine", &[("origin", PAGE)], "").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "ok"));
+    assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE));
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_for_ever_is_cut_off_after_the_total_timeout() {
+    let upstream = faulty_upstream().await;
+    let total = Duration::from_millis(400);
+    let addr = listen(proxy(
+        upstream,
+        BodyTimeouts {
+            // A byte comes every 50 ms: the idle timeout alone never fires.
+            idle: Some(Duration::from_secs(5)),
+            total: Some(total),
+        },
+    ))
+    .await;
+    let response = open(addr, "GET", "/trickle", &[("origin", PAGE)], "").await;
+    assert_eq!(response.status(), 200);
+    let (took, body) = read_body(response).await;
+    assert!(body.is_err(), "{body:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "not the idle timeout: {took:?}"
+    );
+    let reply = send(addr, "GET", "/fine", &[], "").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "ok"));
+}
+
+/// A connection idle for 300 ms is closed; pings every 200 ms, unanswered after 200 ms.
+fn short(idle: Duration) -> ConnectionTimeouts {
+    ConnectionTimeouts {
+        idle,
+        keep_alive_interval: Duration::from_millis(200),
+        keep_alive_timeout: Duration::from_millis(200),
+    }
+}
+
+#[tokio::test]
+async fn an_idle_http1_keep_alive_connection_is_closed() {
+    let upstream = faulty_upstream().await;
+    let addr = listen_with(
+        proxy(upstream, BodyTimeouts::default()),
+        short(Duration::from_millis(300)),
+    )
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // Keep-alive (HTTP/1.1's default): the proxy answers, then waits for the next request.
+    stream
+        .write_all(b"GET /fine HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("send");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("the proxy closed the idle connection")
+        .expect("read");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ok"), "{response}");
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed() {
+    let upstream = faulty_upstream().await;
+    let addr = listen_with(
+        proxy(upstream, BodyTimeouts::default()),
+        short(Duration::from_millis(300)),
+    )
+    .await;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("an HTTP/2 handshake (prior knowledge)");
+    // The client side answers pings as long as it runs: only idleness can end it.
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{addr}/fine"))
+        .body(Empty::<bytes::Bytes>::new())
+        .expect("valid");
+    let response = sender.send_request(request).await.expect("an answer");
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let body = response.into_body().collect().await.expect("a body");
+    assert_eq!(body.to_bytes(), "ok");
+    // Idle from here on, with the sender kept (dropping it would close the connection from the
+    // client's side).
+    tokio::time::timeout(Duration::from_secs(10), connection)
+        .await
+        .expect("the proxy closed the idle HTTP/2 connection")
+        .expect("the connection task")
+        .expect("closed cleanly (GOAWAY), not torn down");
+    assert!(sender.is_closed());
+}
+
+#[tokio::test]
+async fn an_http2_client_that_stops_answering_pings_is_dropped() {
+    let upstream = faulty_upstream().await;
+    // Idle for a minute would be allowed: what ends this connection is the unanswered ping.
+    let addr = listen_with(
+        proxy(upstream, BodyTimeouts::default()),
+        short(Duration::from_secs(60)),
+    )
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // The HTTP/2 preface and an empty SETTINGS frame, then silence: no SETTINGS ack, no PING ack.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("send");
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the proxy kept a connection whose client never answers pings"
+    );
+    // A PING frame (type 6) came before the end.
+    assert!(
+        seen.windows(4).any(|w| w == [0, 0, 8, 6]),
+        "no PING frame in {seen:?}"
+    );
+}
