@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use crossgate::Policy;
 use crossgate_proxy::anywhere::Anywhere;
+use crossgate_proxy::body::BodyTimeouts;
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::{Limits, Upstream, client};
 use crossgate_proxy::jsonp::Jsonp;
@@ -40,7 +41,8 @@ On an address other than loopback it refuses to start without an allowlist (--al
 --allow-target) unless --open is given.
 
 Errors are JSON ({\"error\": \"<code>\", \"detail\": \"…\"}) with CORS headers, so that the page
-can read them. Runs until Ctrl-C or SIGTERM, then finishes the requests in flight.
+can read them. A body that stalls (--body-idle-timeout) or takes too long (--body-timeout) is cut
+off and its connection closed. Runs until Ctrl-C or SIGTERM, then finishes the requests in flight.
 
 Examples:
   crossgate proxy
@@ -107,6 +109,15 @@ pub(crate) struct Args {
     /// Seconds to wait for the upstream's answer (connection included) before a 504
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// Seconds a body may go without a byte (the upstream's on its way to the client, or the
+    /// client's on its way upstream) before it is cut off and the connection closed; 0 for no
+    /// limit
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    body_idle_timeout: u64,
+    /// Seconds the upstream's body may take in all before it is cut off; 0 for no limit.
+    /// Default: 600 in anywhere mode, none in upstream mode
+    #[arg(long, value_name = "SECONDS")]
+    body_timeout: Option<u64>,
     /// Name the reason of each CORS refusal in a `crossgate-rejection` response header
     #[arg(long)]
     debug_cors: bool,
@@ -129,8 +140,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     rate_per_target: Option<u32>,
     /// Answer `GET …?callback=name` with the JSON answer wrapped for a `<script>` tag (JSONP):
-    /// no credentials, JSON answers only (not with --config yet)
-    #[arg(long, conflicts_with = "config")]
+    /// no credentials, JSON answers only. Any page can read a JSONP answer: with --config, not
+    /// on routes that inject headers
+    #[arg(long)]
     jsonp: bool,
     /// Logs on stderr: text for people, json (one object per line) for collectors
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -255,6 +267,15 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         request_body: (args.max_request_body > 0).then_some(args.max_request_body),
         response_body: (args.max_response_body > 0).then_some(args.max_response_body),
     };
+    let seconds = |n: u64| (n > 0).then(|| Duration::from_secs(n));
+    let body_timeouts = BodyTimeouts {
+        idle: seconds(args.body_idle_timeout),
+        total: match args.body_timeout {
+            Some(n) => seconds(n),
+            None if anywhere => Some(Duration::from_secs(600)),
+            None => None,
+        },
+    };
 
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -324,9 +345,14 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             routes.len()
         )?;
         for route in &routes {
+            let jsonp = match (args.jsonp, route.inject.is_empty()) {
+                (false, _) => "",
+                (true, true) => "; JSONP",
+                (true, false) => "; no JSONP: it injects headers",
+            };
             writeln!(
                 out,
-                "  {} -> {} (allowed origins: {})",
+                "  {} -> {} (allowed origins: {}{jsonp})",
                 route.prefix,
                 route.upstream,
                 route.policy.config().allow_origins.join(", ")
@@ -414,10 +440,23 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                         timeout,
                     )
                     .limits(limits)
+                    .body_timeouts(body_timeouts)
                     .metrics(metrics.clone())
                     .inject(route.inject.clone());
+                    // JSONP as in the other modes, but never where the route spends a secret:
+                    // any page can read a JSONP answer, whatever the route's policy says.
+                    let jsonp = if route.inject.is_empty() {
+                        Jsonp::new(upstream)
+                    } else {
+                        Jsonp::refusing(
+                            upstream,
+                            "this route adds headers kept on the server, and any page can read \
+                             a JSONP answer",
+                        )
+                    }
+                    .enabled(args.jsonp);
                     let cors = CorsLayer::from_handle(handle.clone()).debug(args.debug_cors);
-                    let service = cors.layer(Limited::new(upstream, rates.clone()));
+                    let service = cors.layer(Limited::new(jsonp, rates.clone()));
                     let service = Measured::new(service, handle.clone(), label, metrics.clone());
                     (route.prefix.clone(), service)
                 })
@@ -498,18 +537,13 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     timeout,
                 )
                 .limits(limits)
+                .body_timeouts(body_timeouts)
             };
-            if args.jsonp {
-                run_workers(listeners, signals, reload_policy, || {
-                    let service = layer.layer(Limited::new(Jsonp::new(upstream()), rates.clone()));
-                    Measured::new(service, handle.clone(), "upstream", metrics.clone())
-                })?;
-            } else {
-                run_workers(listeners, signals, reload_policy, || {
-                    let service = layer.layer(Limited::new(upstream(), rates.clone()));
-                    Measured::new(service, handle.clone(), "upstream", metrics.clone())
-                })?;
-            }
+            run_workers(listeners, signals, reload_policy, || {
+                let jsonp = Jsonp::new(upstream()).enabled(args.jsonp);
+                let service = layer.layer(Limited::new(jsonp, rates.clone()));
+                Measured::new(service, handle.clone(), "upstream", metrics.clone())
+            })?;
         }
         None => {
             let mut ports = BTreeSet::from([80, 443]);
@@ -538,20 +572,15 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             let anywhere = || {
                 Anywhere::new(client(GuardedConnector::new(rules.clone())), timeout)
                     .limits(limits)
+                    .body_timeouts(body_timeouts)
                     .rate_limits(rates.clone())
                     .metrics(metrics.clone())
             };
-            if args.jsonp {
-                run_workers(listeners, signals, reload_policy, || {
-                    let service = layer.layer(Limited::new(Jsonp::new(anywhere()), rates.clone()));
-                    Measured::new(service, handle.clone(), "anywhere", metrics.clone())
-                })?;
-            } else {
-                run_workers(listeners, signals, reload_policy, || {
-                    let service = layer.layer(Limited::new(anywhere(), rates.clone()));
-                    Measured::new(service, handle.clone(), "anywhere", metrics.clone())
-                })?;
-            }
+            run_workers(listeners, signals, reload_policy, || {
+                let jsonp = Jsonp::new(anywhere()).enabled(args.jsonp);
+                let service = layer.layer(Limited::new(jsonp, rates.clone()));
+                Measured::new(service, handle.clone(), "anywhere", metrics.clone())
+            })?;
         }
     }
     Ok(Status::Ok)

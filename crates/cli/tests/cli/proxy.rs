@@ -383,16 +383,160 @@ fn sighup_reloads_the_policy_file_without_dropping_the_listener() {
     assert_eq!(acao(&still).as_deref(), Some("https://two.example"));
 }
 
+/// An API on 127.0.0.1 that answers every request with JSON naming the path and query it got.
+fn json_api() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("a local address");
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head);
+            let target = head.split(' ').nth(1).unwrap_or("?");
+            let body = format!("{{\"got\":\"{target}\"}}");
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
 #[test]
-fn jsonp_is_refused_with_routes_rather_than_ignored() {
-    let run = crossgate(&[
-        "proxy",
-        "--config",
+fn jsonp_wraps_a_routes_json_answer_but_not_where_the_route_injects_a_secret() {
+    let api = json_api();
+    let dir = crate::TempDir::new("proxy-routes-jsonp");
+    let config = dir.file(
         "routes.toml",
-        "--jsonp",
-        "--listen",
-        "127.0.0.1:0",
+        &format!(
+            r#"
+            [[route]]
+            prefix = "/api"
+            upstream = "http://{api}/v1"
+            [route.policy]
+            allow_origins = ["http://localhost:5173"]
+
+            [[route]]
+            prefix = "/keyed"
+            upstream = "http://{api}"
+            inject_headers = {{ "x-api-key" = "server-side" }}
+            [route.policy]
+            allow_origins = ["http://localhost:5173"]
+            "#
+        ),
+    );
+    let mut proxy = start(&["--config", &config, "--jsonp"]);
+    assert!(proxy.banner.contains("2 route(s)"), "{}", proxy.banner);
+    let keyed = proxy.line_starting("  /keyed");
+    assert!(keyed.contains("no JSONP"), "{keyed}");
+
+    // A <script> tag's request: no Origin, a callback.
+    let script = request(
+        proxy.addr,
+        "GET",
+        "/api/items?page=2&callback=app.done",
+        &[],
+    );
+    assert!(script.starts_with("http/1.1 200"), "{script}");
+    assert!(
+        script.contains("content-type: text/javascript; charset=utf-8\r\n"),
+        "{script}"
+    );
+    assert!(
+        script.contains("x-content-type-options: nosniff\r\n"),
+        "{script}"
+    );
+    assert!(
+        script.ends_with(
+            "\r\n\r\n/**/ typeof app.done === 'function' && app.done({\"got\":\"/v1/items?page=2\"});"
+        ),
+        "the route's answer, wrapped, without the callback parameter: {script}"
+    );
+    // Without a callback: the route's JSON as it is.
+    let plain = request(proxy.addr, "GET", "/api/items", &[]);
+    assert!(plain.contains("content-type: application/json"), "{plain}");
+    assert!(plain.ends_with(r#"{"got":"/v1/items"}"#), "{plain}");
+    // A bad callback is refused, as in the other modes.
+    let bad = request(proxy.addr, "GET", "/api/items?callback=alert(1)//", &[]);
+    assert!(bad.starts_with("http/1.1 400"), "{bad}");
+
+    // Any page can read a JSONP answer: not where the route spends a server-side key.
+    let refused = request(proxy.addr, "GET", "/keyed/items?callback=cb", &[]);
+    assert!(refused.starts_with("http/1.1 400"), "{refused}");
+    assert!(refused.contains("jsonp is not served here"), "{refused}");
+    assert!(!refused.contains("typeof cb"), "{refused}");
+}
+
+#[test]
+fn body_idle_timeout_cuts_off_an_upstream_that_stalls_mid_body() {
+    // Sends its head and the start of a 1000-byte body, then holds the connection, silent.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let stalling = listener.local_addr().expect("a local address");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in listener.incoming().flatten() {
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nthe start");
+            held.push(stream);
+        }
+    });
+    let proxy = start(&[
+        "--upstream",
+        &format!("http://{stalling}"),
+        "--allow-origin",
+        "http://localhost:5173",
+        "--body-idle-timeout",
+        "1",
     ]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+    let started = std::time::Instant::now();
+    let mut stream = TcpStream::connect(proxy.addr).expect("connect to the proxy");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("a read timeout");
+    stream
+        .write_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+        .expect("send");
+    let mut got = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let ended = loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break "closed",
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break "still open",
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break "still open",
+            Err(_) => break "reset",
+        }
+    };
+    let got = String::from_utf8_lossy(&got);
+    assert_ne!(
+        ended, "still open",
+        "the proxy never cut the body off: {got}"
+    );
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(
+        got.ends_with("the start"),
+        "the client saw a short body: {got}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    // And it keeps serving.
+    let preflight = request(
+        proxy.addr,
+        "OPTIONS",
+        "/big",
+        &[
+            ("origin", "http://localhost:5173"),
+            ("access-control-request-method", "GET"),
+        ],
+    );
+    assert!(preflight.starts_with("http/1.1 204"), "{preflight}");
 }
