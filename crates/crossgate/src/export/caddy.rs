@@ -50,6 +50,21 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         out.line("\t\t}");
     }
     out.line("\t}");
+    if model.headers.is_none() {
+        // Caddy sets a header even when its placeholder is empty: reflect only a list that is there.
+        out.line(
+            "\t# An allowed preflight that lists request headers (any are allowed: reflected).",
+        );
+        out.line("\t@crossgate_preflight_allowed_headers {");
+        out.line("\t\tmethod OPTIONS");
+        out.line(format!("\t\t{origin}"));
+        out.line(format!(
+            "\t\theader_regexp Access-Control-Request-Method {}",
+            quote(&model.method_regex())
+        ));
+        out.line("\t\theader Access-Control-Request-Headers *");
+        out.line("\t}");
+    }
     out.line("\t# Any other request from an allowed origin.");
     out.line("\t@crossgate_allowed {");
     out.line(format!("\t\t{origin}"));
@@ -89,10 +104,7 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         }
     }
     match &model.headers {
-        // An empty placeholder sets no header (Caddy skips empty values).
-        None => out.line(
-            "\t\t\tAccess-Control-Allow-Headers \"{http.request.header.Access-Control-Request-Headers}\"",
-        ),
+        None => {}
         Some(_) => {
             if let Some(headers) = model.allow_headers_value() {
                 out.line(format!("\t\t\tAccess-Control-Allow-Headers \"{headers}\""));
@@ -103,6 +115,11 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         out.line(format!("\t\t\tAccess-Control-Max-Age {max_age}"));
     }
     out.line("\t\t}");
+    if model.headers.is_none() {
+        out.line(
+            "\t\theader @crossgate_preflight_allowed_headers Access-Control-Allow-Headers \"{http.request.header.Access-Control-Request-Headers}\"",
+        );
+    }
     out.line(format!(
         "\t\theader @crossgate_preflight Vary \"{}\"",
         Model::PREFLIGHT_VARY
@@ -210,5 +227,39 @@ mod tests {
             e.text
         );
         assert!(!e.text.contains("+Vary Origin"), "{}", e.text);
+    }
+
+    /// Caddy writes a header whose placeholder is empty as an empty value (found by running
+    /// Caddy): the request's headers are reflected only when it lists some.
+    #[test]
+    fn regression_any_header_is_reflected_only_when_listed() {
+        let e = export(
+            r#"allow_origins = ["https://app.example.com"]
+               allow_headers = ["*"]"#,
+            Target::Caddy,
+        );
+        assert!(
+            e.text.contains(
+                "\t\theader @crossgate_preflight_allowed_headers Access-Control-Allow-Headers \"{http.request.header.Access-Control-Request-Headers}\"\n"
+            ),
+            "{}",
+            e.text
+        );
+        let matcher = e
+            .text
+            .split("\t@crossgate_preflight_allowed_headers {\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\t}").next())
+            .expect("the matcher");
+        assert!(
+            matcher.contains("\t\theader Access-Control-Request-Headers *\n"),
+            "{matcher}"
+        );
+        assert_eq!(
+            e.text.matches("Access-Control-Allow-Headers").count(),
+            2,
+            "{}",
+            e.text
+        );
     }
 }

@@ -555,6 +555,13 @@ fn snapshot_caddy_public() {
         		header Origin *
         		header_regexp Access-Control-Request-Method "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
         	}
+        	# An allowed preflight that lists request headers (any are allowed: reflected).
+        	@crossgate_preflight_allowed_headers {
+        		method OPTIONS
+        		header Origin *
+        		header_regexp Access-Control-Request-Method "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+        		header Access-Control-Request-Headers *
+        	}
         	# Any other request from an allowed origin.
         	@crossgate_allowed {
         		header Origin *
@@ -567,9 +574,9 @@ fn snapshot_caddy_public() {
         		header @crossgate_preflight_allowed {
         			Access-Control-Allow-Origin "*"
         			Access-Control-Allow-Methods "{http.request.header.Access-Control-Request-Method}"
-        			Access-Control-Allow-Headers "{http.request.header.Access-Control-Request-Headers}"
         			Access-Control-Max-Age 7200
         		}
+        		header @crossgate_preflight_allowed_headers Access-Control-Allow-Headers "{http.request.header.Access-Control-Request-Headers}"
         		header @crossgate_preflight Vary "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
         		respond @crossgate_preflight_allowed 204
         		respond @crossgate_preflight 403
