@@ -1,7 +1,7 @@
 //! Nothing holds a connection forever: an upstream that sends its head and then stalls, or
 //! trickles its body for ever, is cut off (and the proxy keeps serving); an idle HTTP/1.1
 //! keep-alive connection and an idle HTTP/2 connection are closed; an HTTP/2 client that stops
-//! answering pings is dropped.
+//! answering pings is dropped; a client whose body stalls gets a 408.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -266,5 +266,60 @@ async fn an_http2_client_that_stops_answering_pings_is_dropped() {
     assert!(
         seen.windows(4).any(|w| w == [0, 0, 8, 6]),
         "no PING frame in {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_whose_body_stalls_gets_a_408_the_page_can_read() {
+    // The upstream reads the whole body before it answers, as most do.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = listener.local_addr().expect("bound");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |request: http::Request<hyper::body::Incoming>| async move {
+                        let body = request.into_body().collect().await?.to_bytes();
+                        Ok::<_, hyper::Error>(http::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from(format!("{} bytes", body.len())),
+                        )))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let addr = listen(proxy(
+        upstream,
+        BodyTimeouts {
+            idle: Some(Duration::from_millis(300)),
+            total: None,
+        },
+    ))
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // 10 of the 100 bytes promised, then nothing.
+    stream
+        .write_all(
+            b"PUT /upload HTTP/1.1\r\nhost: x\r\norigin: http://localhost:5173\r\n\
+              content-length: 100\r\n\r\n0123456789",
+        )
+        .await
+        .expect("send");
+    let mut response = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response))
+        .await
+        .expect("the proxy answered within 10 s")
+        .expect("read");
+    let response = String::from_utf8_lossy(&response[..n]);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("request-timeout"), "{response}");
+    assert!(
+        response.contains("access-control-allow-origin: http://localhost:5173"),
+        "the page can read why: {response}"
     );
 }
