@@ -523,6 +523,21 @@ const NGINX_WITHOUT_ALWAYS: &str = r#"
       add_header Vary Origin;
 "#;
 
+/// nginx's `if` trap: an `add_header` inside `if` makes nginx forget every `add_header` of the
+/// enclosing level, so the preflight's answer has the methods but no Allow-Origin.
+const NGINX_IF_TRAP: &str = r#"
+      add_header Access-Control-Allow-Origin $cors_origin always;
+      add_header Access-Control-Allow-Credentials $cors_credentials always;
+      add_header Access-Control-Expose-Headers "x-total" always;
+      add_header Vary Origin always;
+      if ($request_method = OPTIONS) {
+        add_header Access-Control-Allow-Methods "GET, PUT" always;
+        add_header Access-Control-Allow-Headers "x-request-id" always;
+        add_header Access-Control-Max-Age 600 always;
+        return 204;
+      }
+"#;
+
 /// The other classic: whatever `Origin` says, echoed, with credentials.
 const NGINX_ECHO_ORIGIN: &str = r#"
       if ($request_method = OPTIONS) {
@@ -979,6 +994,85 @@ fn check_policy_reports_express_origin_true() {
         "{}",
         checked.report()
     );
+}
+
+/// The `if` trap: every preflight loses its Allow-Origin, so nothing but simple requests works.
+#[test]
+fn check_policy_reports_nginx_if_trap() {
+    let peer = nginx("check-if-trap", NGINX_MAPS, NGINX_IF_TRAP);
+    let checked = check_policy(
+        &peer,
+        &policy_path(CREDENTIALS),
+        "/api/data",
+        Some("/api/error"),
+    );
+    assert_eq!(checked.run.code, 1, "{}", checked.report());
+    let differences = checked.differences();
+    assert!(
+        differences
+            .iter()
+            .any(|(kind, purpose)| kind == "refuses-allowed" && purpose == "preflight"),
+        "{}",
+        checked.report()
+    );
+    assert!(
+        differences
+            .iter()
+            .all(|(kind, _)| kind == "refuses-allowed"),
+        "{}",
+        checked.report()
+    );
+}
+
+/// `Vary: Origin` forgotten: a cache may serve one origin's answer to another.
+#[test]
+fn check_policy_reports_a_forgotten_vary() {
+    let location = NGINX_LOCATION.replace("add_header Vary Origin always;", "");
+    let peer = nginx("check-no-vary", NGINX_MAPS, &location);
+    let checked = check_policy(
+        &peer,
+        &policy_path(CREDENTIALS),
+        "/api/data",
+        Some("/api/error"),
+    );
+    assert_eq!(checked.run.code, 1, "{}", checked.report());
+    let differences = checked.differences();
+    assert!(
+        !differences.is_empty()
+            && differences
+                .iter()
+                .all(|(kind, _)| kind == "missing-vary-origin"),
+        "{}",
+        checked.report()
+    );
+}
+
+/// Regression: nginx tries no `map` regex on an empty value, so the first nginx export, whose
+/// headers map had only a regex, refused every preflight without Access-Control-Request-Headers
+/// (a PUT or DELETE with no custom header). The export's `"" 1;` entry is what makes them work.
+#[test]
+fn nginx_export_allows_preflights_without_request_headers() {
+    let dir = fresh_dir("export", "empty-map-value");
+    let Exported::Config(config, _) = export("nginx", "custom.toml", &dir) else {
+        panic!("nginx can say custom.toml");
+    };
+    let entry = "\n    \"\" 1;\n";
+    assert!(config.contains(entry), "{config}");
+    let (http, location) = nginx_parts(&config);
+    for (http, works) in [(http.clone(), true), (http.replacen(entry, "\n", 1), false)] {
+        let peer = nginx("empty-map-value", &http, &location);
+        let preflight = peer.request(
+            "OPTIONS",
+            "/api/data",
+            &[
+                ("Origin", ALLOWED),
+                ("Access-Control-Request-Method", "DELETE"),
+            ],
+        );
+        let allowed = preflight.status == 204
+            && preflight.one("access-control-allow-origin") == Some(ALLOWED);
+        assert_eq!(allowed, works, "{preflight:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
