@@ -310,6 +310,7 @@ fn snapshot_nginx() {
         # Two parts, marked below. nginx allows `map` only inside `http { }`, so part 1 goes
         # there (once, e.g. in conf.d/crossgate-cors-maps.conf); part 2 goes inside the
         # `location` that serves the API (e.g. `include snippets/crossgate-cors.conf;`).
+        # The variables are named $crossgate_…: one exported policy per nginx configuration.
 
         # === part 1: inside http { } ===
 
