@@ -9,10 +9,21 @@
 //! method), `/api/error` 500 (404 on S3, where it is a missing object), anything else 404; so
 //! the CORS headers on errors are tested too.
 //!
-//! The configurations here are hand-written: correct ones for [`CREDENTIALS`]
-//! (`tests/peers/policies/credentials.toml`), whose answers are asserted header by header, and the
-//! classic mistakes (nginx's `add_header` without `always`, nginx echoing `$http_origin` with
-//! credentials, Express's `origin: true` with credentials), whose answers show the mistake.
+//! Three groups of tests:
+//! - hand-written correct configurations for [`CREDENTIALS`]
+//!   (`tests/peers/policies/credentials.toml`) on every server: their answers asserted header by
+//!   header, then `crossgate check --policy` finds no difference;
+//! - the classic mistakes, hand-written (nginx's `add_header` without `always`, its `if` trap, a
+//!   forgotten `Vary`, `$http_origin` echoed with credentials, Express's `origin: true` with
+//!   credentials): `check --policy` exits 1 naming the difference (and for three of them the raw
+//!   answers show the mistake);
+//! - `crossgate export --to T` of every policy under `tests/peers/policies`, started on T's real
+//!   server as the export's comments say, held to its policy by `check --policy`: no difference
+//!   but those the export's own warnings announce ([`WARNED`]), or the refusal [`REFUSALS`]
+//!   expects.
+//!
+//! Every server of a test starts at once (each on its own thread); the whole module takes about
+//! 15 seconds.
 //!
 //! S3 is moto's server, made to answer as S3 documents where moto does not
 //! (`tests/peers/python/s3_server.py` lists each place: whole-origin matching, credentials, `*`,
