@@ -1103,6 +1103,10 @@ fn policies() -> Vec<String> {
 
 /// The (target, policy) pairs `export` refuses, and what its reason must mention.
 const REFUSALS: &[(&str, &str, &str)] = &[
+    // The cors package, CORSMiddleware and S3 answer every request, whatever its origin.
+    ("express", "blocking.toml", "cannot-block"),
+    ("fastapi", "blocking.toml", "cannot-block"),
+    ("s3", "blocking.toml", "cannot-block"),
     // One `*` per origin in S3.
     ("s3", "ports.toml", "origin-pattern"),
 ];
