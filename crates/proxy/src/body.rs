@@ -267,6 +267,15 @@ impl Relay {
                         self.remaining = left;
                         if let Some(clock) = &mut self.clock {
                             clock.last = Instant::now();
+                            // A body that always has bytes ready (a client reading slowly from a
+                            // fast upstream) is held to its total too.
+                            if let (Some(deadline), Some(total)) =
+                                (clock.deadline, clock.timeouts.total)
+                            {
+                                if clock.last >= deadline {
+                                    return self.expired(BodyTimeout::Total(total));
+                                }
+                            }
                         }
                         Poll::Ready(Some(Ok(frame)))
                     }
@@ -280,16 +289,18 @@ impl Relay {
                     return Poll::Pending;
                 };
                 match clock.poll_expired(cx) {
-                    Poll::Ready(timeout) => {
-                        // Never again: the stream ends with this error, and hyper closes the
-                        // connection (HTTP/1.1) or resets the stream (HTTP/2).
-                        self.clock = None;
-                        tracing::warn!(target: "crossgate_proxy", "{timeout}");
-                        Poll::Ready(Some(Err(Box::new(timeout))))
-                    }
+                    Poll::Ready(timeout) => self.expired(timeout),
                     Poll::Pending => Poll::Pending,
                 }
             }
         }
+    }
+
+    /// The body ends with `timeout`: hyper closes the connection (HTTP/1.1) or resets the stream
+    /// (HTTP/2), and the log says why.
+    fn expired(&mut self, timeout: BodyTimeout) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.clock = None;
+        tracing::warn!(target: "crossgate_proxy", "{timeout}");
+        Poll::Ready(Some(Err(Box::new(timeout))))
     }
 }

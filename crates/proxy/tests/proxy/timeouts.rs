@@ -323,3 +323,62 @@ async fn a_client_whose_body_stalls_gets_a_408_the_page_can_read() {
         "the page can read why: {response}"
     );
 }
+
+#[tokio::test]
+async fn a_client_reading_slowly_is_held_to_the_total_timeout_too() {
+    // A fast upstream: 64 MiB at once (more than loopback's socket buffers hold).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = listener.local_addr().expect("bound");
+    let big = bytes::Bytes::from(vec![b'x'; 64 << 20]);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let big = big.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_| {
+                    let big = big.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Full::new(big),
+                        ))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let total = Duration::from_millis(300);
+    let addr = listen(proxy(
+        upstream,
+        BodyTimeouts {
+            idle: Some(Duration::from_secs(5)),
+            total: Some(total),
+        },
+    ))
+    .await;
+    let response = open(addr, "GET", "/big", &[], "").await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut read = 0usize;
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => read += frame.data_ref().map_or(0, bytes::Bytes::len),
+                Err(e) => return Err(e.to_string()),
+            }
+            // The page's side is slow: the proxy always has bytes ready, never waits.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    })
+    .await
+    .expect("cut off within 30 s");
+    assert!(
+        ended.is_err(),
+        "the whole body came ({read} bytes): the total timeout never fired"
+    );
+    assert!(read < 64 << 20, "{read}");
+}
