@@ -17,9 +17,10 @@ behaviour back, so that what the tests check is the exported configuration, not 
 - `Vary: Origin, Access-Control-Request-Headers, Access-Control-Request-Method` on every answer to
   a request with an Origin (S3 sends it for a bucket with a CORS configuration); moto sends none.
 - an actual request's answer: S3 evaluates the rules on every request (the first rule that allows
-  the origin and the method) and puts its CORS headers on the answer whatever its status; moto
-  adds them to some answers only (not to errors, such as a missing object's 404 or a refused
-  PUT, nor to a DELETE's 204).
+  the origin and the method) and puts its CORS headers on the answer; moto adds them to some
+  answers only (not to errors, such as a missing object's 404, nor to a DELETE's 204). That S3
+  also puts them on error answers is this file's assumption (the user guide does not say
+  otherwise); a real bucket is the place to confirm it.
 - MOTO_DISABLE_GLOBAL_CORS keeps moto's own flask-cors layer (which reflects every origin) off.
 
 Still moto's own, not S3's (the tests allow for it): CORS rules are read on state shared by
