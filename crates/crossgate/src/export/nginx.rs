@@ -53,7 +53,9 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
     );
     out.line("# there (once, e.g. in conf.d/crossgate-cors-maps.conf); part 2 goes inside the");
     out.line("# `location` that serves the API (e.g. `include snippets/crossgate-cors.conf;`).");
-    out.line("# The variables are named $crossgate_…: one exported policy per nginx configuration.");
+    out.line(
+        "# The variables are named $crossgate_…: one exported policy per nginx configuration.",
+    );
     out.line("");
     out.line(PART_1);
     out.line("");
