@@ -34,7 +34,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -71,11 +71,29 @@ fn program(name: &str, package: &str) -> PathBuf {
     );
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (bound, then closed), for servers that take
-/// their port on the command line or in a file.
+/// A port on 127.0.0.1 for a server that takes its port on the command line or in a file: free
+/// when checked, never handed out twice in this process (servers start in parallel), and below
+/// the kernel's ephemeral range (32768 and up on Linux), where the other tests' `bind(:0)` and
+/// every outgoing connection take theirs, so nothing else in the run takes it between the check
+/// and the server's own bind. Each process starts at its own place in the range (by its id), so
+/// that two test runs at once rarely meet; [`launch`] tries again if they do.
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("a local address").port()
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let start = std::process::id().wrapping_mul(7_919) % COUNT;
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    for _ in 0..COUNT {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + n % COUNT).expect("below 32000");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!(
+        "no free port on 127.0.0.1 between {FIRST} and {}",
+        FIRST + COUNT
+    );
 }
 
 /// A fresh temporary directory for one server (or one test), unique in the test process: tests
@@ -124,9 +142,50 @@ impl Peer {
     }
 }
 
+/// Starts the server `command` builds for a fresh directory and a free port, and waits until it
+/// accepts connections there; tries again on another port if the server found its port taken
+/// (by another test run at the same time), and panics with the server's output if it exits for
+/// any other reason or takes too long. `app` lives as long as the server.
+fn launch(
+    name: &'static str,
+    config: &str,
+    app: Option<App>,
+    command: impl Fn(&TempDir, u16) -> Command,
+) -> Peer {
+    let mut app = app;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let dir = fresh_dir(name, config);
+        let port = free_port();
+        let mut command = command(&dir, port);
+        match spawn(name, dir, port, &mut command) {
+            Ok(mut peer) => {
+                peer._app = app.take();
+                return peer;
+            }
+            Err((peer, status)) => {
+                let log = peer.log();
+                if attempts < 3 && log.to_ascii_lowercase().contains("in use") {
+                    continue;
+                }
+                panic!(
+                    "{name} exited ({status}) before listening on {}:\n{log}",
+                    peer.addr
+                );
+            }
+        }
+    }
+}
+
 /// Starts `command` (its output to `server.log` in `dir`) and waits until `port` on 127.0.0.1
-/// accepts connections; panics with the server's output if it exits first or takes too long.
-fn spawn(name: &'static str, dir: TempDir, port: u16, command: &mut Command) -> Peer {
+/// accepts connections while the server runs; the server and how it ended if it exits first.
+fn spawn(
+    name: &'static str,
+    dir: TempDir,
+    port: u16,
+    command: &mut Command,
+) -> Result<Peer, (Peer, std::process::ExitStatus)> {
     let log = File::create(dir.0.join("server.log")).expect("create server.log");
     let child = command
         .stdin(Stdio::null())
@@ -143,15 +202,14 @@ fn spawn(name: &'static str, dir: TempDir, port: u16, command: &mut Command) -> 
     };
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if TcpStream::connect_timeout(&peer.addr, Duration::from_secs(1)).is_ok() {
-            return peer;
-        }
+        let listening = TcpStream::connect_timeout(&peer.addr, Duration::from_secs(1)).is_ok();
+        // Checked after the connection: a server that failed to bind and exited is not taken for
+        // ready because something else answered on its port.
         if let Ok(Some(status)) = peer.child.try_wait() {
-            panic!(
-                "{name} exited ({status}) before listening on {}:\n{}",
-                peer.addr,
-                peer.log()
-            );
+            return Err((peer, status));
+        }
+        if listening {
+            return Ok(peer);
         }
         assert!(
             Instant::now() < deadline,
@@ -291,71 +349,61 @@ impl App {
 /// `location /api/` that proxies to the app).
 pub(crate) fn nginx(name: &str, http: &str, location: &str) -> Peer {
     let nginx = program("nginx", "nginx-light");
-    let dir = fresh_dir("nginx", name);
     let app = App::start();
-    let port = free_port();
-    let d = path_str(&dir.0);
-    let config = format!(
-        "master_process off;\ndaemon off;\npid {d}/nginx.pid;\nerror_log stderr warn;\n\
+    let upstream = app.addr;
+    launch("nginx", name, Some(app), |dir, port| {
+        let d = path_str(&dir.0);
+        let config = format!(
+            "master_process off;\ndaemon off;\npid {d}/nginx.pid;\nerror_log stderr warn;\n\
          events {{ worker_connections 256; }}\n\
          http {{\n  access_log off;\n\
            client_body_temp_path {d}/client_body;\n  proxy_temp_path {d}/proxy;\n\
            fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
          {http}\n\
            server {{\n    listen 127.0.0.1:{port};\n\
-             location /api/ {{\n{location}\n      proxy_pass http://{app};\n    }}\n  }}\n}}\n",
-        app = app.addr,
-    );
-    let conf = dir.file("nginx.conf", &config);
-    let mut peer = spawn(
-        "nginx",
-        dir,
-        port,
-        Command::new(nginx).args(["-e", "stderr", "-p", &d, "-c", &conf]),
-    );
-    peer._app = Some(app);
-    peer
+             location /api/ {{\n{location}\n      proxy_pass http://{upstream};\n    }}\n  }}\n}}\n",
+        );
+        let conf = dir.file("nginx.conf", &config);
+        let mut command = Command::new(&nginx);
+        command.args(["-e", "stderr", "-p", &d, "-c", &conf]);
+        command
+    })
 }
 
 /// Apache (event MPM, one process: `-X`) with mod_headers, mod_setenvif, mod_rewrite and
 /// mod_proxy_http; `cors` goes in the server's configuration, after `ProxyPass /api/` to the app.
 pub(crate) fn apache(name: &str, cors: &str) -> Peer {
     let apache = program("apache2", "apache2");
-    let dir = fresh_dir("apache", name);
     let app = App::start();
-    let port = free_port();
-    let d = path_str(&dir.0);
-    let modules: String = [
-        ("mpm_event", "mpm_event"),
-        ("authz_core", "authz_core"),
-        ("headers", "headers"),
-        ("setenvif", "setenvif"),
-        ("rewrite", "rewrite"),
-        ("proxy", "proxy"),
-        ("proxy_http", "proxy_http"),
-    ]
-    .iter()
-    .map(|(module, file)| {
-        format!("LoadModule {module}_module /usr/lib/apache2/modules/mod_{file}.so\n")
-    })
-    .collect();
-    // As root, Apache serves as www-data (Debian's user for it); otherwise as whoever runs it.
-    let config = format!(
-        "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/httpd.pid\n\
+    let upstream = app.addr;
+    launch("apache", name, Some(app), |dir, port| {
+        let d = path_str(&dir.0);
+        let modules: String = [
+            ("mpm_event", "mpm_event"),
+            ("authz_core", "authz_core"),
+            ("headers", "headers"),
+            ("setenvif", "setenvif"),
+            ("rewrite", "rewrite"),
+            ("proxy", "proxy"),
+            ("proxy_http", "proxy_http"),
+        ]
+        .iter()
+        .map(|(module, file)| {
+            format!("LoadModule {module}_module /usr/lib/apache2/modules/mod_{file}.so\n")
+        })
+        .collect();
+        // As root, Apache serves as www-data (Debian's user for it); otherwise as whoever runs it.
+        let config = format!(
+            "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/httpd.pid\n\
          Listen 127.0.0.1:{port}\nServerName 127.0.0.1\nErrorLog /dev/stderr\nLogLevel warn\n\
          {modules}User www-data\nGroup www-data\nDocumentRoot {d}\n\
-         ProxyPass /api/ http://{app}/api/\n{cors}\n",
-        app = app.addr,
-    );
-    let conf = dir.file("httpd.conf", &config);
-    let mut peer = spawn(
-        "apache",
-        dir,
-        port,
-        Command::new(apache).args(["-X", "-f", &conf]),
-    );
-    peer._app = Some(app);
-    peer
+         ProxyPass /api/ http://{upstream}/api/\n{cors}\n",
+        );
+        let conf = dir.file("httpd.conf", &config);
+        let mut command = Command::new(&apache);
+        command.args(["-X", "-f", &conf]);
+        command
+    })
 }
 
 /// Caddy (`caddy run`, no admin endpoint, no automatic HTTPS) with `top` at the top level of
@@ -363,28 +411,23 @@ pub(crate) fn apache(name: &str, cors: &str) -> Peer {
 /// `reverse_proxy` to the app.
 pub(crate) fn caddy(name: &str, top: &str, site: &str) -> Peer {
     let caddy = program("caddy", "caddy");
-    let dir = fresh_dir("caddy", name);
     let app = App::start();
-    let port = free_port();
-    let d = path_str(&dir.0);
-    let config = format!(
-        "{{\n  admin off\n  auto_https off\n  storage file_system {d}/data\n}}\n{top}\n\
-         http://127.0.0.1:{port} {{\n  bind 127.0.0.1\n{site}\n  reverse_proxy {app}\n}}\n",
-        app = app.addr,
-    );
-    let conf = dir.file("Caddyfile", &config);
-    let mut peer = spawn(
-        "caddy",
-        dir,
-        port,
-        Command::new(caddy)
+    let upstream = app.addr;
+    launch("caddy", name, Some(app), |dir, port| {
+        let d = path_str(&dir.0);
+        let config = format!(
+            "{{\n  admin off\n  auto_https off\n  storage file_system {d}/data\n}}\n{top}\n\
+         http://127.0.0.1:{port} {{\n  bind 127.0.0.1\n{site}\n  reverse_proxy {upstream}\n}}\n",
+        );
+        let conf = dir.file("Caddyfile", &config);
+        let mut command = Command::new(&caddy);
+        command
             .args(["run", "--adapter", "caddyfile", "--config", &conf])
             .env("HOME", &d)
             .env("XDG_DATA_HOME", &d)
-            .env("XDG_CONFIG_HOME", &d),
-    );
-    peer._app = Some(app);
-    peer
+            .env("XDG_CONFIG_HOME", &d);
+        command
+    })
 }
 
 /// Express (`tests/peers/node/server.js`) with `cors(options)`, `options` being the module
@@ -393,55 +436,43 @@ pub(crate) fn express(name: &str, options_js: &str) -> Peer {
     let node = program("node", "nodejs");
     installed("tests/peers/node/node_modules/cors");
     let server = installed("tests/peers/node/server.js");
-    let dir = fresh_dir("express", name);
-    let options = dir.file("cors-options.js", options_js);
-    let port = free_port();
-    spawn(
-        "express",
-        dir,
-        port,
-        Command::new(node)
-            .arg(server)
-            .arg(port.to_string())
-            .arg(options),
-    )
+    launch("express", name, None, |dir, port| {
+        let options = dir.file("cors-options.js", options_js);
+        let mut command = Command::new(&node);
+        command.arg(&server).arg(port.to_string()).arg(options);
+        command
+    })
 }
 
 /// FastAPI (`tests/peers/python/app.py`) under uvicorn, `cors_py` run with `app` and
 /// `CORSMiddleware` in scope.
 pub(crate) fn fastapi(name: &str, cors_py: &str) -> Peer {
     let python = installed("tests/peers/python/.venv/bin/python");
-    let dir = fresh_dir("fastapi", name);
-    let cors = dir.file("cors.py", cors_py);
-    let port = free_port();
-    spawn(
-        "fastapi",
-        dir,
-        port,
-        Command::new(python)
+    launch("fastapi", name, None, |dir, port| {
+        let cors = dir.file("cors.py", cors_py);
+        let mut command = Command::new(&python);
+        command
             .args(["-m", "uvicorn", "app:app", "--host", "127.0.0.1"])
             .args(["--port", &port.to_string()])
             .args(["--no-access-log", "--log-level", "warning"])
             .current_dir(root().join("tests/peers/python"))
-            .env("CROSSGATE_CORS", cors),
-    )
+            .env("CROSSGATE_CORS", cors);
+        command
+    })
 }
 
 /// moto's S3 server (`tests/peers/python/s3_server.py`); buckets come with [`Peer::bucket`].
 pub(crate) fn s3(name: &str) -> Peer {
     let python = installed("tests/peers/python/.venv/bin/python");
     let server = installed("tests/peers/python/s3_server.py");
-    let dir = fresh_dir("s3", name);
-    let port = free_port();
-    spawn(
-        "s3",
-        dir,
-        port,
-        Command::new(python)
-            .arg(server)
+    launch("s3", name, None, |_, port| {
+        let mut command = Command::new(&python);
+        command
+            .arg(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_DISABLE_GLOBAL_CORS", "true"),
-    )
+            .env("MOTO_DISABLE_GLOBAL_CORS", "true");
+        command
+    })
 }
 
 impl Peer {
