@@ -164,28 +164,24 @@ fn launch(
                 peer._app = app.take();
                 return peer;
             }
-            Err((peer, status)) => {
-                let log = peer.log();
-                if attempts < 3 && log.to_ascii_lowercase().contains("in use") {
+            Err(exited) => {
+                if attempts < 3 && exited.to_ascii_lowercase().contains("in use") {
                     continue;
                 }
-                panic!(
-                    "{name} exited ({status}) before listening on {}:\n{log}",
-                    peer.addr
-                );
+                panic!("{exited}");
             }
         }
     }
 }
 
 /// Starts `command` (its output to `server.log` in `dir`) and waits until `port` on 127.0.0.1
-/// accepts connections while the server runs; the server and how it ended if it exits first.
+/// accepts connections while the server runs; how it ended, and its output, if it exits first.
 fn spawn(
     name: &'static str,
     dir: TempDir,
     port: u16,
     command: &mut Command,
-) -> Result<Peer, (Peer, std::process::ExitStatus)> {
+) -> Result<Peer, String> {
     let log = File::create(dir.0.join("server.log")).expect("create server.log");
     let child = command
         .stdin(Stdio::null())
@@ -206,7 +202,11 @@ fn spawn(
         // Checked after the connection: a server that failed to bind and exited is not taken for
         // ready because something else answered on its port.
         if let Ok(Some(status)) = peer.child.try_wait() {
-            return Err((peer, status));
+            return Err(format!(
+                "{name} exited ({status}) before listening on {}:\n{}",
+                peer.addr,
+                peer.log()
+            ));
         }
         if listening {
             return Ok(peer);
