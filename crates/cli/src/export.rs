@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use crossgate::Policy;
 use crossgate::export::{self, Difference, Target};
-use crossgate::policy::Problem;
 use serde::Serialize;
 
 use crate::output::{self, Status};
+use crate::validate::{ProblemJson, write_problem};
 
 /// `crossgate export --help`'s description (set on the subcommand in `main`).
 pub(crate) const LONG_ABOUT: &str = "\
@@ -94,56 +94,6 @@ struct ReportJson<'a> {
     warnings: Vec<DifferenceJson<'a>>,
     refusals: Vec<DifferenceJson<'a>>,
     problems: Vec<ProblemJson<'a>>,
-}
-
-/// A validation problem, as `crossgate validate --json` prints it.
-#[derive(Serialize)]
-struct ProblemJson<'a> {
-    severity: &'static str,
-    code: &'static str,
-    key: &'a str,
-    value: serde_json::Value,
-    reason: &'a str,
-    fix: &'a str,
-}
-
-impl<'a> From<&'a Problem> for ProblemJson<'a> {
-    fn from(p: &'a Problem) -> ProblemJson<'a> {
-        ProblemJson {
-            severity: p.severity.as_str(),
-            code: p.kind.code(),
-            key: &p.key,
-            // A date-time or a non-finite float has no plain JSON form: its text, or null.
-            value: match &p.value {
-                None => serde_json::Value::Null,
-                Some(v) => v.as_datetime().map_or_else(
-                    || serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
-                    |d| serde_json::Value::String(d.to_string()),
-                ),
-            },
-            reason: &p.reason,
-            fix: &p.fix,
-        }
-    }
-}
-
-/// A validation problem in `crossgate validate`'s text form.
-fn write_problem(name: &str, p: &Problem, out: &mut dyn Write) -> std::io::Result<()> {
-    write!(out, "{name}: {}[{}]", p.severity.as_str(), p.kind.code())?;
-    match (p.key.as_str(), &p.value) {
-        ("", None) => {}
-        ("", Some(value)) => write!(out, " {value}")?,
-        (key, None) => write!(out, " {key}")?,
-        (key, Some(value)) => write!(out, " {key} = {value}")?,
-    }
-    writeln!(out)?;
-    if !p.reason.is_empty() {
-        writeln!(out, "  {}", p.reason)?;
-    }
-    if !p.fix.is_empty() {
-        writeln!(out, "  fix: {}", p.fix)?;
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]

@@ -66,8 +66,9 @@ struct ReportJson<'a> {
     policy: Option<&'a PolicyConfig>,
 }
 
+/// A validation problem as JSON (also `export --json`'s).
 #[derive(Serialize)]
-struct ProblemJson<'a> {
+pub(crate) struct ProblemJson<'a> {
     severity: &'static str,
     code: &'static str,
     key: &'a str,
@@ -149,7 +150,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
 ///   for security reasons, …
 ///   fix: list the origins …
 /// ```
-fn write_problem(name: &str, p: &Problem, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_problem(name: &str, p: &Problem, out: &mut dyn Write) -> io::Result<()> {
     write!(out, "{name}: {}[{}]", p.severity.as_str(), p.kind.code())?;
     match (p.key.as_str(), &p.value) {
         ("", None) => {}
