@@ -302,14 +302,7 @@ impl Decision {
     /// Returns what was done beyond writing: whether the response carried CORS headers of its
     /// own (a second CORS layer, or a handler that sets them itself), which edges report.
     pub fn apply(&self, response: &mut HeaderMap) -> Applied {
-        // One pass over the names instead of a lookup per CORS header: responses are small, and
-        // almost never carry CORS headers of their own.
-        let replaced = response.keys().any(is_cors_response_header);
-        if replaced {
-            for name in RESPONSE_HEADERS {
-                response.remove(name);
-            }
-        }
+        let replaced = remove_cors_headers(response);
         match &self.headers {
             CorsHeaders::None(vary) => merge_vary(response, *vary),
             CorsHeaders::Actual {
@@ -317,25 +310,33 @@ impl Decision {
                 credentials,
                 expose,
                 vary,
-            } => {
-                response.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin.clone());
-                if *credentials {
-                    response.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE_VALUE.clone());
-                }
-                if let Some(expose) = expose {
-                    response.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
-                }
-                merge_vary(response, *vary);
-            }
-            CorsHeaders::Preflight(answer) if response.is_empty() => response.clone_from(answer),
-            CorsHeaders::Preflight(answer) => {
-                for (name, value) in answer.iter().filter(|(name, _)| **name != VARY) {
-                    response.insert(name.clone(), value.clone());
-                }
-                merge_vary(response, Vary::Preflight);
-            }
+            } => write_actual(response, allow_origin, *credentials, expose.as_ref(), *vary),
+            CorsHeaders::Preflight(answer) => write_answer(response, answer),
         }
         Applied { replaced }
+    }
+
+    /// What the response of a forwarded request ([`Action::Forward`]) still needs from this
+    /// decision, for an edge that applies it later (a middleware's response future): about half
+    /// the size of a `Decision`, which such a future would otherwise carry.
+    #[inline]
+    pub fn into_pending(self) -> Pending {
+        Pending(match self.headers {
+            CorsHeaders::None(vary) => PendingHeaders::None(vary),
+            CorsHeaders::Actual {
+                allow_origin,
+                credentials,
+                expose,
+                vary,
+            } => PendingHeaders::Actual {
+                allow_origin,
+                credentials,
+                expose,
+                vary,
+            },
+            // Never for a forwarded request (preflights are answered); kept whole all the same.
+            CorsHeaders::Preflight(answer) => PendingHeaders::Answer(Box::new(answer)),
+        })
     }
 
     /// The headers of an answer the edge sends itself ([`Action::Respond`]): what
@@ -351,6 +352,87 @@ impl Decision {
             }
         }
     }
+}
+
+/// The CORS headers a forwarded request's response still needs ([`Decision::into_pending`]).
+#[derive(Clone, Debug)]
+pub struct Pending(PendingHeaders);
+
+#[derive(Clone, Debug)]
+enum PendingHeaders {
+    None(Vary),
+    Actual {
+        allow_origin: HeaderValue,
+        credentials: bool,
+        expose: Option<HeaderValue>,
+        vary: Vary,
+    },
+    Answer(Box<HeaderMap>),
+}
+
+impl Pending {
+    /// [`Decision::apply`], for the decision this came from.
+    pub fn apply(&self, response: &mut HeaderMap) -> Applied {
+        let replaced = remove_cors_headers(response);
+        match &self.0 {
+            PendingHeaders::None(vary) => merge_vary(response, *vary),
+            PendingHeaders::Actual {
+                allow_origin,
+                credentials,
+                expose,
+                vary,
+            } => write_actual(response, allow_origin, *credentials, expose.as_ref(), *vary),
+            PendingHeaders::Answer(answer) => write_answer(response, answer),
+        }
+        Applied { replaced }
+    }
+}
+
+/// Removes every CORS response header the application set (the policy is the only authority on
+/// CORS), and says whether there was one. One pass over the names instead of a lookup per CORS
+/// header: responses are small, and almost never carry CORS headers of their own.
+#[inline]
+fn remove_cors_headers(response: &mut HeaderMap) -> bool {
+    let replaced = response.keys().any(is_cors_response_header);
+    if replaced {
+        for name in RESPONSE_HEADERS {
+            response.remove(name);
+        }
+    }
+    replaced
+}
+
+/// An allowed actual request's headers, and `Vary` merged.
+#[inline]
+fn write_actual(
+    response: &mut HeaderMap,
+    allow_origin: &HeaderValue,
+    credentials: bool,
+    expose: Option<&HeaderValue>,
+    vary: Vary,
+) {
+    response.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin.clone());
+    if credentials {
+        response.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE_VALUE.clone());
+    }
+    if let Some(expose) = expose {
+        response.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+    }
+    merge_vary(response, vary);
+}
+
+/// An allowed preflight's answer: copied whole into an empty map, else written over the
+/// response's headers with `Vary` merged.
+#[inline]
+fn write_answer(response: &mut HeaderMap, answer: &HeaderMap) {
+    if response.is_empty() {
+        response.clone_from(answer);
+        return;
+    }
+    for (name, value) in answer.iter().filter(|(name, _)| **name != VARY) {
+        response.insert(name.clone(), value.clone());
+    }
+    merge_vary(response, Vary::Preflight);
 }
 
 /// The headers of every allowed preflight's answer, built once when the policy is compiled:
@@ -387,6 +469,20 @@ pub(crate) fn preflight_answer(
         answer.insert(ACCESS_CONTROL_MAX_AGE, max_age.clone());
     }
     answer.insert(VARY, VARY_PREFLIGHT_VALUE);
+    answer
+}
+
+/// The precompiled preflight answer with its `Access-Control-Allow-Origin`: the first entry is
+/// the placeholder, replaced in place without hashing (`insert` if a later `http` ever iterates
+/// in another order).
+pub(crate) fn with_allow_origin(answer: &HeaderMap, allow_origin: HeaderValue) -> HeaderMap {
+    let mut answer = answer.clone();
+    match answer.iter_mut().next() {
+        Some((name, value)) if *name == ACCESS_CONTROL_ALLOW_ORIGIN => *value = allow_origin,
+        _ => {
+            answer.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+        }
+    }
     answer
 }
 
@@ -575,7 +671,7 @@ enum RequestHeaderLines<'a> {
 fn allow_origin_value(m: Match<'_>, origin: &HeaderValue) -> HeaderValue {
     match m {
         Match::Any => STAR,
-        Match::Exact(v) => v.clone(),
+        Match::Exact(v, _) => v.clone(),
         Match::Pattern => origin.clone(),
     }
 }
@@ -691,16 +787,11 @@ fn preflight(policy: &Compiled, found: Preflight<'_>, request: &HeaderMap) -> De
     if let Err(rejection) = checked {
         return refuse(rejection);
     }
-    // The precompiled answer, whose first entry is the allowed origin's placeholder: replaced
-    // in place, without hashing (`insert` if a later `http` ever iterates in another order).
-    let mut answer = policy.preflight_answer.clone();
-    let allow_origin = allow_origin_value(m, origin);
-    match answer.iter_mut().next() {
-        Some((name, value)) if *name == ACCESS_CONTROL_ALLOW_ORIGIN => *value = allow_origin,
-        _ => {
-            answer.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
-        }
-    }
+    let mut answer = match m {
+        // One of a handful of exact origins: its whole answer, precompiled.
+        Match::Exact(_, Some(answer)) => answer.clone(),
+        m => with_allow_origin(&policy.preflight_answer, allow_origin_value(m, origin)),
+    };
     if policy.methods.is_none() {
         answer.insert(ACCESS_CONTROL_ALLOW_METHODS, method.clone());
     }

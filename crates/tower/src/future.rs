@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crossgate::server::Decision;
+use crossgate::server::Pending;
 use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
 
@@ -26,8 +26,11 @@ pin_project! {
         Forward {
             #[pin]
             inner: F,
-            decision: Decision,
-            debug_value: Option<HeaderValue>,
+            // What the response still needs, not the whole `Decision`, and the debug header
+            // boxed (debug mode only): the future is moved with every request, so its size is
+            // paid for on every answer, preflights included.
+            pending: Pending,
+            debug_value: Option<Box<HeaderValue>>,
         },
         Ready {
             response: Option<Response<B>>,
@@ -37,20 +40,22 @@ pin_project! {
 }
 
 impl<F, B> ResponseFuture<F, B> {
+    #[inline]
     pub(crate) fn forward(
         inner: F,
-        decision: Decision,
+        pending: Pending,
         debug_value: Option<HeaderValue>,
     ) -> ResponseFuture<F, B> {
         ResponseFuture {
             state: State::Forward {
                 inner,
-                decision,
-                debug_value,
+                pending,
+                debug_value: debug_value.map(Box::new),
             },
         }
     }
 
+    #[inline]
     pub(crate) fn ready(response: Response<B>) -> ResponseFuture<F, B> {
         ResponseFuture {
             state: State::Ready {
@@ -71,11 +76,15 @@ where
         let output = match state.as_mut().project() {
             StateProj::Forward {
                 inner,
-                decision,
+                pending,
                 debug_value,
             } => match std::task::ready!(inner.poll(cx)) {
                 Ok(mut response) => {
-                    finish(response.headers_mut(), decision, debug_value.take());
+                    finish(
+                        response.headers_mut(),
+                        pending,
+                        debug_value.take().map(|v| *v),
+                    );
                     Ok(response)
                 }
                 Err(error) => Err(error),
@@ -100,10 +109,10 @@ fn done() -> ! {
 impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
-            State::Forward { decision, .. } => {
+            State::Forward { pending, .. } => {
                 return f
                     .debug_struct("ResponseFuture::Forward")
-                    .field("decision", decision)
+                    .field("pending", pending)
                     .finish_non_exhaustive();
             }
             State::Ready { .. } => "Ready",

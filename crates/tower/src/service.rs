@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-use crossgate::server::{Action, Decision, Rejection};
+use crossgate::server::{Action, Decision, Pending, Rejection};
 use http::header::ORIGIN;
 use http::{HeaderName, HeaderValue, Request, Response};
 use tower_service::Service;
@@ -89,9 +89,11 @@ where
                 }
                 ResponseFuture::ready(response)
             }
-            Action::Forward => {
-                ResponseFuture::forward(self.inner.call(request), decision, debug_value)
-            }
+            Action::Forward => ResponseFuture::forward(
+                self.inner.call(request),
+                decision.into_pending(),
+                debug_value,
+            ),
         }
     }
 }
@@ -132,10 +134,10 @@ fn rejected<B>(
 /// Writes the decision's headers (and the debug header) into a response's.
 pub(crate) fn finish(
     headers: &mut http::HeaderMap,
-    decision: &Decision,
+    pending: &Pending,
     debug_value: Option<HeaderValue>,
 ) {
-    if decision.apply(headers).replaced_cors_headers() {
+    if pending.apply(headers).replaced_cors_headers() {
         report_replaced();
     }
     if let Some(value) = debug_value {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 use url::Host;
 
 use super::error::{Problem, ProblemKind};
@@ -525,9 +525,17 @@ pub(crate) struct OriginMatcher {
     /// The same, when there are at most [`FEW`]: compared by length, then bytes, without
     /// hashing the request's origin (a policy lists a handful of origins, and every CORS request
     /// looks one up). Empty when `exact` is larger.
-    few: Vec<(Box<[u8]>, HeaderValue)>,
+    few: Vec<FewOrigin>,
     /// Host (any-port patterns) or domain (subdomain patterns) → the patterns on it.
     patterns: HashMap<Box<str>, Vec<PatternTail>, Hasher>,
+}
+
+/// One of a handful of exact origins ([`FEW`]).
+#[derive(Debug)]
+struct FewOrigin {
+    origin: Box<[u8]>,
+    allow_origin: HeaderValue,
+    preflight: Option<HeaderMap>,
 }
 
 #[derive(Debug)]
@@ -542,8 +550,9 @@ struct PatternTail {
 pub(crate) enum Match<'a> {
     /// `*` in the policy.
     Any,
-    /// An exact entry, with its precomputed header value.
-    Exact(&'a HeaderValue),
+    /// An exact entry, with its precomputed header value and, for one of a handful, the whole
+    /// answer to an allowed preflight from it.
+    Exact(&'a HeaderValue, Option<&'a HeaderMap>),
     /// A pattern: the request's own value is reflected.
     Pattern,
 }
@@ -579,10 +588,23 @@ impl OriginMatcher {
             m.few = m
                 .exact
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| FewOrigin {
+                    origin: k.clone(),
+                    allow_origin: v.clone(),
+                    preflight: None,
+                })
                 .collect();
         }
         m
+    }
+
+    /// Gives each of a handful of exact origins the whole answer to an allowed preflight from it:
+    /// `answer` with its `Access-Control-Allow-Origin` (a clone per preflight, nothing to
+    /// replace in it).
+    pub(crate) fn set_preflight_answers(&mut self, answer: impl Fn(&HeaderValue) -> HeaderMap) {
+        for f in &mut self.few {
+            f.preflight = Some(answer(&f.allow_origin));
+        }
     }
 
     /// Whether every origin is allowed.
@@ -598,13 +620,13 @@ impl OriginMatcher {
         let exact = if self.exact.len() <= FEW {
             self.few
                 .iter()
-                .find(|(k, _)| k.len() == origin.len() && **k == *origin)
-                .map(|(_, v)| v)
+                .find(|f| f.origin.len() == origin.len() && *f.origin == *origin)
+                .map(|f| Match::Exact(&f.allow_origin, f.preflight.as_ref()))
         } else {
-            self.exact.get(origin)
+            self.exact.get(origin).map(|v| Match::Exact(v, None))
         };
-        if let Some(v) = exact {
-            return Some(Match::Exact(v));
+        if exact.is_some() {
+            return exact;
         }
         if self.patterns.is_empty() {
             return None;
@@ -1009,7 +1031,7 @@ mod tests {
             assert!(m.find(o.as_bytes()).is_none(), "{o} should not match");
         }
         assert!(
-            matches!(m.find(b"https://app.example.com"), Some(Match::Exact(v)) if v == "https://app.example.com")
+            matches!(m.find(b"https://app.example.com"), Some(Match::Exact(v, _)) if v == "https://app.example.com")
         );
         assert!(matches!(
             m.find(b"https://z.example.org"),

@@ -457,6 +457,10 @@ fn compile(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Compiled {
         reflect(&headers, &allow_headers),
         max_age.as_ref(),
     );
+    let mut origins = origins;
+    origins.set_preflight_answers(|allow_origin| {
+        crate::server::with_allow_origin(&preflight_answer, allow_origin.clone())
+    });
     Compiled {
         origins,
         credentials,
