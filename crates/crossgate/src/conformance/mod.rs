@@ -3,14 +3,20 @@
 //!
 //! [`matrix`] derives the requests from a [`Policy`]: every allowed origin (a subdomain pattern
 //! one and two labels deep, an any-port pattern on two ports) and the near misses of each (a
-//! suffix or prefix glued to it, the bare domain of a pattern, another scheme, another port),
-//! `null` and an unrelated origin; simple GETs with and without credentials, a preflighted
-//! request per allowed method and header, and a refused method and header; optionally a request
-//! whose answer is an error status. It is deterministic and bounded ([`MAX_ENTRIES`] entries of
-//! `allow_origins`, [`MAX_METHODS`] methods, [`MAX_HEADERS`] headers).
+//! suffix or prefix glued to it, a dot of the host replaced by a letter, a subdomain of an exact
+//! host, the bare domain of a pattern, another scheme, another port), `null` and an unrelated
+//! origin; simple GETs with and without credentials, a preflighted request per allowed method
+//! and header, and a refused method and refused headers (a made-up name, and names near each
+//! allowed one: `x-id-x`, `x-x-id`, `x-i`); a logged-in user's preflighted request even when the
+//! policy allows no credentials; optionally a request whose answer is an error status. It is
+//! deterministic and bounded ([`MAX_ENTRIES`] entries of `allow_origins`, [`MAX_METHODS`]
+//! methods, [`MAX_HEADERS`] headers, [`MAX_HEADER_NEAR_MISSES`] near-miss names, [`MAX_DOTS`]
+//! dots a host).
 //!
 //! [`run_case`] sends a case through [`crate::browser::fetch`] over the live [`Transport`] the
-//! edge provides, then again over a [`PolicyServer`], which answers as `crossgate-tower` would
+//! edge provides, as a logged-in user's browser ([`LoggedIn`]: requests with credentials
+//! `include` carry the cookie [`COOKIE`], preflights never), then again over a [`PolicyServer`]
+//! behind the same [`LoggedIn`], which answers as `crossgate-tower` would
 //! around the same application (the policy's [`Policy::decide`] and [`Decision::apply`](crate::server::Decision::apply), the
 //! application's answer replayed from the live run), and [`compare`]s the two at the level a page
 //! observes: allowed or blocked and at which step, the headers script can read, the preflight
@@ -58,6 +64,16 @@ pub const MAX_METHODS: usize = 8;
 pub const MAX_HEADERS: usize = 8;
 /// The request header no policy allows on purpose (the refused-header request).
 pub const REFUSED_HEADER: &str = "x-crossgate-refused";
+/// The most near-miss header names (`x-id-x`, `x-x-id`, `x-i` for `x-id`) tried, each with a
+/// preflighted request of its own: a server matching allowed headers by prefix, suffix or
+/// substring lets them in.
+pub const MAX_HEADER_NEAR_MISSES: usize = 8;
+/// The most dots of a host replaced by a letter, each a near miss of its own
+/// (`appxexample.com` for `app.example.com`).
+pub const MAX_DOTS: usize = 3;
+/// The cookie a logged-in user's browser sends with every request whose credentials mode is
+/// `include` (never with a preflight), to the host of the URL checked; see [`LoggedIn`].
+pub const COOKIE: &str = "crossgate-check=1";
 /// The method tried when a policy allows every method but lists none.
 pub const MADE_UP_METHOD: &str = "CROSSGATE";
 /// The ports tried for an any-port pattern (`http://localhost:*`).
@@ -185,6 +201,16 @@ fn other_port(scheme: &str, port: Port) -> Option<u16> {
     }
 }
 
+/// `host` with one of its dots replaced by a letter, for each of its first [`MAX_DOTS`] dots
+/// (`app.example.com` → `appxexample.com`, `app.examplexcom`): what a server matching with an
+/// unescaped regex (`https://app.example.com`, where `.` is any character) also lets in.
+fn dot_replaced(host: &str) -> Vec<String> {
+    host.match_indices('.')
+        .take(MAX_DOTS)
+        .map(|(i, _)| format!("{}x{}", &host[..i], &host[i + 1..]))
+        .collect()
+}
+
 /// The origins to try for one `allow_origins` entry (canonical, as validation requires):
 /// what it allows, then its near misses.
 fn entry_candidates(entry: &str) -> Vec<Candidate> {
@@ -255,6 +281,13 @@ fn entry_candidates(entry: &str) -> Vec<Candidate> {
             near("another domain after it"),
             Depth::Basic,
         );
+        for dotless in dot_replaced(host) {
+            add(
+                origin_text(scheme, &format!("sub.{dotless}"), port_of(0)),
+                near("a dot of the domain replaced by a letter"),
+                Depth::Basic,
+            );
+        }
         if let Some(other) = other_scheme(scheme) {
             add(
                 origin_text(other, &one, port_of(0)),
@@ -295,6 +328,18 @@ fn entry_candidates(entry: &str) -> Vec<Candidate> {
         near("a prefix glued to it"),
         Depth::Basic,
     );
+    for dotless in dot_replaced(host) {
+        add(
+            origin_text(scheme, &dotless, port_of(0)),
+            near("a dot replaced by a letter"),
+            Depth::Basic,
+        );
+    }
+    add(
+        origin_text(scheme, &format!("sub.{host}"), port_of(0)),
+        near("a subdomain"),
+        Depth::Basic,
+    );
     if let Some(other) = other_scheme(scheme) {
         add(
             origin_text(other, host, port_of(0)),
@@ -309,6 +354,39 @@ fn entry_candidates(entry: &str) -> Vec<Candidate> {
             Depth::Basic,
         );
     }
+    out
+}
+
+/// Header names near each allowed one (`x-id` → `x-id-x`, `x-x-id`, `x-i`) that the policy does
+/// not allow and a script can set, each once: first the suffixed name of every header, then the
+/// prefixed ones, then the shortened ones, at most [`MAX_HEADER_NEAR_MISSES`].
+fn near_miss_headers(
+    headers: &[(String, &'static str)],
+    allowed: &[String],
+) -> Vec<(String, &'static str)> {
+    let variants: [fn(&str) -> Option<String>; 3] = [
+        |h| Some(format!("{h}-x")),
+        |h| Some(format!("x-{h}")),
+        |h| {
+            let shorter = &h[..h.len() - h.chars().last().map_or(0, char::len_utf8)];
+            (!shorter.is_empty()).then(|| shorter.to_owned())
+        },
+    ];
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for variant in variants {
+        for (h, _) in headers {
+            let Some(name) = variant(h) else { continue };
+            let usable = spec::is_token(name.as_bytes())
+                && !spec::is_forbidden_request_header(name.as_bytes())
+                && !allowed.iter().any(|a| a.eq_ignore_ascii_case(&name))
+                && name != REFUSED_HEADER
+                && !out.iter().any(|(n, _)| *n == name);
+            if let (true, Some(value)) = (usable, unsafe_value(&name)) {
+                out.push((name, value));
+            }
+        }
+    }
+    out.truncate(MAX_HEADER_NEAR_MISSES);
     out
 }
 
@@ -385,6 +463,11 @@ pub fn matrix(policy: &Policy, url: &str, error_url: Option<&str>) -> Result<Mat
         headers.push(("x-crossgate-any".to_owned(), "1"));
     }
     headers.truncate(MAX_HEADERS);
+    let near_headers = if any_header {
+        Vec::new()
+    } else {
+        near_miss_headers(&headers, &config.allow_headers)
+    };
 
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut skipped = Vec::new();
@@ -400,10 +483,20 @@ pub fn matrix(policy: &Policy, url: &str, error_url: Option<&str>) -> Result<Mat
         note: "null (sandboxed iframes, data: and file: pages)".to_owned(),
         depth: Depth::Basic,
     });
+    // With `*`, an unrelated origin is an allowed one: it gets everything.
+    let any_origin = config.allow_origins.iter().any(|o| o == "*");
     candidates.push(Candidate {
         origin: UNRELATED_ORIGIN.to_owned(),
-        note: "an unrelated origin".to_owned(),
-        depth: Depth::Basic,
+        note: if any_origin {
+            "an unrelated origin (allowed by *)".to_owned()
+        } else {
+            "an unrelated origin".to_owned()
+        },
+        depth: if any_origin {
+            Depth::Full
+        } else {
+            Depth::Basic
+        },
     });
     // Only what a browser can send (the URL parser serializes it to itself), each once.
     let mut seen: Vec<String> = Vec::new();
@@ -482,6 +575,27 @@ pub fn matrix(policy: &Policy, url: &str, error_url: Option<&str>) -> Result<Mat
                     preflight_credentials,
                     url,
                 ));
+                for h in &near_headers {
+                    cases.push(case(
+                        Purpose::RefusedHeader,
+                        "GET",
+                        header(h),
+                        preflight_credentials,
+                        url,
+                    ));
+                }
+                if !include_ok {
+                    // A logged-in user's preflighted request: the policy refuses credentials, so
+                    // the server's preflight must not let a cookie-carrying request through.
+                    let (purpose, method, headers) = match (methods.first(), headers.first()) {
+                        (Some(m), _) => (Purpose::Method, m.as_str(), Vec::new()),
+                        (None, Some(h)) => (Purpose::Header, "GET", header(h)),
+                        (None, None) => {
+                            (Purpose::RefusedMethod, refused_method.as_str(), Vec::new())
+                        }
+                    };
+                    cases.push(case(purpose, method, headers, Credentials::Include, url));
+                }
                 if let Some(error_url) = error_url {
                     cases.push(case(
                         Purpose::ErrorStatus,
@@ -490,7 +604,7 @@ pub fn matrix(policy: &Policy, url: &str, error_url: Option<&str>) -> Result<Mat
                         Credentials::Omit,
                         error_url,
                     ));
-                    if include_ok {
+                    if include_ok || candidate.origin == UNRELATED_ORIGIN {
                         cases.push(case(
                             Purpose::ErrorStatus,
                             "GET",
@@ -568,6 +682,66 @@ impl Transport for PolicyServer<'_> {
                 })
                 .collect(),
         })
+    }
+}
+
+/// A logged-in user's browser in front of a [`Transport`]: a request whose credentials mode is
+/// `include` carries the user's cookie ([`COOKIE`]) to the host of the URL checked — never with
+/// a preflight, which browsers send without credentials, and never to another host a redirect
+/// leads to. [`run_case`] puts it in front of both the live server and the policy's answers, so
+/// that a server deciding by cookie (Starlette answers `*` without one and echoes the origin
+/// with one) is seen as a logged-in user sees it.
+pub struct LoggedIn<'a> {
+    /// Where the requests go.
+    pub inner: &'a mut dyn Transport,
+    /// The host the cookie belongs to (lower case); `None`: no cookie (credentials not `include`).
+    pub host: Option<String>,
+}
+
+impl<'a> LoggedIn<'a> {
+    /// The browser for `request`: with the cookie for its URL's host when its credentials mode
+    /// is `include`.
+    pub fn new(inner: &'a mut dyn Transport, request: &Request) -> LoggedIn<'a> {
+        let host = match request.credentials {
+            Credentials::Include => host_of(&request.url),
+            Credentials::Omit | Credentials::SameOrigin => None,
+        };
+        LoggedIn { inner, host }
+    }
+}
+
+impl Transport for LoggedIn<'_> {
+    fn send(&mut self, request: &WireRequest) -> Result<WireResponse, TransportError> {
+        let carries = !request.preflight
+            && self.host.is_some()
+            && host_of(&request.url) == self.host
+            && request.header("cookie").is_none();
+        if !carries {
+            return self.inner.send(request);
+        }
+        let mut request = request.clone();
+        request
+            .headers
+            .push(("Cookie".to_owned(), COOKIE.to_owned()));
+        self.inner.send(&request)
+    }
+}
+
+/// The host of a URL, lower case.
+fn host_of(url: &str) -> Option<String> {
+    Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+}
+
+impl Case {
+    /// The cookie the request carries (not its preflight): [`COOKIE`] when its credentials mode
+    /// is `include`, as a logged-in user's browser sends it ([`LoggedIn`]).
+    pub fn cookie(&self) -> Option<&'static str> {
+        match self.request.credentials {
+            Credentials::Include => Some(COOKIE),
+            Credentials::Omit | Credentials::SameOrigin => None,
+        }
     }
 }
 
@@ -915,7 +1089,8 @@ impl fmt::Display for NoResponse {
 impl std::error::Error for NoResponse {}
 
 /// Runs one case against the live server (through `live`) and as the policy says, and compares.
-/// Each fetch has a preflight cache of its own, so that cases never depend on each other.
+/// Each fetch has a preflight cache of its own, so that cases never depend on each other; both
+/// go through [`LoggedIn`]: a request with credentials `include` carries [`COOKIE`].
 pub fn run_case(
     case: &Case,
     policy: &Policy,
@@ -938,7 +1113,7 @@ pub fn run_case(
             },
         })
     };
-    let actual_outcome = fetch(live)?;
+    let actual_outcome = fetch(&mut LoggedIn::new(live, &case.request))?;
     if let Some(failure) = actual_outcome.failure() {
         if let FailureKind::Transport(error) = &failure.kind {
             return Err(NoResponse {
@@ -951,10 +1126,11 @@ pub fn run_case(
         exchanges: actual_outcome.exchanges.clone(),
         assumed: false,
     };
-    let expected_outcome = fetch(&mut PolicyServer {
+    let mut policy_server = PolicyServer {
         policy,
         app: &mut app,
-    })?;
+    };
+    let expected_outcome = fetch(&mut LoggedIn::new(&mut policy_server, &case.request))?;
     let expected = Observed::of(&expected_outcome, profile);
     let actual = Observed::of(&actual_outcome, profile);
     let differences = compare(&expected, &actual);

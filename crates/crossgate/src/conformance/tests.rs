@@ -50,6 +50,9 @@ fn matrix_has_each_allowed_origin_and_its_near_misses() {
         https://app.example.com  listed
         https://app.example.com.crossgate-evil.example  near miss of https://app.example.com: another domain after it
         https://evil-app.example.com  near miss of https://app.example.com: a prefix glued to it
+        https://appxexample.com  near miss of https://app.example.com: a dot replaced by a letter
+        https://app.examplexcom  near miss of https://app.example.com: a dot replaced by a letter
+        https://sub.app.example.com  near miss of https://app.example.com: a subdomain
         http://app.example.com  near miss of https://app.example.com: another scheme
         https://app.example.com:8443  near miss of https://app.example.com: another port
         https://sub.example.org  matches https://*.example.org (one label)
@@ -57,18 +60,20 @@ fn matrix_has_each_allowed_origin_and_its_near_misses() {
         https://example.org  near miss of https://*.example.org: the bare domain
         https://evilexample.org  near miss of https://*.example.org: a prefix glued to the domain
         https://example.org.crossgate-evil.example  near miss of https://*.example.org: another domain after it
+        https://sub.examplexorg  near miss of https://*.example.org: a dot of the domain replaced by a letter
         http://sub.example.org  near miss of https://*.example.org: another scheme
         https://sub.example.org:8443  near miss of https://*.example.org: another port
         http://localhost:3000  matches http://localhost:*
         http://localhost:5173  matches http://localhost:* (another port)
         http://localhost.crossgate-evil.example:3000  near miss of http://localhost:*: another domain after it
         http://evil-localhost:3000  near miss of http://localhost:*: a prefix glued to it
+        http://sub.localhost:3000  near miss of http://localhost:*: a subdomain
         https://localhost:3000  near miss of http://localhost:*: another scheme
         null  null (sandboxed iframes, data: and file: pages)
         https://crossgate-evil.example  an unrelated origin
     "#]]
     .assert_eq(&listed.concat());
-    assert_eq!(matrix.origins, 19);
+    assert_eq!(matrix.origins, 24);
     assert!(matrix.skipped.is_empty());
 
     // The listed origin gets everything: GETs with and without credentials, each method, a
@@ -103,6 +108,12 @@ fn matrix_has_each_allowed_origin_and_its_near_misses() {
         header GET https://api.example.com/items include content-type: application/json
         header GET https://api.example.com/items include x-request-id: 1
         refused-header GET https://api.example.com/items include x-crossgate-refused: 1
+        refused-header GET https://api.example.com/items include content-type-x: 1
+        refused-header GET https://api.example.com/items include x-request-id-x: 1
+        refused-header GET https://api.example.com/items include x-content-type: 1
+        refused-header GET https://api.example.com/items include x-x-request-id: 1
+        refused-header GET https://api.example.com/items include content-typ: 1
+        refused-header GET https://api.example.com/items include x-request-i: 1
         error-status GET https://api.example.com/missing omit
         error-status GET https://api.example.com/missing include
     "#]]
@@ -122,7 +133,7 @@ fn matrix_has_each_allowed_origin_and_its_near_misses() {
             ("preflight", "include")
         ]
     );
-    assert_eq!(matrix.cases.len(), 79);
+    assert_eq!(matrix.cases.len(), 112);
 }
 
 #[test]
@@ -150,14 +161,25 @@ fn matrix_is_bounded() {
     let matrix = matrix(&policy(&toml), URL, Some(ERROR_URL)).unwrap();
     assert_eq!(matrix.skipped.len(), 40 - MAX_ENTRIES);
     assert_eq!(matrix.skipped[0], "https://app12.example.com");
-    // 12 entries × (21 requests for the listed origin + 3 for each of 4 near misses), and 7.
-    assert_eq!(matrix.cases.len(), 12 * (21 + 4 * 3) + 7);
+    // 12 entries × (21 requests for the listed origin, 8 near-miss header names and one
+    // credentialed preflight, + 3 for each of 7 near misses: another domain after it, a prefix,
+    // two dots replaced by a letter, a subdomain, another scheme, another port), and 7.
+    assert_eq!(matrix.cases.len(), 12 * (21 + 8 + 1 + 7 * 3) + 7);
+    let near_headers = matrix
+        .cases
+        .iter()
+        .filter(|c| {
+            c.purpose == Purpose::RefusedHeader && c.request.origin == "https://app0.example.com"
+        })
+        .count();
+    assert_eq!(near_headers, 1 + MAX_HEADER_NEAR_MISSES);
     let methods = matrix
         .cases
         .iter()
         .filter(|c| c.purpose == Purpose::Method && c.request.origin == "https://app0.example.com")
         .count();
-    assert_eq!(methods, MAX_METHODS);
+    // And the first again, with credentials.
+    assert_eq!(methods, MAX_METHODS + 1);
 }
 
 #[test]
@@ -175,8 +197,31 @@ fn matrix_for_wildcards_and_ports() {
     )
     .unwrap();
     assert_eq!(origins(&m), ["null", UNRELATED_ORIGIN]);
-    let methods: Vec<&str> = m.cases.iter().map(|c| c.request.method.as_str()).collect();
-    assert_eq!(methods, ["GET", "GET", "PUT", "GET", "GET", "PUT"]);
+    // With `*`, the unrelated origin is an allowed one and gets everything, a logged-in user's
+    // preflighted PUT last (the policy allows no credentials).
+    let methods: Vec<String> = m
+        .cases
+        .iter()
+        .map(|c| format!("{} {}", c.request.method, c.request.credentials.as_str()))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "GET omit",
+            "GET include",
+            "PUT omit",
+            "GET omit",
+            "GET include",
+            "PUT omit",
+            "PATCH omit",
+            "DELETE omit",
+            "CROSSGATE omit",
+            "GET omit",
+            "GET omit",
+            "PUT include"
+        ]
+    );
+    assert_eq!(m.cases[3].origin_note, "an unrelated origin (allowed by *)");
 
     let m = matrix(
         &policy(r#"allow_origins = ["https://*.example.com:8443", "http://127.0.0.1:8001"]"#),
@@ -465,4 +510,279 @@ fn compare_steps() {
         [true, true, true, false, false, false, false, false]
     );
     assert!(!DifferenceKind::RefusesAllowed.is_security());
+}
+
+/// Grants `request` whatever it asks: its origin echoed, with credentials when `credentials`,
+/// and a preflight's method and headers allowed.
+fn grant(request: &WireRequest, answer: &mut WireResponse, credentials: bool) {
+    let origin = request.header("origin").unwrap_or_default().to_owned();
+    set(
+        &mut answer.headers,
+        "access-control-allow-origin",
+        Some(&origin),
+    );
+    if credentials {
+        set(
+            &mut answer.headers,
+            "access-control-allow-credentials",
+            Some("true"),
+        );
+    }
+    if request.preflight {
+        answer.status = 204;
+        for (name, asked) in [
+            (
+                "access-control-allow-methods",
+                "access-control-request-method",
+            ),
+            (
+                "access-control-allow-headers",
+                "access-control-request-headers",
+            ),
+        ] {
+            let asked = request.header(asked).map(str::to_owned);
+            set(&mut answer.headers, name, asked.as_deref());
+        }
+    }
+}
+
+#[test]
+fn logged_in_sends_the_cookie_with_credentialed_requests_to_the_host_only() {
+    struct Record(Vec<WireRequest>);
+    impl Transport for Record {
+        fn send(&mut self, request: &WireRequest) -> Result<WireResponse, TransportError> {
+            self.0.push(request.clone());
+            Ok(WireResponse::default())
+        }
+    }
+    let wire = |url: &str, preflight: bool| WireRequest {
+        method: "PUT".to_owned(),
+        url: url.to_owned(),
+        headers: vec![("Origin".to_owned(), "https://app.example.com".to_owned())],
+        body: None,
+        preflight,
+    };
+    let request = |credentials| Request {
+        origin: "https://app.example.com".to_owned(),
+        url: URL.to_owned(),
+        method: "PUT".to_owned(),
+        headers: Vec::new(),
+        credentials,
+        body: None,
+    };
+    let mut record = Record(Vec::new());
+    let mut logged_in = LoggedIn::new(&mut record, &request(Credentials::Include));
+    for (url, preflight) in [
+        (URL, true),
+        (URL, false),
+        ("https://API.example.com:8443/other", false),
+        ("https://elsewhere.example.com/items", false),
+    ] {
+        logged_in.send(&wire(url, preflight)).unwrap();
+    }
+    let mut logged_out = LoggedIn::new(&mut record, &request(Credentials::Omit));
+    logged_out.send(&wire(URL, false)).unwrap();
+    let cookies: Vec<Option<&str>> = record.0.iter().map(|r| r.header("cookie")).collect();
+    assert_eq!(
+        cookies,
+        [None, Some(COOKIE), Some(COOKIE), None, None],
+        "the preflight, the request, the same host on another port, another host, omit"
+    );
+}
+
+#[test]
+fn a_server_deciding_by_cookie_is_seen_as_a_logged_in_user_sees_it() {
+    // Starlette's CORSMiddleware with allow_origins=["*"] and allow_credentials=True: `*` with
+    // credentials (which no browser accepts) without a cookie, the origin echoed with one.
+    let found = differences(
+        r#"
+        allow_origins = ["*"]
+        allow_methods = ["PUT"]
+        "#,
+        |request, answer| {
+            set(
+                &mut answer.headers,
+                "access-control-allow-credentials",
+                Some("true"),
+            );
+            if request.header("cookie").is_some() {
+                grant(request, answer, true);
+            }
+        },
+    );
+    for origin in ["null", UNRELATED_ORIGIN] {
+        assert!(
+            found.contains(&(
+                "allows-refused",
+                origin.to_owned(),
+                "GET".to_owned(),
+                "include"
+            )),
+            "{origin}: {found:?}"
+        );
+    }
+    assert!(
+        found
+            .iter()
+            .all(|d| d.3 == "include" && d.0 == "allows-refused"),
+        "{found:?}"
+    );
+}
+
+/// Whether `origin` matches `pattern` read as an unanchored-free regex whose only special
+/// character is `.` (any character): `https://app.example.com` written into a regex unescaped.
+fn unescaped_dots_match(pattern: &str, origin: &str) -> bool {
+    pattern.len() == origin.len()
+        && pattern
+            .bytes()
+            .zip(origin.bytes())
+            .all(|(p, o)| p == b'.' || p == o)
+}
+
+#[test]
+fn a_server_matching_with_unescaped_dots_or_subdomains_lets_near_misses_in() {
+    let toml = r#"
+        allow_origins = ["https://app.example.com", "https://*.example.org"]
+        allow_methods = ["PUT"]
+        allow_credentials = true
+    "#;
+    // `https://app.example.com` and `https://.*\.example.org` as regexes, dots unescaped.
+    let found = differences(toml, |request, answer| {
+        let origin = request.header("origin").unwrap_or_default();
+        let sloppy = unescaped_dots_match("https://app.example.com", origin)
+            || origin
+                .strip_prefix("https://")
+                .and_then(|h| h.split_once('.'))
+                .is_some_and(|(_, domain)| unescaped_dots_match("example.org", domain));
+        if sloppy {
+            grant(request, answer, true);
+        }
+    });
+    let allowed: Vec<&str> = found
+        .iter()
+        .filter(|d| d.0 == "allows-refused")
+        .map(|d| d.1.as_str())
+        .collect();
+    for origin in [
+        "https://appxexample.com",
+        "https://app.examplexcom",
+        "https://sub.examplexorg",
+    ] {
+        assert!(allowed.contains(&origin), "{origin}: {found:?}");
+    }
+    assert!(found.iter().all(|d| d.0 == "allows-refused"), "{found:?}");
+
+    // An exact origin taken for its subdomains too.
+    let found = differences(toml, |request, answer| {
+        let origin = request.header("origin").unwrap_or_default();
+        if origin.ends_with(".app.example.com") {
+            grant(request, answer, true);
+        }
+    });
+    assert!(
+        found.contains(&(
+            "allows-refused",
+            "https://sub.app.example.com".to_owned(),
+            "GET".to_owned(),
+            "include"
+        )),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_preflight_allowing_credentials_the_policy_refuses_is_reported() {
+    // No credentials in the policy; the server's preflight says `true` all the same, and so
+    // does its answer: a logged-in user's PUT is sent with the cookie, and read.
+    let found = differences(
+        r#"
+        allow_origins = ["https://app.example.com"]
+        allow_methods = ["PUT"]
+        "#,
+        |request, answer| {
+            let allowed = answer
+                .headers
+                .iter()
+                .any(|(n, _)| n == "access-control-allow-origin");
+            if allowed
+                || (request.preflight
+                    && request.header("origin") == Some("https://app.example.com"))
+            {
+                grant(request, answer, true);
+            }
+        },
+    );
+    assert!(
+        found.contains(&(
+            "allows-refused",
+            "https://app.example.com".to_owned(),
+            "PUT".to_owned(),
+            "include"
+        )),
+        "{found:?}"
+    );
+
+    // The preflight alone says `true`: the PUT is sent with the cookie, its answer unreadable.
+    let found = differences(
+        r#"
+        allow_origins = ["https://app.example.com"]
+        allow_methods = ["PUT"]
+        "#,
+        |request, answer| {
+            if request.preflight && request.header("origin") == Some("https://app.example.com") {
+                grant(request, answer, true);
+            }
+        },
+    );
+    assert!(
+        found.contains(&(
+            "sends-refused",
+            "https://app.example.com".to_owned(),
+            "PUT".to_owned(),
+            "include"
+        )),
+        "{found:?}"
+    );
+}
+
+/// Grants a preflight from `https://app.example.com` whose every requested header `matches`.
+fn grant_headers(request: &WireRequest, answer: &mut WireResponse, matches: fn(&str) -> bool) {
+    let Some(asked) = request.header("access-control-request-headers") else {
+        return;
+    };
+    let from_app = request.header("origin") == Some("https://app.example.com");
+    if from_app && asked.split(',').all(|n| matches(n.trim())) {
+        grant(request, answer, true);
+    }
+}
+
+#[test]
+fn a_server_matching_request_headers_loosely_is_reported() {
+    let policy = r#"
+        allow_origins = ["https://app.example.com"]
+        allow_headers = ["x-id"]
+        allow_credentials = true
+    "#;
+    let refused = |tweak| -> Vec<String> {
+        differences(policy, tweak)
+            .into_iter()
+            .map(|d| format!("{} {} {} {}", d.0, d.1, d.2, d.3))
+            .collect()
+    };
+    let one = ["allows-refused https://app.example.com GET include"];
+    // Any name starting with an allowed one (`x-id-x`, as `x-idp-token`).
+    assert_eq!(
+        refused(|r, a| grant_headers(r, a, |n| n.starts_with("x-id"))),
+        one
+    );
+    // Any name an allowed one starts with (`x-i`).
+    assert_eq!(
+        refused(|r, a| grant_headers(r, a, |n| "x-id".starts_with(n))),
+        one
+    );
+    // Any name containing an allowed one (`x-id-x`, `x-x-id`).
+    assert_eq!(
+        refused(|r, a| grant_headers(r, a, |n| n.contains("x-id"))),
+        [one[0], one[0]]
+    );
 }
