@@ -308,6 +308,11 @@ pub(crate) fn read_entry(
             not_an_origin(format!("invalid host {host_text:?}"), problems);
             return None;
         }
+        if let Some(problem) = unsendable_host_characters(key, raw, &scheme, subdomains, host_text)
+        {
+            problems.push(problem);
+            return None;
+        }
         let lower = host_text.to_ascii_lowercase();
         if lower != host_text {
             issues.push("an upper-case host");
@@ -435,6 +440,75 @@ fn rule_scheme_host(rule: &OriginRule) -> Option<(&str, &str)> {
 /// Whether an `http:` rule names a non-loopback host (used for the dangerous opt-in warning).
 pub(crate) fn is_insecure_rule(rule: &OriginRule) -> bool {
     rule_scheme_host(rule).is_some_and(|(s, h)| s == "http" && !is_loopback_host(h))
+}
+
+/// Whether a character can never be in the host of an `Origin` a browser sends for a scheme other
+/// than http(s), ws(s) and ftp. The URL standard gives such a URL an opaque origin (sent as
+/// `null`); the browsers that give some of those schemes a real origin (`chrome-extension:`,
+/// `moz-extension:`, an app's own scheme in a WebView: `capacitor:`, `tauri:`) parse the host as a
+/// domain, whose serialization holds none of these: the URL standard's forbidden host code points
+/// (`<`, `>`, `\`, `^`, `|`), controls, and characters other than ASCII (IDNA- or percent-encoded),
+/// and what Chromium escapes in a host (`"`, `'`, `;`, `{`, `}`, `$`, `` ` ``). Each of them is
+/// syntax in a configuration `crossgate export` writes (a quote, an escape, a variable, the end
+/// of a directive).
+fn never_in_sent_host(c: char) -> bool {
+    !c.is_ascii()
+        || c.is_ascii_control()
+        || matches!(
+            c,
+            '"' | '\'' | '\\' | ';' | '{' | '}' | '$' | '`' | '<' | '>' | '^' | '|'
+        )
+}
+
+/// The problem with a non-special scheme's host that holds characters no browser sends there, or
+/// `None`. Every such character is named at once.
+fn unsendable_host_characters(
+    key: &str,
+    raw: &str,
+    scheme: &str,
+    subdomains: bool,
+    host: &str,
+) -> Option<Problem> {
+    let mut found: Vec<char> = Vec::new();
+    for c in host.chars().filter(|&c| never_in_sent_host(c)) {
+        if !found.contains(&c) {
+            found.push(c);
+        }
+    }
+    if found.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = found
+        .iter()
+        .map(|&c| match c {
+            '`' => "`` ` ``".to_owned(),
+            c if c.is_ascii_graphic() => format!("`{c}`"),
+            c => format!("`{}`", c.escape_unicode()),
+        })
+        .collect();
+    let kept: String = host.chars().filter(|&c| !never_in_sent_host(c)).collect();
+    let example = match (kept.as_str(), subdomains) {
+        ("", _) => "\"chrome-extension://abcdefghijklmnopabcdefghijklmnop\"".to_owned(),
+        (_, true) => format!("\"{scheme}://*.{kept}\""),
+        (_, false) => format!("\"{scheme}://{kept}\""),
+    };
+    Some(
+        Problem::error(ProblemKind::NotAnOrigin, key)
+            .value(raw)
+            .because(format!(
+                "{} in the host: browsers never send {them} in the Origin of a {scheme}: URL (its host is \
+                 sent as a domain: letters, digits, `-`, `.`, `_`), and {they} {are} syntax in the \
+                 server configurations `crossgate export` writes",
+                join_and(&named.iter().map(String::as_str).collect::<Vec<_>>()),
+                them = if found.len() == 1 { "it" } else { "them" },
+                they = if found.len() == 1 { "it" } else { "they" },
+                are = if found.len() == 1 { "is" } else { "are" },
+            ))
+            .fix(format!(
+                "copy the origin from the Origin header the browser sends (developer tools, network tab), \
+                 e.g. {example}"
+            )),
+    )
 }
 
 fn file_origin(key: &str, raw: &str) -> Problem {
@@ -739,6 +813,15 @@ mod tests {
             "https://*.example.com:*",
             "chrome-extension://abcdefghijklmnop",
             "https://xn--bcher-kva.example",
+            // What browsers send for the schemes they give a real origin.
+            "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
+            "moz-extension://2c127fa4-62c7-7e4f-90e5-472b45eecfdc",
+            "capacitor://localhost",
+            "ionic://localhost",
+            "tauri://localhost",
+            "app://my_app.local:8080",
+            "x-app://*.example.com",
+            "x-app://localhost:*",
         ] {
             assert_eq!(read(ok, false), Ok(ok.to_owned()), "{ok}");
         }
@@ -932,6 +1015,58 @@ mod tests {
             assert_eq!(errs.len(), 1, "{raw}: {errs:?}");
             assert!(errs[0].starts_with(want), "{raw}: {errs:?}");
         }
+    }
+
+    /// Found in review: a non-special scheme's host was checked only for white space and `%`, so
+    /// quotes, `;`, `$`… reached the exported configurations (Python code from a FastAPI export).
+    #[test]
+    fn regression_config_syntax_in_a_non_special_host_is_refused() {
+        let cases = [
+            (
+                "x://*.a\"if\"\"else\"b",
+                "not-an-origin: `\"` in the host: browsers never send it in the Origin of a x: URL (its host \
+                 is sent as a domain: letters, digits, `-`, `.`, `_`), and it is syntax in the server \
+                 configurations `crossgate export` writes / copy the origin from the Origin header the \
+                 browser sends (developer tools, network tab), e.g. \"x://*.aifelseb\"",
+            ),
+            ("x://a\"+b;c", "not-an-origin: `\"` and `;` in the host"),
+            (
+                "x://a'b\\c;d{e}f$g`h<i>j^k|l",
+                "not-an-origin: `'`, `\\`, `;`, `{`, `}`, `$`, `` ` ``, `<`, `>`, `^` and `|` in the host: \
+                 browsers never send them in the Origin of a x: URL (its host is sent as a domain: letters, \
+                 digits, `-`, `.`, `_`), and they are syntax",
+            ),
+            ("x://a\u{1}b", "not-an-origin: `\\u{1}` in the host"),
+            ("x://a\u{7f}b", "not-an-origin: `\\u{7f}` in the host"),
+            ("x://bücher", "not-an-origin: `\\u{fc}` in the host"),
+            ("x://localhost\"", "e.g. \"x://localhost\""),
+            (
+                "x://\"\"",
+                "e.g. \"chrome-extension://abcdefghijklmnopabcdefghijklmnop\"",
+            ),
+            ("x://a$b:*", "not-an-origin: `$` in the host"),
+            ("x://*.a{b}:8080", "not-an-origin: `{` and `}` in the host"),
+        ];
+        for (raw, want) in cases {
+            let errs = read(raw, false).unwrap_err();
+            assert_eq!(errs.len(), 1, "{raw}: {errs:?}");
+            assert!(
+                errs[0].starts_with(want) || errs[0].ends_with(want),
+                "{raw}:\n{}\n{want}",
+                errs[0]
+            );
+        }
+        // Each entry is reported, all at once.
+        let problems = crate::Policy::from_toml(
+            "allow_origins = [\"x://a\\\"b\", \"https://ok.example\", \"y://c;d\"]",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = problems
+            .errors()
+            .filter(|p| p.kind == ProblemKind::NotAnOrigin)
+            .map(|p| p.key.as_str())
+            .collect();
+        assert_eq!(keys, ["allow_origins[0]", "allow_origins[2]"], "{problems}");
     }
 
     #[test]
