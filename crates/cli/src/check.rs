@@ -36,10 +36,15 @@ refused, timed out, TLS error: printed as `crossgate: URL: …`).
 With --policy POLICY.toml (instead of --origin): checks that the server does what the policy
 says. The requests come from the policy: each allowed origin (a subdomain pattern one and two
 labels deep, an any-port pattern on two ports) and its near misses (a domain glued before or
-after it, the bare domain of a pattern, another scheme, another port), `null` and an
-unrelated origin; GETs with and without credentials; a preflighted request for each allowed
-method and header, and for a refused method and header; with --error-path /missing, GETs of
-a URL the server answers with an error status (its CORS headers must be there too). Each runs
+after it, a dot of the host replaced by a letter, a subdomain of an exact origin, the bare
+domain of a pattern, another scheme, another port), `null` and an unrelated origin; GETs with
+and without credentials; a preflighted request for each allowed method and header, for a
+refused method, and for refused headers (a made-up name and names near each allowed one:
+x-id-x, x-x-id, x-i for x-id); a preflighted request with credentials even when the policy
+allows none; with --error-path /missing, GETs of a URL the server answers with an error
+status (its CORS headers must be there too). The requests model a logged-in user: those with
+credentials include carry Cookie: crossgate-check=1 (never a preflight), so a server that
+answers a cookie differently is seen as a logged-in user's browser sees it. Each runs
 through the browser engine against the server, and against what crossgate-tower would answer
 with the same policy in front of the same application. Every difference is reported: the
 server allows what the policy refuses (SECURITY), refuses what it allows, lets a refused
@@ -72,6 +77,7 @@ With --policy, --json prints an array, one result per request, in a fixed order:
                \"refused-header\" | \"preflight\" | \"error-status\",
     \"method\": string, \"url\": string, \"headers\": [[name, value]],
     \"credentials\": \"omit\" | \"include\",
+    \"cookie\": string | null,       the cookie the request carried (credentials include)
     \"expected\": observed,          what the policy says (crossgate-tower's answers)
     \"actual\": observed,            what the server did
     \"differences\": [{\"kind\", \"security\": bool, \"title\", \"detail\"}]

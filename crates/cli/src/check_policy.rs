@@ -55,6 +55,7 @@ struct JsonResult<'a> {
     url: &'a str,
     headers: &'a [(String, String)],
     credentials: &'static str,
+    cookie: Option<&'static str>,
     expected: JsonObserved<'a>,
     actual: JsonObserved<'a>,
     differences: Vec<JsonDifference<'a>>,
@@ -105,6 +106,7 @@ fn json_result(result: &CaseResult) -> JsonResult<'_> {
         url: &request.url,
         headers: &request.headers,
         credentials: request.credentials.as_str(),
+        cookie: result.case.cookie(),
         expected: json_observed(&result.expected),
         actual: json_observed(&result.actual),
         differences: result
@@ -324,9 +326,14 @@ fn write_result(
         .iter()
         .map(|(n, v)| format!(", header {n}: {v}"))
         .collect();
+    // A logged-in user's cookie, on the request (never the preflight).
+    let cookie = match result.case.cookie() {
+        Some(cookie) => format!(" (Cookie: {cookie})"),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "  {} {} from {}, credentials {}{headers}",
+        "  {} {} from {}, credentials {}{cookie}{headers}",
         request.method,
         request.url,
         request.origin,

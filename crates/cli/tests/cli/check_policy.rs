@@ -68,7 +68,12 @@ type Mistake = fn(&Asked, &mut Response<Full<Bytes>>);
 /// `CorsLayer` with [`POLICY`] in front of [`App`] on 127.0.0.1:0, its answers changed by
 /// `mistake`; listening before this returns.
 fn server(mistake: Mistake) -> SocketAddr {
-    let policy = Policy::from_toml(POLICY).expect("the test policy is valid");
+    server_with(POLICY, mistake)
+}
+
+/// [`server`] with another policy.
+fn server_with(policy: &str, mistake: Mistake) -> SocketAddr {
+    let policy = Policy::from_toml(policy).expect("the test policy is valid");
     let cors = CorsLayer::new(policy).layer(App);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("a local address");
@@ -131,6 +136,11 @@ fn remove_cors_headers(response: &mut Response<Full<Bytes>>) {
 
 /// Every origin reflected with credentials, every preflight granted what it asks.
 fn reflects_every_origin(asked: &Asked, response: &mut Response<Full<Bytes>>) {
+    grant(asked, response);
+}
+
+/// The origin asking echoed with credentials, and a preflight granted what it asks.
+fn grant(asked: &Asked, response: &mut Response<Full<Bytes>>) {
     let Some(origin) = asked.headers.get("origin").cloned() else {
         return;
     };
@@ -169,9 +179,87 @@ fn refuses_delete(asked: &Asked, response: &mut Response<Full<Bytes>>) {
     }
 }
 
+/// Starlette's `CORSMiddleware(allow_origins=["*"], allow_credentials=True)`: `*` with
+/// `Access-Control-Allow-Credentials: true` (which no browser reads with credentials), and the
+/// origin echoed instead when the request carries a cookie: every site reads a logged-in
+/// user's answers.
+fn echoes_the_origin_to_cookies(asked: &Asked, response: &mut Response<Full<Bytes>>) {
+    if response
+        .headers()
+        .contains_key("access-control-allow-origin")
+    {
+        set(
+            response,
+            "access-control-allow-credentials",
+            Some(&HeaderValue::from_static("true")),
+        );
+    }
+    if asked.method != Method::OPTIONS && asked.headers.contains_key("cookie") {
+        grant(asked, response);
+    }
+}
+
+/// Origins matched by the regex `https://app.example.com`, dots unescaped (the listed origin
+/// itself answered as the policy says).
+fn matches_with_unescaped_dots(asked: &Asked, response: &mut Response<Full<Bytes>>) {
+    let pattern = b"https://app.example.com";
+    let origin = asked.headers.get("origin").map(HeaderValue::as_bytes);
+    let sloppy = origin.is_some_and(|o| {
+        o != pattern
+            && o.len() == pattern.len()
+            && o.iter().zip(pattern).all(|(o, p)| *p == b'.' || o == p)
+    });
+    if sloppy {
+        grant(asked, response);
+    }
+}
+
+/// A preflight from the listed origin granted when every header asked for starts with an
+/// allowed one (`x-request-id-x` as `x-request-id`).
+fn matches_header_prefixes(asked: &Asked, response: &mut Response<Full<Bytes>>) {
+    let from_app = asked
+        .headers
+        .get("origin")
+        .is_some_and(|o| o == "https://app.example.com");
+    let asked_for = asked
+        .headers
+        .get("access-control-request-headers")
+        .and_then(|h| h.to_str().ok());
+    let prefixed = asked_for.is_some_and(|names| {
+        names.split(',').all(|n| {
+            let n = n.trim();
+            n.starts_with("content-type") || n.starts_with("x-request-id")
+        })
+    });
+    if from_app && prefixed {
+        grant(asked, response);
+    }
+}
+
+/// `Access-Control-Allow-Credentials: true` on every preflight the policy allows, though the
+/// policy allows no credentials.
+fn preflight_allows_credentials(asked: &Asked, response: &mut Response<Full<Bytes>>) {
+    if asked.method == Method::OPTIONS
+        && response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    {
+        set(
+            response,
+            "access-control-allow-credentials",
+            Some(&HeaderValue::from_static("true")),
+        );
+    }
+}
+
 fn check_policy(addr: SocketAddr, extra: &[&str]) -> Run {
+    check_policy_with(POLICY, addr, extra)
+}
+
+/// [`check_policy`] with another policy.
+fn check_policy_with(policy: &str, addr: SocketAddr, extra: &[&str]) -> Run {
     let dir = TempDir::new(&format!("check-policy-{}", addr.port()));
-    let policy = dir.file("cors.toml", POLICY);
+    let policy = dir.file("cors.toml", policy);
     let url = format!("http://{addr}/items");
     let mut args = vec!["check", "--policy", &policy, &url];
     args.extend_from_slice(extra);
@@ -233,16 +321,16 @@ fn check_policy_on_a_server_that_follows_it() {
         lines[0]
     );
     assert!(
-        lines[0].ends_with(": 79 requests from 19 origins"),
+        lines[0].ends_with(": 112 requests from 24 origins"),
         "{}",
         lines[0]
     );
-    assert_eq!(lines[1], "checked 79 requests");
+    assert_eq!(lines[1], "checked 112 requests");
     assert_eq!(
         lines[2..],
         [
             "",
-            "no difference: the server does what the policy says (79 requests)"
+            "no difference: the server does what the policy says (112 requests)"
         ]
     );
 
@@ -250,7 +338,7 @@ fn check_policy_on_a_server_that_follows_it() {
     assert_eq!(run.code, 0, "{run:?}");
     let report = json(&run);
     let results = report.as_array().expect("an array");
-    assert_eq!(results.len(), 79);
+    assert_eq!(results.len(), 112);
     assert_eq!(differences(&report), []);
     // The listed origin reads the error answer too, with credentials.
     let error = results
@@ -298,7 +386,8 @@ fn check_policy_reports_a_server_reflecting_every_origin() {
     assert_has(
         &run,
         &format!(
-            "\n  GET {url} from https://app.example.com.crossgate-evil.example, credentials include\n    \
+            "\n  GET {url} from https://app.example.com.crossgate-evil.example, credentials include \
+             (Cookie: crossgate-check=1)\n    \
              origin: near miss of https://app.example.com: another domain after it\n    \
              policy: blocked by the CORS check (the request is sent, its answer unreadable)\n      \
              console: Access to fetch at '{url}' from origin 'https://app.example.com.crossgate-evil.example' \
@@ -309,7 +398,7 @@ fn check_policy_reports_a_server_reflecting_every_origin() {
     );
     assert_has(
         &run,
-        &format!("\n  GET {url} from null, credentials include\n"),
+        &format!("\n  GET {url} from null, credentials include (Cookie: crossgate-check=1)\n"),
     );
     let last = run.stdout.lines().last().expect("a summary");
     assert!(last.ends_with("security-relevant)"), "{last}");
@@ -397,7 +486,7 @@ fn check_policy_reports_a_missing_vary_origin() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_has(
         &run,
-        "\nno difference: the server does what the policy says (72 requests)\n",
+        "\nno difference: the server does what the policy says (105 requests)\n",
     );
     assert_has(&run, "\nnot counted (--ignore): missing-vary-origin\n");
     assert!(found.contains(&difference(
@@ -419,7 +508,8 @@ fn check_policy_reports_an_allowed_method_refused_at_the_preflight() {
     assert_has(
         &run,
         &format!(
-            "\n  DELETE {url} from https://app.example.com, credentials include\n    \
+            "\n  DELETE {url} from https://app.example.com, credentials include \
+             (Cookie: crossgate-check=1)\n    \
              origin: listed\n    \
              policy: allowed (status 200); script can read no header; preflight cached 600 s \
              (the application's answer assumed: the server never answered this request)\n    \
@@ -524,4 +614,114 @@ fn check_policy_usage_and_network_errors() {
         run.stdout
     );
     assert!(run.stdout.contains("\"allows-refused\"") || run.stdout.contains("allows-refused"));
+}
+
+/// `(kind, origin, method, credentials, headers)` of every JSON result that differs.
+fn differing_requests(report: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    for result in report.as_array().expect("an array") {
+        for d in result["differences"].as_array().expect("differences") {
+            let headers: Vec<String> = result["headers"]
+                .as_array()
+                .expect("headers")
+                .iter()
+                .map(|h| format!(" {}", h[0].as_str().expect("a name")))
+                .collect();
+            found.push(format!(
+                "{} {} {} {}{}",
+                d["kind"].as_str().expect("kind"),
+                result["origin"].as_str().expect("origin"),
+                result["method"].as_str().expect("method"),
+                result["credentials"].as_str().expect("credentials"),
+                headers.concat()
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn check_policy_sends_a_logged_in_users_cookie() {
+    let policy = "allow_origins = [\"*\"]\nallow_methods = [\"PUT\"]\n";
+    let addr = server_with(policy, echoes_the_origin_to_cookies);
+    let run = check_policy_with(policy, addr, &[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let url = format!("http://{addr}/items");
+    assert_has(
+        &run,
+        &format!(
+            "\nSECURITY: the server allows what the policy refuses (2 requests)\n  \
+             GET {url} from null, credentials include (Cookie: crossgate-check=1)\n"
+        ),
+    );
+    assert_has(
+        &run,
+        &format!(
+            "\n  GET {url} from https://crossgate-evil.example, credentials include (Cookie: crossgate-check=1)\n    \
+             origin: an unrelated origin (allowed by *)\n    \
+             policy: blocked by the CORS check (the request is sent, its answer unreadable)\n"
+        ),
+    );
+    let report = json(&check_policy_with(policy, addr, &["--json"]));
+    assert_eq!(
+        differing_requests(&report),
+        [
+            "allows-refused null GET include",
+            "allows-refused https://crossgate-evil.example GET include"
+        ]
+    );
+    // The cookie goes with credentials include only, and the JSON says so.
+    for result in report.as_array().expect("an array") {
+        let expected = match result["credentials"].as_str() {
+            Some("include") => Value::from("crossgate-check=1"),
+            _ => Value::Null,
+        };
+        assert_eq!(result["cookie"], expected, "{result}");
+    }
+}
+
+#[test]
+fn check_policy_reports_a_regex_with_unescaped_dots() {
+    let addr = server(matches_with_unescaped_dots);
+    let run = check_policy(addr, &["--json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let found = differing_requests(&json(&run));
+    assert_eq!(
+        found,
+        [
+            "allows-refused https://appxexample.com GET omit",
+            "allows-refused https://appxexample.com GET include",
+            "allows-refused https://appxexample.com PUT include content-type",
+            "allows-refused https://app.examplexcom GET omit",
+            "allows-refused https://app.examplexcom GET include",
+            "allows-refused https://app.examplexcom PUT include content-type",
+        ]
+    );
+}
+
+#[test]
+fn check_policy_reports_request_headers_matched_by_prefix() {
+    let addr = server(matches_header_prefixes);
+    let run = check_policy(addr, &["--json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        differing_requests(&json(&run)),
+        [
+            "allows-refused https://app.example.com GET include content-type-x",
+            "allows-refused https://app.example.com GET include x-request-id-x",
+        ]
+    );
+}
+
+#[test]
+fn check_policy_reports_a_preflight_allowing_credentials_the_policy_refuses() {
+    let policy = "allow_origins = [\"https://app.example.com\"]\nallow_methods = [\"PUT\"]\n";
+    let addr = server_with(policy, preflight_allows_credentials);
+    let run = check_policy_with(policy, addr, &["--json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    // The PUT is sent with the user's cookie; its answer stays unreadable.
+    assert_eq!(
+        differing_requests(&json(&run)),
+        ["sends-refused https://app.example.com PUT include"]
+    );
 }
