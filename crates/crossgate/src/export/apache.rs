@@ -43,15 +43,15 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
             out.line("# No origin is allowed: CROSSGATE_ORIGIN is never set.");
         }
         Origins::List(list) => {
-            let spelled: Vec<String> = list.iter().map(|e| e.spelled()).collect();
+            let spelled: Vec<String> = list.iter().map(|e| e.commented()).collect();
             out.line(format!(
                 "# The allowed Origin, echoed (anchored and case-sensitive): {}",
                 spelled.join(", ")
             ));
             let regexes: Vec<String> = list.iter().map(|e| e.regex()).collect();
             out.line(format!(
-                "SetEnvIf Origin \"^({})$\" CROSSGATE_ORIGIN=$1",
-                regexes.join("|")
+                "SetEnvIf Origin {} CROSSGATE_ORIGIN=$1",
+                quote(&format!("^({})$", regexes.join("|")))
             ));
         }
     }
@@ -60,12 +60,13 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
     );
     out.line("# (every comma-separated name allowed, in any case; none at all passes too).");
     out.line(format!(
-        "SetEnvIf Access-Control-Request-Method \"{}\" CROSSGATE_METHOD_OK",
-        model.method_regex()
+        "SetEnvIf Access-Control-Request-Method {} CROSSGATE_METHOD_OK",
+        quote(&model.method_regex())
     ));
     match model.headers_regex() {
         Some(regex) => out.line(format!(
-            "SetEnvIfNoCase Access-Control-Request-Headers \"{regex}\" CROSSGATE_HEADERS_OK"
+            "SetEnvIfNoCase Access-Control-Request-Headers {} CROSSGATE_HEADERS_OK",
+            quote(&regex)
         )),
         None => out.line("SetEnvIf Request_Method \"^\" CROSSGATE_HEADERS_OK"),
     }
@@ -92,9 +93,16 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
     out.line(
         "# 2. The headers. The policy is the only authority on CORS: the application's own CORS",
     );
-    out.line("# headers are removed. `always`: error answers (4xx, 5xx) carry them too.");
+    out.line(
+        "# headers are removed, from both of mod_headers' tables: a proxied answer's are in the",
+    );
+    out.line(
+        "# default one, those of CGI scripts and mod_proxy_fcgi (PHP-FPM) in the `always` one.",
+    );
+    out.line("# `always`: error answers (4xx, 5xx) carry the policy's headers too.");
     for name in CORS_RESPONSE_HEADERS {
         out.line(format!("Header unset {name}"));
+        out.line(format!("Header always unset {name}"));
     }
     out.line(format!(
         "Header always set Access-Control-Allow-Origin \"%{{CROSSGATE_ORIGIN}}e\" {ALLOWED}"
@@ -109,9 +117,9 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
             "Header always set Access-Control-Allow-Methods \"%{{Access-Control-Request-Method}}i\" {PREFLIGHT}"
         )),
         Some(_) => {
-            if let Some(methods) = model.allow_methods_value().as_deref().map(percent) {
+            if let Some(methods) = model.allow_methods_value().as_deref().map(value) {
                 out.line(format!(
-                    "Header always set Access-Control-Allow-Methods \"{methods}\" {PREFLIGHT}"
+                    "Header always set Access-Control-Allow-Methods {methods} {PREFLIGHT}"
                 ));
             }
         }
@@ -121,9 +129,9 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
             "Header always set Access-Control-Allow-Headers \"%{Access-Control-Request-Headers}i\" \"expr=reqenv('CROSSGATE_CORS') == 'preflight' && -n req('Access-Control-Request-Headers')\"",
         ),
         Some(_) => {
-            if let Some(headers) = model.allow_headers_value().as_deref().map(percent) {
+            if let Some(headers) = model.allow_headers_value().as_deref().map(value) {
                 out.line(format!(
-                    "Header always set Access-Control-Allow-Headers \"{headers}\" {PREFLIGHT}"
+                    "Header always set Access-Control-Allow-Headers {headers} {PREFLIGHT}"
                 ));
             }
         }
@@ -133,9 +141,9 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
             "Header always set Access-Control-Max-Age \"{max_age}\" {PREFLIGHT}"
         ));
     }
-    if let Some(expose) = model.expose_value().as_deref().map(percent) {
+    if let Some(expose) = model.expose_value().as_deref().map(value) {
         out.line(format!(
-            "Header always set Access-Control-Expose-Headers \"{expose}\" {ACTUAL}"
+            "Header always set Access-Control-Expose-Headers {expose} {ACTUAL}"
         ));
     }
     out.line(format!(
@@ -158,9 +166,17 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
     }
 }
 
-/// A literal `Header` value: mod_headers reads `%` as the start of a format (`%t`, `%{VAR}e`).
-fn percent(value: &str) -> String {
-    value.replace('%', "%%")
+/// A double-quoted argument. Apache reads `\"` and `\\` in one as escapes and any other `\` as
+/// itself, so a regex's `\.` is written as it is. A `${` would be read as a `Define`d variable
+/// anywhere on the line: regexes escape both characters, and tokens hold no `{`.
+fn quote(text: &str) -> String {
+    super::double_quoted(text, "\\")
+}
+
+/// A literal `Header` value, quoted: mod_headers reads `%` as the start of a format (`%t`,
+/// `%{VAR}e`).
+fn value(text: &str) -> String {
+    quote(&text.replace('%', "%%"))
 }
 
 #[cfg(test)]
@@ -194,6 +210,32 @@ mod tests {
             assert!(e.text.lines().any(|l| l == line), "{line}\n{}", e.text);
         }
         assert!(!e.text.contains("blocked"), "{}", e.text);
+    }
+
+    /// Found in review: `Header unset` alone leaves the headers of CGI scripts and
+    /// mod_proxy_fcgi (PHP-FPM), which mod_headers keeps in its `always` table, so an
+    /// application's `Access-Control-Allow-Origin: *` reached refused origins.
+    #[test]
+    fn regression_the_applications_headers_are_unset_from_both_tables() {
+        let e = export(
+            r#"allow_origins = ["https://app.example.com"]"#,
+            Target::Apache,
+        );
+        let lines: Vec<&str> = e.text.lines().collect();
+        for name in super::CORS_RESPONSE_HEADERS {
+            let unset = format!("Header unset {name}");
+            let always = format!("Header always unset {name}");
+            let at = |line: &str| lines.iter().position(|l| *l == line);
+            let always_at = at(&always).unwrap_or_else(|| panic!("{always}\n{}", e.text));
+            assert!(at(&unset).is_some(), "{unset}\n{}", e.text);
+            // Before the policy's own headers are set in that table, or it would remove them.
+            if let Some(set) = lines
+                .iter()
+                .position(|l| l.starts_with(&format!("Header always set {name} ")))
+            {
+                assert!(always_at < set, "{}", e.text);
+            }
+        }
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         ),
         Some(_) => {
             if let Some(methods) = model.allow_methods_value() {
-                out.line(format!("\t\t\tAccess-Control-Allow-Methods \"{methods}\""));
+                out.line(format!("\t\t\tAccess-Control-Allow-Methods {}", quote(&methods)));
             }
         }
     }
@@ -107,7 +107,10 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         None => {}
         Some(_) => {
             if let Some(headers) = model.allow_headers_value() {
-                out.line(format!("\t\t\tAccess-Control-Allow-Headers \"{headers}\""));
+                out.line(format!(
+                    "\t\t\tAccess-Control-Allow-Headers {}",
+                    quote(&headers)
+                ));
             }
         }
     }
@@ -137,7 +140,7 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         allowed_headers.push("Access-Control-Allow-Credentials true".to_owned());
     }
     if let Some(expose) = model.expose_value() {
-        allowed_headers.push(format!("Access-Control-Expose-Headers \"{expose}\""));
+        allowed_headers.push(format!("Access-Control-Expose-Headers {}", quote(&expose)));
     }
     out.line("\t\t# The headers of an allowed request, set twice: now, so that Caddy's own error answers");
     out.line("\t\t# (a 502 when the upstream is down) carry them, and deferred, after the line below has");
@@ -180,7 +183,10 @@ fn origin_condition(model: &Model) -> String {
     }
 }
 
-/// A double-quoted Caddyfile token: only `\"` is an escape there, other backslashes stay.
+/// A double-quoted Caddyfile token: only `\"` is an escape there, every other `\` stays as it
+/// is, pairs included. So a `"` is escaped, and a `\` is right as it is except in an odd run just
+/// before a `"` or the closing quote, which a Caddyfile cannot say: regexes never hold one (every
+/// `\` escapes a metacharacter, or is one of a pair), nor do tokens (no `\` at all).
 fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\\\""))
 }

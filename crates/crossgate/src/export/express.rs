@@ -48,9 +48,9 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
                 match entry {
                     super::OriginEntry::Exact(s) => out.line(format!("    {},", js_string(s))),
                     pattern => out.line(format!(
-                        "    /^{}$/,  // {}",
-                        pattern.regex().replace('/', "\\/"),
-                        pattern.spelled()
+                        "    {},  // {}",
+                        js_regex(&format!("^{}$", pattern.regex())),
+                        pattern.commented()
                     )),
                 }
             }
@@ -112,10 +112,53 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
     }
 }
 
-/// A JavaScript single-quoted string (origins and tokens: no quote or backslash, but escape them
-/// anyway).
+/// A JavaScript single-quoted string: `\` and `'` escaped, and every control character and line
+/// terminator (U+2028 and U+2029 end a line in JavaScript source) as `\uXXXX`.
 fn js_string(text: &str) -> String {
-    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+    let mut out = String::from("'");
+    for c in text.chars() {
+        match c {
+            '\\' | '\'' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if js_needs_code(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A JavaScript regex literal, `/…/`: `/` escaped, which would end it, and every control
+/// character and line terminator written as `\uXXXX` (the same character to the regex).
+pub(super) fn js_regex(regex: &str) -> String {
+    let mut out = String::from("/");
+    let mut escaped = false;
+    for c in regex.chars() {
+        if js_needs_code(c) {
+            if escaped {
+                // `\` then the character: the escaped character itself, written as a code.
+                out.pop();
+            }
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            escaped = false;
+            continue;
+        }
+        if c == '/' && !escaped {
+            out.push('\\');
+        }
+        out.push(c);
+        escaped = c == '\\' && !escaped;
+    }
+    out.push('/');
+    out
+}
+
+/// Characters that JavaScript source cannot hold as they are in a string or regex literal (line
+/// terminators), or that are better not left raw (controls): all in the Basic Multilingual Plane.
+fn js_needs_code(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 fn js_list(items: &[String]) -> String {

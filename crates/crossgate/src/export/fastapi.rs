@@ -69,12 +69,13 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
                 .filter(|e| matches!(e, super::OriginEntry::Pattern { .. }))
                 .collect();
             if !patterns.is_empty() {
-                let spelled: Vec<String> = patterns.iter().map(|p| p.spelled()).collect();
+                let spelled: Vec<String> = patterns.iter().map(|p| p.commented()).collect();
                 out.line(format!("    # {}", spelled.join(", ")));
                 let regexes: Vec<String> = patterns.iter().map(|p| p.regex()).collect();
+                // A plain string, not r"…": a raw string cannot escape its quote.
                 out.line(format!(
-                    "    allow_origin_regex=r\"^(?:{})$\",",
-                    regexes.join("|")
+                    "    allow_origin_regex={},",
+                    py_string(&format!("^(?:{})$", regexes.join("|")))
                 ));
             }
         }
@@ -164,9 +165,22 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
     }
 }
 
-/// A Python double-quoted string (origins and tokens hold no quote or backslash; escaped anyway).
+/// A Python double-quoted string: `\` and `"` escaped, and every control character (a line
+/// break would end the string) as `\xXX` or `\uXXXX`.
 fn py_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '\\' | '"' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn py_list(items: &[String]) -> String {
@@ -191,7 +205,7 @@ mod tests {
         );
         for line in [
             "    allow_origins=[\"https://app.example.com\"],",
-            r#"    allow_origin_regex=r"^(?:https://(?:[a-z0-9_-]+\.)+example\.org|http://localhost(?::[0-9]{1,5})?)$","#,
+            r#"    allow_origin_regex="^(?:https://(?:[a-z0-9_-]+\\.)+example\\.org|http://localhost(?::[0-9]{1,5})?)$","#,
             "    allow_methods=[\"GET\", \"HEAD\", \"POST\", \"PUT\"],",
             "    allow_credentials=True,",
             "    max_age=600,",

@@ -209,6 +209,7 @@ impl std::error::Error for Refusal {}
 pub fn render(policy: &Policy, target: Target) -> Result<Export, Refusal> {
     let model = Model::new(policy);
     let mut out = Rendered::default();
+    refuse_unwritable_origins(&model, &mut out);
     match target {
         Target::Nginx => nginx::render(&model, &mut out),
         Target::Caddy => caddy::render(&model, &mut out),
@@ -227,6 +228,25 @@ pub fn render(policy: &Policy, target: Target) -> Result<Export, Refusal> {
             target,
             reasons: out.refusals,
         })
+    }
+}
+
+/// Refuses origins holding a control character or white space, which validation never lets
+/// through (browsers never send them) and which no target could hold on one line of text. Every
+/// other character is the renderers' to escape: each quotes what it writes.
+fn refuse_unwritable_origins(model: &Model, out: &mut Rendered) {
+    for entry in model.entries() {
+        let spelled = entry.spelled();
+        if spelled.contains(|c: char| c.is_control() || c.is_whitespace()) {
+            out.refuse(
+                "origin-characters",
+                format!(
+                    "the origin {} holds a control character or white space, which no browser sends in an \
+                     Origin and no configuration can hold on one line; correct the policy",
+                    spelled.escape_debug()
+                ),
+            );
+        }
     }
 }
 
@@ -362,6 +382,25 @@ impl OriginEntry {
                 format!("{scheme}://{host}{port}")
             }
         }
+    }
+
+    /// The entry for a comment line: what is not plainly an origin's character (quotes, `$`, `{`,
+    /// `\`, controls…) percent-encoded, so that no comment
+    /// ends early, continues onto the next line (Apache's trailing `\`) or is read for variables
+    /// (Caddy's `{$VAR}`).
+    fn commented(&self) -> String {
+        let mut out = String::new();
+        for c in self.spelled().chars() {
+            if c.is_ascii_alphanumeric() || "-._~:/*[]@!&()+,=".contains(c) {
+                out.push(c);
+            } else {
+                let mut buf = [0; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+        out
     }
 
     /// A regular expression, without anchors, matching exactly the `Origin` values this entry
@@ -543,7 +582,7 @@ impl Model {
             Origins::List(list) if list.is_empty() => "none".to_owned(),
             Origins::List(list) => list
                 .iter()
-                .map(OriginEntry::spelled)
+                .map(OriginEntry::commented)
                 .collect::<Vec<_>>()
                 .join(", "),
         };
@@ -584,6 +623,30 @@ impl Model {
     /// The preflight answer's `Vary`, as crossgate sends it.
     const PREFLIGHT_VARY: &'static str =
         "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+}
+
+/// `text` in double quotes, for a configuration language whose quoted strings read `\"` as `"`, a
+/// `\` before one of `escapes` as an escape, and any other `\` as itself (nginx, Apache): every
+/// `"` is escaped, and a `\` is doubled where it would otherwise start an escape (before one of
+/// `escapes`, a `"` or the closing quote), so that a regex's `\.` stays as readable as it is.
+fn double_quoted(text: &str, escapes: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => {
+                let escapes_next = chars
+                    .peek()
+                    .is_none_or(|&n| n == '"' || escapes.contains(n));
+                out.push_str(if escapes_next { "\\\\" } else { "\\" });
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `a, b` from a header value crossgate built (`None` → empty).

@@ -69,9 +69,12 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
     location(model, out);
 }
 
+/// A double-quoted nginx string. nginx reads `\"`, `\'`, `\\`, `\t`, `\r` and `\n` in one as
+/// escapes and any other `\` as itself, so a regex's `\.` is written as it is. `$` is the
+/// caller's: nginx reads it as a variable in a value (refused) and as itself in a map's regex key
+/// (escaped there as `\$`).
 fn quote(text: &str) -> String {
-    // Values never hold `"` (origins, tokens and regexes built from them), nor a `\` before one.
-    format!("\"{text}\"")
+    super::double_quoted(text, "'\\trn")
 }
 
 fn origin_map(model: &Model, out: &mut Rendered) {
@@ -94,7 +97,7 @@ fn origin_map(model: &Model, out: &mut Rendered) {
                 out.line(format!(
                     "    {} $http_origin;  # {}",
                     quote(&format!("~^{}$", entry.regex())),
-                    entry.spelled()
+                    entry.commented()
                 ));
             }
         }
@@ -389,7 +392,8 @@ mod tests {
         .text;
         for line in [
             "    \"~^(?:GET|HEAD|POST|PUT|DELETE)$\" 1;",
-            "    \"~*^[\\t ,]*(?:(?:content-type|x-request-id)[\\t ]*(?:,[\\t ,]*|$))*$\" 1;",
+            // `\t` doubled: nginx reads `\t` in a quoted string as a tab itself.
+            "    \"~*^[\\\\t ,]*(?:(?:content-type|x-request-id)[\\\\t ]*(?:,[\\\\t ,]*|$))*$\" 1;",
             "    preflight \"PUT, DELETE\";",
             "    preflight \"content-type, x-request-id\";",
             "    preflight \"600\";",

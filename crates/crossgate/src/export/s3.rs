@@ -188,8 +188,21 @@ fn methods(model: &Model, out: &mut Rendered) -> Vec<String> {
     methods
 }
 
+/// A JSON string: `\` and `"` escaped, and every control character as `\uXXXX`.
 fn json_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '\\' | '"' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn json_list(items: &[String]) -> String {

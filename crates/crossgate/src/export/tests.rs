@@ -334,7 +334,7 @@ fn snapshot_nginx() {
             default 0;
             # nginx tries no regex on an empty value: no Access-Control-Request-Headers at all.
             "" 1;
-            "~*^[\t ,]*(?:(?:content-type|x-request-id)[\t ]*(?:,[\t ,]*|$))*$" 1;
+            "~*^[\\t ,]*(?:(?:content-type|x-request-id)[\\t ]*(?:,[\\t ,]*|$))*$" 1;
         }
 
         map $http_origin $crossgate_has_origin {
@@ -508,7 +508,7 @@ fn snapshot_fastapi() {
         CORS_KWARGS = dict(
             allow_origins=["https://app.example.com"],
             # https://*.example.org
-            allow_origin_regex=r"^(?:https://(?:[a-z0-9_-]+\.)+example\.org)$",
+            allow_origin_regex="^(?:https://(?:[a-z0-9_-]+\\.)+example\\.org)$",
             # GET, HEAD and POST listed: Starlette checks every preflight's method against this.
             allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
             allow_headers=["content-type", "x-request-id"],
@@ -641,13 +641,21 @@ fn snapshot_apache() {
         SetEnvIfExpr "-z reqenv('CROSSGATE_PREFLIGHT') && -n reqenv('CROSSGATE_ORIGIN')" CROSSGATE_CORS=actual
 
         # 2. The headers. The policy is the only authority on CORS: the application's own CORS
-        # headers are removed. `always`: error answers (4xx, 5xx) carry them too.
+        # headers are removed, from both of mod_headers' tables: a proxied answer's are in the
+        # default one, those of CGI scripts and mod_proxy_fcgi (PHP-FPM) in the `always` one.
+        # `always`: error answers (4xx, 5xx) carry the policy's headers too.
         Header unset Access-Control-Allow-Origin
+        Header always unset Access-Control-Allow-Origin
         Header unset Access-Control-Allow-Credentials
+        Header always unset Access-Control-Allow-Credentials
         Header unset Access-Control-Allow-Methods
+        Header always unset Access-Control-Allow-Methods
         Header unset Access-Control-Allow-Headers
+        Header always unset Access-Control-Allow-Headers
         Header unset Access-Control-Max-Age
+        Header always unset Access-Control-Max-Age
         Header unset Access-Control-Expose-Headers
+        Header always unset Access-Control-Expose-Headers
         Header always set Access-Control-Allow-Origin "%{CROSSGATE_ORIGIN}e" "expr=reqenv('CROSSGATE_CORS') in {'preflight', 'actual'}"
         Header always set Access-Control-Allow-Credentials "true" "expr=reqenv('CROSSGATE_CORS') in {'preflight', 'actual'}"
         Header always set Access-Control-Allow-Methods "PUT, DELETE" "expr=reqenv('CROSSGATE_CORS') == 'preflight'"
@@ -768,4 +776,338 @@ fn snapshot_s3() {
         }
     "#]]
     .assert_eq(&e.text);
+}
+
+/// Origins that reach no renderer through validation (quotes, `;`, `$`, `{`, `\`…: refused by
+/// `policy::allow_origin` for the schemes other than http(s), ws(s) and ftp), put in a model past
+/// validation: every renderer must write them so that its target reads back exactly the regex or
+/// string meant, nothing more (found in review: the FastAPI export turned policy text into Python
+/// code, nginx's and Apache's quoted strings ended early).
+mod hostile {
+    use super::super::{Model, OriginEntry, Origins, Rendered, Target};
+    use super::policy;
+
+    const ORIGINS: [&str; 8] = [
+        "x://*.a\"if\"\"else\"b",
+        "x://a\"+b;c",
+        "x://a'b\\c;d{e}f$g`h<i>j^k|l",
+        "x://*.q\"\\",
+        "x://a\\",
+        "x://${home}{$HOME}%{x}e",
+        "x://a\\\"b\\\\\"c\\t\\n",
+        "https://a\"b;c{d}$e'f`g.example.com",
+    ];
+
+    fn model() -> Model {
+        let mut model = Model::new(&policy(
+            r#"allow_origins = ["https://placeholder.example"]
+               allow_methods = ["PUT"]
+               allow_headers = ["x-id"]"#,
+        ));
+        model.origins = Origins::List(ORIGINS.iter().map(|o| OriginEntry::parse(o)).collect());
+        model
+    }
+
+    fn rendered(target: Target) -> String {
+        let model = model();
+        let mut out = Rendered::default();
+        match target {
+            Target::Nginx => super::super::nginx::render(&model, &mut out),
+            Target::Caddy => super::super::caddy::render(&model, &mut out),
+            Target::Apache => super::super::apache::render(&model, &mut out),
+            Target::Express => super::super::express::render(&model, &mut out),
+            Target::Fastapi => super::super::fastapi::render(&model, &mut out),
+            Target::S3 => super::super::s3::render(&model, &mut out),
+        }
+        assert_eq!(out.refusals, [], "{target}");
+        // Comments show the origins percent-encoded, so that none ends early or goes on.
+        let mut commented = false;
+        for line in out.text.lines() {
+            let trimmed = line.trim_start();
+            let comment = if trimmed.starts_with('#') || trimmed.starts_with("//") {
+                Some(trimmed)
+            } else {
+                line.rfind("  # ")
+                    .or_else(|| line.rfind("  // "))
+                    .map(|at| &line[at..])
+            };
+            let Some(comment) = comment else { continue };
+            for raw in ["\"if\"", "+b;c", "a'b", "q\"", "a\\", "${", "{$", "b;c{d}"] {
+                assert!(
+                    !comment.contains(raw),
+                    "{target}: {raw} in a comment: {line}"
+                );
+            }
+            commented |= comment.contains("x://a%22+b%3Bc");
+        }
+        // JSON has no comments.
+        assert!(
+            commented || target == Target::S3,
+            "{target}: the origins are in a comment:\n{}",
+            out.text
+        );
+        out.text
+    }
+
+    fn regexes() -> Vec<String> {
+        model().entries().iter().map(OriginEntry::regex).collect()
+    }
+
+    /// One double-quoted token at the start of `s`, as a configuration reads it: `\` followed
+    /// by a character of `escapes` (or `"`) is that escape, with `escaped` saying what it
+    /// stands for; any other `\` is itself (and, when `consumes`, takes the next character with
+    /// it, as nginx's and Caddy's lexers do). Returns the token and what follows it.
+    fn token(
+        s: &str,
+        escaped: impl Fn(char) -> Option<String>,
+        consumes: bool,
+    ) -> Option<(String, &str)> {
+        let rest = s.strip_prefix('"')?;
+        let mut out = String::new();
+        let mut chars = rest.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return Some((out, &rest[i + 1..])),
+                '\\' => {
+                    let &(_, n) = chars.peek()?;
+                    if let Some(text) = escaped(n) {
+                        chars.next();
+                        out.push_str(&text);
+                    } else {
+                        out.push('\\');
+                        if consumes {
+                            chars.next();
+                            out.push(n);
+                        }
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn nginx_map_keys_are_the_regexes() {
+        let text = rendered(Target::Nginx);
+        let map = text
+            .split("map $http_origin $crossgate_origin {\n    default \"\";\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n}\n").next())
+            .expect("the origin map");
+        let nginx = |n: char| match n {
+            '"' | '\'' | '\\' => Some(n.to_string()),
+            't' => Some("\t".to_owned()),
+            'r' => Some("\r".to_owned()),
+            'n' => Some("\n".to_owned()),
+            _ => None,
+        };
+        let mut keys = Vec::new();
+        for line in map.lines() {
+            let (key, rest) =
+                token(line.trim_start(), nginx, true).unwrap_or_else(|| panic!("{line}"));
+            assert!(rest.starts_with(" $http_origin;  # "), "{line}");
+            keys.push(key);
+        }
+        let want: Vec<String> = regexes().iter().map(|r| format!("~^{r}$")).collect();
+        assert_eq!(keys, want, "{map}");
+    }
+
+    #[test]
+    fn apache_regex_is_one_argument() {
+        let text = rendered(Target::Apache);
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("SetEnvIf Origin "))
+            .expect("the origin line");
+        let apache = |n: char| matches!(n, '"' | '\\').then(|| n.to_string());
+        let (regex, rest) = token(line, apache, false).expect("a quoted argument");
+        assert_eq!(rest, " CROSSGATE_ORIGIN=$1");
+        assert_eq!(regex, format!("^({})$", regexes().join("|")));
+        assert!(
+            !text.contains("${"),
+            "Apache reads ${{…}} as a Define:\n{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.ends_with('\\')),
+            "a continued line:\n{text}"
+        );
+    }
+
+    #[test]
+    fn caddy_regex_is_one_token() {
+        let text = rendered(Target::Caddy);
+        let caddy = |n: char| (n == '"').then(|| n.to_string());
+        let want = format!("^(?:{})$", regexes().join("|"));
+        let mut seen = 0;
+        for line in text.lines() {
+            if let Some(line) = line.trim_start().strip_prefix("header_regexp Origin ") {
+                let (regex, rest) = token(line, caddy, true).expect("a quoted token");
+                assert_eq!((regex.as_str(), rest), (want.as_str(), ""));
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 2, "{text}");
+        assert!(
+            !text.contains("{$"),
+            "Caddy reads {{$…}} as an environment variable:\n{text}"
+        );
+    }
+
+    /// A Python or JavaScript string literal: `\\`, the quote, `\uXXXX`.
+    fn script_string(s: &str, quote: char) -> Option<(String, &str)> {
+        let rest = s.strip_prefix(quote)?;
+        let mut out = String::new();
+        let mut chars = rest.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                c if c == quote => return Some((out, &rest[i + 1..])),
+                '\\' => match chars.next()?.1 {
+                    'u' => {
+                        let hex: String =
+                            (0..4).filter_map(|_| chars.next()).map(|x| x.1).collect();
+                        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                    }
+                    n if n == quote || n == '\\' => out.push(n),
+                    _ => return None,
+                },
+                '\n' | '\r' | '\u{2028}' | '\u{2029}' => return None,
+                c => out.push(c),
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn fastapi_regex_and_origins_are_python_strings() {
+        let text = rendered(Target::Fastapi);
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("    allow_origin_regex="))
+            .expect("the regex line");
+        let (regex, rest) = script_string(line, '"').expect("a string");
+        assert_eq!(rest, ",");
+        let patterns: Vec<String> = model()
+            .entries()
+            .iter()
+            .filter(|e| matches!(e, OriginEntry::Pattern { .. }))
+            .map(OriginEntry::regex)
+            .collect();
+        assert_eq!(regex, format!("^(?:{})$", patterns.join("|")));
+        let mut list = text
+            .lines()
+            .find_map(|l| l.strip_prefix("    allow_origins=["))
+            .expect("the list");
+        let mut exact = Vec::new();
+        while let Some((s, rest)) = script_string(list, '"') {
+            exact.push(s);
+            list = rest.strip_prefix(", ").unwrap_or(rest);
+        }
+        assert_eq!(list, "],");
+        let want: Vec<&str> = ORIGINS
+            .iter()
+            .copied()
+            .filter(|o| !o.contains('*'))
+            .collect();
+        assert_eq!(exact, want);
+    }
+
+    #[test]
+    fn express_origins_are_javascript_literals() {
+        let text = rendered(Target::Express);
+        let list = text
+            .split("  origin: [\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n  ],\n").next())
+            .expect("the origin list");
+        let mut got = Vec::new();
+        for line in list.lines() {
+            let line = line.trim_start();
+            if line.starts_with('\'') {
+                let (s, rest) = script_string(line, '\'').unwrap_or_else(|| panic!("{line}"));
+                assert_eq!(rest, ",", "{line}");
+                got.push(s);
+            } else {
+                // A regex literal: up to the first `/` no `\` escapes.
+                let body = line.strip_prefix('/').expect("a regex literal");
+                let mut end = None;
+                let mut escaped = false;
+                for (i, c) in body.char_indices() {
+                    match c {
+                        '/' if !escaped => {
+                            end = Some(i);
+                            break;
+                        }
+                        '\\' => escaped = !escaped,
+                        _ => escaped = false,
+                    }
+                }
+                let end = end.unwrap_or_else(|| panic!("unterminated: {line}"));
+                assert!(body[end + 1..].starts_with(",  // "), "{line}");
+                // `\/` is `/` to a regex; nothing else is written differently here.
+                got.push(body[..end].replace("\\/", "/"));
+            }
+        }
+        let want: Vec<String> = model()
+            .entries()
+            .iter()
+            .map(|e| match e {
+                OriginEntry::Exact(s) => s.clone(),
+                pattern => format!("^{}$", pattern.regex()),
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn s3_origins_are_json_strings() {
+        let text = rendered(Target::S3);
+        let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let origins: Vec<&str> = json["CORSRules"][0]["AllowedOrigins"]
+            .as_array()
+            .expect("origins")
+            .iter()
+            .map(|o| o.as_str().expect("a string"))
+            .collect();
+        assert_eq!(origins, ORIGINS);
+    }
+
+    #[test]
+    fn control_characters_are_refused_for_every_target() {
+        for target in Target::ALL {
+            let mut model = model();
+            model.origins = Origins::List(vec![
+                OriginEntry::parse("x://a\nb"),
+                OriginEntry::parse("x://c\u{2028}"),
+            ]);
+            let mut out = Rendered::default();
+            super::super::refuse_unwritable_origins(&model, &mut out);
+            let codes: Vec<&str> = out.refusals.iter().map(|r| r.code).collect();
+            assert_eq!(
+                codes,
+                ["origin-characters", "origin-characters"],
+                "{target}"
+            );
+            assert!(
+                out.refusals[0].message.contains("x://a\\nb"),
+                "{:?}",
+                out.refusals
+            );
+        }
+    }
+
+    /// The escapes themselves, for what the renderers above write no example of.
+    #[test]
+    fn escaping_helpers() {
+        assert_eq!(super::super::double_quoted(r"a\.b", "'\\trn"), r#""a\.b""#);
+        assert_eq!(
+            super::super::double_quoted(r"a\tb\", "'\\trn"),
+            r#""a\\tb\\""#
+        );
+        assert_eq!(super::super::double_quoted(r#"a\"b"#, "\\"), r#""a\\\"b""#);
+        assert_eq!(
+            super::super::express::js_regex("a/b\\/c\u{2028}\\\u{2029}"),
+            r"/a\/b\/c\u2028\u2029/"
+        );
+    }
 }
