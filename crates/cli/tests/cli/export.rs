@@ -1,6 +1,7 @@
 //! `crossgate export`: the configuration on stdout or in a file, differences on stderr and in
-//! JSON, refusals and invalid policies exit 1 without writing anything, and the nginx snippet
-//! passes `nginx -t` when included in a minimal configuration.
+//! JSON, refusals and invalid policies exit 1 without writing anything, the nginx snippet
+//! passes `nginx -t` when included in a minimal configuration, and the Apache export removes a
+//! CGI script's CORS headers on real Apache.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -218,6 +219,12 @@ fn export_nginx_passes_nginx_t() {
             "allow_origins = [\"https://app.example.com\"]\nblock_disallowed_origins = true\n",
         ),
         ("nothing", "allow_origins = []\n"),
+        // Found in review: a quote in an origin ended nginx's quoted string early. The URL
+        // standard allows these characters in an http(s) host, so validation lets them through.
+        (
+            "quotes",
+            "allow_origins = [\"https://a\\\"b;c{d}$e'f`g.example.com\", \"https://*.q\\\"r.example.org\"]\n",
+        ),
     ] {
         let dir = TempDir::new(&format!("export-nginx-t-{name}"));
         let policy = dir.file("policy.toml", policy);
@@ -249,4 +256,101 @@ fn export_nginx_passes_nginx_t() {
             run.stdout
         );
     }
+}
+
+/// Found in review: origins of other schemes were only checked for white space and `%`, so
+/// quotes and `;` reached the exported configurations. Now the policy is invalid, nothing is
+/// exported, and the error names every character and the fix.
+#[test]
+fn regression_export_refuses_config_syntax_in_an_origin() {
+    let dir = TempDir::new("export-syntax");
+    let policy = dir.file(
+        "policy.toml",
+        "allow_origins = [\"x://*.a\\\"if\\\"\\\"else\\\"b\", \"x://a\\\"+b;c\"]\n",
+    );
+    for target in ["nginx", "apache", "fastapi"] {
+        let run = crossgate(&["export", "--to", target, &policy]);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert_eq!(run.stdout, "", "{target}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert!(
+            lines[0].starts_with(&format!(
+                "{policy}: error[not-an-origin] allow_origins[0] = 'x://*.a\"if\"\"else\"b'"
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("`\"` in the host: browsers never send it")
+                && run.stderr.contains("`\"` and `;` in the host")
+                && run.stderr.contains("e.g. \"x://*.aifelseb\"")
+                && run.stderr.contains("e.g. \"x://a+bc\""),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+/// Found in review: the Apache export removed the application's CORS headers with `Header
+/// unset` alone, which leaves those of CGI scripts and mod_proxy_fcgi (PHP-FPM), kept in
+/// mod_headers' `always` table: a script's `Access-Control-Allow-Origin: *` reached every site.
+/// Real Apache (scripts/peers installs it) runs the export in front of such a script.
+#[test]
+fn regression_apache_export_removes_a_cgi_scripts_cors_headers() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = TempDir::new("export-apache-cgi");
+    let policy = dir.file(
+        "policy.toml",
+        "allow_origins = [\"https://app.example.com\"]\nallow_credentials = true\n",
+    );
+    let run = crossgate(&["export", "--to", "apache", &policy]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let cgi = dir.0.join("cgi");
+    std::fs::create_dir(&cgi).expect("cgi dir");
+    let script = cgi.join("app.sh");
+    std::fs::write(
+        &script,
+        concat!(
+            "#!/bin/sh\n",
+            "printf 'Content-Type: text/plain\\r\\n",
+            "Access-Control-Allow-Origin: *\\r\\n",
+            "Access-Control-Allow-Credentials: true\\r\\n",
+            "Access-Control-Expose-Headers: x-secret\\r\\n\\r\\nhi\\n'\n",
+        ),
+    )
+    .expect("write the script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let d = path_str(&dir.0);
+    let config = format!(
+        "LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so\n\
+         LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so\n\
+         ScriptSock {d}/cgid.sock\nScriptAlias /cgi/ {d}/cgi/\n\
+         <Directory {d}/cgi>\n  Require all granted\n</Directory>\n{}",
+        run.stdout
+    );
+    let apache = super::peers::apache("export-cgi", &config);
+
+    let evil = apache.request("GET", "/cgi/app.sh", &[("Origin", "https://evil.example")]);
+    assert_eq!(evil.status, 200, "the script ran: {evil:?}");
+    for name in [
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-expose-headers",
+    ] {
+        assert_eq!(evil.one(name), None, "{name}: {evil:?}");
+    }
+    let app = apache.request(
+        "GET",
+        "/cgi/app.sh",
+        &[("Origin", "https://app.example.com")],
+    );
+    assert_eq!(
+        app.one("access-control-allow-origin"),
+        Some("https://app.example.com"),
+        "{app:?}"
+    );
+    assert_eq!(app.one("access-control-allow-credentials"), Some("true"));
+    assert_eq!(app.one("access-control-expose-headers"), None, "{app:?}");
 }
