@@ -38,14 +38,14 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
     out.line(format!("\t\t{origin}"));
     out.line(format!(
         "\t\theader_regexp Access-Control-Request-Method {}",
-        quote(&model.method_regex())
+        quote(&braces(&model.method_regex()))
     ));
     if let Some(regex) = model.headers_regex() {
         out.line("\t\tnot {");
         out.line("\t\t\theader Access-Control-Request-Headers *");
         out.line(format!(
             "\t\t\tnot header_regexp Access-Control-Request-Headers {}",
-            quote(&format!("(?i){regex}"))
+            quote(&braces(&format!("(?i){regex}")))
         ));
         out.line("\t\t}");
     }
@@ -60,7 +60,7 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         out.line(format!("\t\t{origin}"));
         out.line(format!(
             "\t\theader_regexp Access-Control-Request-Method {}",
-            quote(&model.method_regex())
+            quote(&braces(&model.method_regex()))
         ));
         out.line("\t\theader Access-Control-Request-Headers *");
         out.line("\t}");
@@ -177,10 +177,37 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
 fn origin_condition(model: &Model) -> String {
     match (&model.origins, model.origin_regex()) {
         (Origins::Any, _) => "header Origin *".to_owned(),
-        (Origins::List(_), Some(regex)) => format!("header_regexp Origin {}", quote(&regex)),
+        (Origins::List(_), Some(regex)) => {
+            format!("header_regexp Origin {}", quote(&braces(&regex)))
+        }
         // Nothing allowed: a class that matches no character.
         (Origins::List(_), None) => format!("header_regexp Origin {}", quote(r"[^\s\S]")),
     }
+}
+
+/// A regex with each escaped brace (`\{`, `\}`: a brace of the policy's text) written as `\x7b`,
+/// `\x7d`, the same to RE2: Caddy reads `\{` in an imported snippet as an escaped placeholder
+/// brace and drops the backslash (found by running `caddy adapt`), which would turn the
+/// policy's `a{2}` into a repetition. The regexes' own braces (`{1,5}`) are left as they are.
+fn braces(regex: &str) -> String {
+    let mut out = String::with_capacity(regex.len());
+    let mut chars = regex.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('{') => out.push_str("\\x7b"),
+            Some('}') => out.push_str("\\x7d"),
+            Some(n) => {
+                out.push('\\');
+                out.push(n);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// A double-quoted Caddyfile token: only `\"` is an escape there, every other `\` stays as it
