@@ -166,7 +166,7 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
 }
 
 /// A Python double-quoted string: `\` and `"` escaped, and every control character (a line
-/// break would end the string) as `\xXX` or `\uXXXX`.
+/// break would end the string) as `\uXXXX`.
 fn py_string(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
