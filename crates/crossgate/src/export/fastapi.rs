@@ -11,7 +11,7 @@
 //! sent (600 by default); credentials and exposed headers go on every answer to a request with
 //! `Origin`; `Vary: Origin` too.
 
-use super::{Model, Origins, Rendered, header_comment};
+use super::{Model, Origins, Rendered, escaped_list, escaped_string, header_comment};
 use crate::fetch;
 
 /// The request headers Starlette allows in every preflight.
@@ -59,7 +59,7 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
             let exact: Vec<String> = list
                 .iter()
                 .filter_map(|e| match e {
-                    super::OriginEntry::Exact(s) => Some(py_string(s)),
+                    super::OriginEntry::Exact(s) => Some(escaped_string(s)),
                     super::OriginEntry::Pattern { .. } => None,
                 })
                 .collect();
@@ -75,7 +75,7 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
                 // A plain string, not r"…": a raw string cannot escape its quote.
                 out.line(format!(
                     "    allow_origin_regex={},",
-                    py_string(&format!("^(?:{})$", regexes.join("|")))
+                    escaped_string(&format!("^(?:{})$", regexes.join("|")))
                 ));
             }
         }
@@ -98,13 +98,13 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
                 .chain(extra.iter().cloned())
                 .collect();
             out.line("    # GET, HEAD and POST listed: Starlette checks every preflight's method against this.");
-            out.line(format!("    allow_methods={},", py_list(&all)));
+            out.line(format!("    allow_methods={},", escaped_list(&all)));
         }
     }
     match &model.headers {
         None => out.line("    allow_headers=[\"*\"],"),
         Some(list) => {
-            out.line(format!("    allow_headers={},", py_list(list)));
+            out.line(format!("    allow_headers={},", escaped_list(list)));
             let missing: Vec<&str> = STARLETTE_ALWAYS_ALLOWED
                 .iter()
                 .copied()
@@ -125,7 +125,10 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         }
     }
     if !model.expose.is_empty() {
-        out.line(format!("    expose_headers={},", py_list(&model.expose)));
+        out.line(format!(
+            "    expose_headers={},",
+            escaped_list(&model.expose)
+        ));
     }
     out.line(format!(
         "    allow_credentials={},",
@@ -163,29 +166,6 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
              Access-Control-Allow-Origin browsers still refuse those reads",
         );
     }
-}
-
-/// A Python double-quoted string: `\` and `"` escaped, and every control character (a line
-/// break would end the string) as `\uXXXX`.
-fn py_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '\\' | '"' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn py_list(items: &[String]) -> String {
-    let items: Vec<String> = items.iter().map(|i| py_string(i)).collect();
-    format!("[{}]", items.join(", "))
 }
 
 #[cfg(test)]

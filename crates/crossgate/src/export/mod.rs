@@ -650,6 +650,30 @@ fn double_quoted(text: &str, escapes: &str) -> String {
 }
 
 /// `a, b` from a header value crossgate built (`None` → empty).
+/// A double-quoted string that JSON and Python read alike: `\` and `"` escaped, and every
+/// control character (a line break would end a Python string) as `\uXXXX`.
+fn escaped_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '\\' | '"' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A list of [`escaped_string`]s: a JSON array, or a Python list.
+fn escaped_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| escaped_string(i)).collect();
+    format!("[{}]", items.join(", "))
+}
+
 fn split_list(value: Option<&http::HeaderValue>) -> Vec<String> {
     value
         .and_then(|v| v.to_str().ok())

@@ -10,7 +10,7 @@
 //! `AllowedOrigins` of `*`; refused preflights get 403, allowed ones 200; there is no setting for
 //! credentials and no way to refuse actual requests by origin.
 
-use super::{Model, OriginEntry, Origins, PatternHost, PatternPort, Rendered};
+use super::{Model, OriginEntry, Origins, PatternHost, PatternPort, Rendered, escaped_list};
 use crate::fetch;
 
 /// The only methods S3 accepts in `AllowedMethods`.
@@ -45,16 +45,19 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
     };
 
     let mut rule: Vec<String> = vec![
-        format!("      \"AllowedOrigins\": {}", json_list(&origins)),
-        format!("      \"AllowedMethods\": {}", json_list(&methods)),
+        format!("      \"AllowedOrigins\": {}", escaped_list(&origins)),
+        format!("      \"AllowedMethods\": {}", escaped_list(&methods)),
     ];
     if !headers.is_empty() {
-        rule.push(format!("      \"AllowedHeaders\": {}", json_list(&headers)));
+        rule.push(format!(
+            "      \"AllowedHeaders\": {}",
+            escaped_list(&headers)
+        ));
     }
     if !model.expose.is_empty() {
         rule.push(format!(
             "      \"ExposeHeaders\": {}",
-            json_list(&model.expose)
+            escaped_list(&model.expose)
         ));
     }
     if let Some(max_age) = model.max_age {
@@ -186,28 +189,6 @@ fn methods(model: &Model, out: &mut Rendered) -> Vec<String> {
         }
     }
     methods
-}
-
-/// A JSON string: `\` and `"` escaped, and every control character as `\uXXXX`.
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '\\' | '"' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_list(items: &[String]) -> String {
-    let items: Vec<String> = items.iter().map(|i| json_string(i)).collect();
-    format!("[{}]", items.join(", "))
 }
 
 #[cfg(test)]
