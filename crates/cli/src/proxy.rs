@@ -20,7 +20,7 @@ use crossgate_proxy::jsonp::Jsonp;
 use crossgate_proxy::limit::{Limited, RateLimits};
 use crossgate_proxy::metrics::{Measured, Metrics, serve_admin};
 use crossgate_proxy::routes::Router;
-use crossgate_proxy::serve::serve;
+use crossgate_proxy::serve::{ConnectionTimeouts, serve_with};
 use crossgate_tower::{CorsLayer, PolicyHandle};
 use tower_layer::Layer;
 
@@ -42,7 +42,8 @@ On an address other than loopback it refuses to start without an allowlist (--al
 
 Errors are JSON ({\"error\": \"<code>\", \"detail\": \"…\"}) with CORS headers, so that the page
 can read them. A body that stalls (--body-idle-timeout) or takes too long (--body-timeout) is cut
-off and its connection closed. Runs until Ctrl-C or SIGTERM, then finishes the requests in flight.
+off and its connection closed; so is a client that stops reading its answer (--send-timeout). Runs
+until Ctrl-C or SIGTERM, then finishes the requests in flight.
 
 Examples:
   crossgate proxy
@@ -118,6 +119,12 @@ pub(crate) struct Args {
     /// Default: 600 in anywhere mode, none in upstream mode
     #[arg(long, value_name = "SECONDS")]
     body_timeout: Option<u64>,
+    /// Seconds a client connection may have bytes to write and write none of them (the client
+    /// reads nothing) before it is closed, as nginx's send_timeout; 0 for no limit. HTTP/2: the
+    /// connection's writes as a whole (a stream starved of flow-control window by a client that
+    /// still reads the connection is not caught)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    send_timeout: u64,
     /// Name the reason of each CORS refusal in a `crossgate-rejection` response header
     #[arg(long)]
     debug_cors: bool,
@@ -276,6 +283,11 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             None => None,
         },
     };
+    // How long client connections may be held: --send-timeout, the rest as the library's.
+    let held = ConnectionTimeouts {
+        send_timeout: seconds(args.send_timeout),
+        ..ConnectionTimeouts::default()
+    };
 
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -416,7 +428,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             }
             let _ = stdout.flush();
         };
-        run_workers(listeners, signals, reload_routes, || {
+        run_workers(listeners, held, signals, reload_routes, || {
             let services = routes
                 .iter()
                 .zip(&labels)
@@ -539,7 +551,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                 .limits(limits)
                 .body_timeouts(body_timeouts)
             };
-            run_workers(listeners, signals, reload_policy, || {
+            run_workers(listeners, held, signals, reload_policy, || {
                 let jsonp = Jsonp::new(upstream()).enabled(args.jsonp);
                 let service = layer.layer(Limited::new(jsonp, rates.clone()));
                 Measured::new(service, handle.clone(), "upstream", metrics.clone())
@@ -576,7 +588,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     .rate_limits(rates.clone())
                     .metrics(metrics.clone())
             };
-            run_workers(listeners, signals, reload_policy, || {
+            run_workers(listeners, held, signals, reload_policy, || {
                 let jsonp = Jsonp::new(anywhere()).enabled(args.jsonp);
                 let service = layer.layer(Limited::new(jsonp, rates.clone()));
                 Measured::new(service, handle.clone(), "anywhere", metrics.clone())
@@ -610,9 +622,11 @@ fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListene
 }
 
 /// Serves on every listener, each on a thread of its own with a single-threaded runtime and a
-/// service `make` builds there, until Ctrl-C or SIGTERM; then each finishes its requests in flight.
+/// service `make` builds there, connections held as `held` says, until Ctrl-C or SIGTERM; then
+/// each finishes its requests in flight.
 fn run_workers<S>(
     listeners: Vec<std::net::TcpListener>,
+    held: ConnectionTimeouts,
     signals: Signals,
     reload: impl FnMut(),
     make: impl Fn() -> S + Sync,
@@ -649,7 +663,7 @@ where
                             let shutdown = async move {
                                 let _ = stopped.wait_for(|stop| *stop).await;
                             };
-                            serve(listener, make(), shutdown, drain).await;
+                            serve_with(listener, make(), shutdown, drain, held).await;
                             Ok(())
                         })
                     })

@@ -22,5 +22,6 @@ pub mod jsonp;
 pub mod limit;
 pub mod metrics;
 pub mod routes;
+mod send_timeout;
 pub mod serve;
 pub mod ssrf;

@@ -6,7 +6,11 @@
 //! [`ConnectionTimeouts::idle`] to send each request head, counted from the moment its connection
 //! is idle (so it is also the keep-alive idle timeout); an HTTP/2 connection is pinged, and
 //! closed when a ping goes unanswered; and a connection of either kind with no request in flight
-//! for [`ConnectionTimeouts::idle`] is shut down gracefully (HTTP/2: `GOAWAY`).
+//! for [`ConnectionTimeouts::idle`] is shut down gracefully (HTTP/2: `GOAWAY`). A client that
+//! stops reading is closed too: a connection with bytes to write that writes none of them for
+//! [`ConnectionTimeouts::send_timeout`] fails (nginx's `send_timeout`). Over HTTP/2 that watches
+//! the connection's writes as a whole: a client that keeps reading but withholds flow-control
+//! window from a stream is not caught by it (nothing waits to be written).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +32,7 @@ use tokio::time::Instant;
 
 use crate::body::{BoxError, ProxyBody};
 use crate::limit::ClientAddr;
+use crate::send_timeout::SendTimeout;
 
 /// How long a client may take to send a request's head, and how long a connection may stay idle
 /// (the default [`ConnectionTimeouts::idle`]): a slow client cannot hold a connection open
@@ -41,6 +46,10 @@ pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 /// How long an HTTP/2 ping may go unanswered before the connection is closed (the default
 /// [`ConnectionTimeouts::keep_alive_timeout`]).
 pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a connection may have bytes to write and write none of them (the client reads
+/// nothing) before it is closed (the default [`ConnectionTimeouts::send_timeout`]).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The most bytes a request's head (request line and headers) may take; past it hyper answers
 /// 431 before the request reaches crossgate's code.
@@ -62,15 +71,25 @@ pub struct ConnectionTimeouts {
     /// HTTP/2: how long a ping may go unanswered before the connection is closed (a client that
     /// vanished without closing it).
     pub keep_alive_timeout: Duration,
+    /// Both protocols: how long a connection may have bytes to write and write none of them
+    /// before it is closed (nginx's `send_timeout`): a client that stops reading fills its
+    /// socket, hyper stops pulling the answer's body, and no body timeout can fire. The clock
+    /// runs only while a write waits, and restarts at each write that makes progress. HTTP/2:
+    /// the connection's writes as a whole; a stream starved of flow-control window by a client
+    /// that still reads the connection is not caught (nothing waits to be written). `None`: no
+    /// limit.
+    pub send_timeout: Option<Duration>,
 }
 
 impl Default for ConnectionTimeouts {
-    /// [`HEADER_READ_TIMEOUT`], [`KEEP_ALIVE_INTERVAL`], [`KEEP_ALIVE_TIMEOUT`].
+    /// [`HEADER_READ_TIMEOUT`], [`KEEP_ALIVE_INTERVAL`], [`KEEP_ALIVE_TIMEOUT`],
+    /// [`SEND_TIMEOUT`].
     fn default() -> ConnectionTimeouts {
         ConnectionTimeouts {
             idle: HEADER_READ_TIMEOUT,
             keep_alive_interval: KEEP_ALIVE_INTERVAL,
             keep_alive_timeout: KEEP_ALIVE_TIMEOUT,
+            send_timeout: Some(SEND_TIMEOUT),
         }
     }
 }
@@ -156,7 +175,7 @@ pub async fn serve_with<S>(
         let activity = Arc::new(Activity::new());
         let connection = builder
             .serve_connection_with_upgrades(
-                TokioIo::new(stream),
+                TokioIo::new(SendTimeout::new(stream, timeouts.send_timeout)),
                 TowerToHyperService::new(WithPeer {
                     inner: service.clone(),
                     peer,

@@ -540,3 +540,74 @@ fn body_idle_timeout_cuts_off_an_upstream_that_stalls_mid_body() {
     );
     assert!(preflight.starts_with("http/1.1 204"), "{preflight}");
 }
+
+#[test]
+fn send_timeout_closes_a_client_that_stops_reading() {
+    // Answers with 64 MiB (more than loopback's socket buffers hold), and says when the proxy
+    // stops taking them.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let upstream = listener.local_addr().expect("a local address");
+    let (cut, was_cut) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let cut = cut.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                let chunk = vec![b'x'; 1 << 16];
+                let whole = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 67108864\r\n\r\n")
+                    .and_then(|()| (0..1024).try_for_each(|_| stream.write_all(&chunk)));
+                if whole.is_err() {
+                    let _ = cut.send(());
+                }
+            });
+        }
+    });
+    let proxy = start(&[
+        "--upstream",
+        &format!("http://{upstream}"),
+        "--allow-origin",
+        "http://localhost:5173",
+        "--send-timeout",
+        "1",
+    ]);
+    let started = std::time::Instant::now();
+    let mut stream = TcpStream::connect(proxy.addr).expect("connect to the proxy");
+    stream
+        .write_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+        .expect("send");
+    // It reads nothing; others are served all the while.
+    let preflight = request(
+        proxy.addr,
+        "OPTIONS",
+        "/big",
+        &[
+            ("origin", "http://localhost:5173"),
+            ("access-control-request-method", "GET"),
+        ],
+    );
+    assert!(preflight.starts_with("http/1.1 204"), "{preflight}");
+    was_cut
+        .recv_timeout(std::time::Duration::from_secs(15))
+        .expect("the proxy let go of a client that reads nothing within 15 s");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    // What the socket holds: the start of the answer, then the end of the connection.
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("a read timeout");
+    let mut received = 0usize;
+    let mut buffer = vec![0u8; 1 << 16];
+    let ended = loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break "closed",
+            Ok(n) => received += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break "still open",
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break "still open",
+            Err(_) => break "reset",
+        }
+    };
+    assert_ne!(ended, "still open");
+    assert!(received > 0, "the answer had begun");
+    assert!(received < 64 << 20, "the whole body came: {received} bytes");
+}

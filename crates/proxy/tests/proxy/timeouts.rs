@@ -1,7 +1,8 @@
 //! Nothing holds a connection forever: an upstream that sends its head and then stalls, or
 //! trickles its body for ever, is cut off (and the proxy keeps serving); an idle HTTP/1.1
 //! keep-alive connection and an idle HTTP/2 connection are closed; an HTTP/2 client that stops
-//! answering pings is dropped; a client whose body stalls gets a 408.
+//! answering pings is dropped; a client whose body stalls gets a 408; a client that stops
+//! reading its answer is closed (the send timeout).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -173,6 +174,7 @@ fn short(idle: Duration) -> ConnectionTimeouts {
         idle,
         keep_alive_interval: Duration::from_millis(200),
         keep_alive_timeout: Duration::from_millis(200),
+        ..ConnectionTimeouts::default()
     }
 }
 
@@ -327,29 +329,8 @@ async fn a_client_whose_body_stalls_gets_a_408_the_page_can_read() {
 #[tokio::test]
 async fn a_client_reading_slowly_is_held_to_the_total_timeout_too() {
     // A fast upstream: 64 MiB at once (more than loopback's socket buffers hold).
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let upstream = listener.local_addr().expect("bound");
-    let big = bytes::Bytes::from(vec![b'x'; 64 << 20]);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let big = big.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |_| {
-                    let big = big.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(http::Response::new(
-                            http_body_util::Full::new(big),
-                        ))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let (ended, _upstream_ended) = tokio::sync::mpsc::unbounded_channel();
+    let upstream = big_upstream(ended).await;
     let total = Duration::from_millis(300);
     let addr = listen(proxy(
         upstream,
@@ -381,4 +362,151 @@ async fn a_client_reading_slowly_is_held_to_the_total_timeout_too() {
         "the whole body came ({read} bytes): the total timeout never fired"
     );
     assert!(read < 64 << 20, "{read}");
+}
+
+/// Reads what the socket holds until the proxy's end of it is closed: how many bytes came.
+/// Bounded, so that a proxy that never closes it fails the test instead of hanging it.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> usize {
+    let mut received = 0usize;
+    let mut buffer = vec![0u8; 1 << 16];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+    })
+    .await
+    .expect("the proxy closed the connection within 10 s");
+    received
+}
+
+/// An upstream on loopback (hyper's server) that answers `/big` with 64 MiB at once (more than
+/// loopback's socket buffers hold) and anything else with `ok`; `ended` hears of each connection
+/// that ends before its answer was all written (the proxy let go of it).
+async fn big_upstream(ended: tokio::sync::mpsc::UnboundedSender<()>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = listener.local_addr().expect("bound");
+    let big = bytes::Bytes::from(vec![b'x'; 64 << 20]);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let big = big.clone();
+            let ended = ended.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: http::Request<hyper::body::Incoming>| {
+                        let body = if request.uri().path() == "/big" {
+                            big.clone()
+                        } else {
+                            bytes::Bytes::from_static(b"ok")
+                        };
+                        async move {
+                            Ok::<_, std::convert::Infallible>(http::Response::new(
+                                http_body_util::Full::new(body),
+                            ))
+                        }
+                    },
+                );
+                let served = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                if served.is_err() {
+                    let _ = ended.send(());
+                }
+            });
+        }
+    });
+    upstream
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_after_the_send_timeout() {
+    let (ended, mut upstream_ended) = tokio::sync::mpsc::unbounded_channel();
+    let upstream = big_upstream(ended).await;
+    let send_timeout = Duration::from_secs(1);
+    let addr = listen_with(
+        proxy(upstream, BodyTimeouts::default()),
+        ConnectionTimeouts {
+            send_timeout: Some(send_timeout),
+            ..ConnectionTimeouts::default()
+        },
+    )
+    .await;
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stalled
+        .write_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("send");
+    let started = std::time::Instant::now();
+
+    // The client reads nothing from here on; others are served all the while.
+    let reply = send(addr, "GET", "/fine", &[("origin", PAGE)], "").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "ok"));
+    assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE));
+
+    // The proxy closes the client's connection, and with it lets go of the upstream's answer.
+    tokio::time::timeout(Duration::from_secs(10), upstream_ended.recv())
+        .await
+        .expect("the proxy let go of a client that reads nothing within 10 s")
+        .expect("the upstream runs");
+    let took = started.elapsed();
+    assert!(
+        took >= send_timeout,
+        "closed after the send timeout, not before: {took:?}"
+    );
+
+    // What the socket holds is the start of the answer, then its end (not the whole body).
+    let received = read_until_closed(&mut stalled).await;
+    assert!(received > 0, "the answer had begun");
+    assert!(received < 64 << 20, "the whole body came: {received} bytes");
+
+    let reply = send(addr, "GET", "/fine", &[], "").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "ok"));
+}
+
+#[tokio::test]
+async fn an_http2_client_that_stops_reading_is_closed_after_the_send_timeout() {
+    let (ended, mut upstream_ended) = tokio::sync::mpsc::unbounded_channel();
+    let upstream = big_upstream(ended).await;
+    let send_timeout = Duration::from_secs(1);
+    let addr = listen_with(
+        proxy(upstream, BodyTimeouts::default()),
+        ConnectionTimeouts {
+            send_timeout: Some(send_timeout),
+            ..ConnectionTimeouts::default()
+        },
+    )
+    .await;
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // The HTTP/2 preface; SETTINGS with the largest initial window, acked the proxy's blindly;
+    // the connection's window opened as wide; then `GET /big` (HPACK: :method GET, :scheme
+    // http, :path /big, :authority x) — and nothing read: the proxy may send all it has, and
+    // fills the socket.
+    stalled
+        .write_all(
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\
+              \x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x04\x7f\xff\xff\xff\
+              \x00\x00\x00\x04\x01\x00\x00\x00\x00\
+              \x00\x00\x04\x08\x00\x00\x00\x00\x00\x7f\xff\x00\x00\
+              \x00\x00\x0b\x01\x05\x00\x00\x00\x01\x82\x86\x44\x04/big\x41\x01x",
+        )
+        .await
+        .expect("send");
+    let started = std::time::Instant::now();
+
+    tokio::time::timeout(Duration::from_secs(10), upstream_ended.recv())
+        .await
+        .expect("the proxy let go of an HTTP/2 client that reads nothing within 10 s")
+        .expect("the upstream runs");
+    let took = started.elapsed();
+    assert!(
+        took >= send_timeout,
+        "closed after the send timeout, not before: {took:?}"
+    );
+    let received = read_until_closed(&mut stalled).await;
+    assert!(received > 0, "the answer had begun");
+    assert!(received < 64 << 20, "the whole body came: {received} bytes");
 }
