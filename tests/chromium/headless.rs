@@ -18,6 +18,19 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+/// The pages' JavaScript helper: `attempt(name, f)` runs one `fetch()` and returns what the page
+/// saw (status, body and `x-request-id`, or the error), never throwing.
+pub(crate) const ATTEMPT: &str = r#"
+async function attempt(name, f) {
+  try {
+    const r = await f();
+    return { name, ok: true, status: r.status, body: await r.text(), requestId: r.headers.get('x-request-id') };
+  } catch (e) {
+    return { name, ok: false, error: String(e) };
+  }
+}
+"#;
+
 /// A page's origin, bound before the page exists (policies need the origin first).
 pub(crate) struct Page {
     listener: TcpListener,

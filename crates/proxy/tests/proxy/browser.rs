@@ -22,18 +22,10 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tower_layer::Layer;
 
-use crate::headless::Page;
+use crate::headless::{ATTEMPT, Page};
 use crate::support::{MapResolver, RecordingDialer, listen};
 
 const PAGE_SCRIPT: &str = r#"
-async function attempt(name, f) {
-  try {
-    const r = await f();
-    return { name, ok: true, status: r.status, body: await r.text(), requestId: r.headers.get('x-request-id') };
-  } catch (e) {
-    return { name, ok: false, error: String(e) };
-  }
-}
 (async () => {
   const results = [];
   results.push(await attempt('simple GET', () => fetch(PROXY + '/data')));
@@ -190,7 +182,7 @@ async fn chromium_reads_apis_through_the_proxy_as_the_policy_says() {
     let html = format!(
         "<!doctype html><title>crossgate proxy</title><script>const PROXY = 'http://{proxy}'; \
          const DOWN = 'http://{down}'; const ANYWHERE = 'http://{anywhere}'; \
-         const LOOPBACK = 'http://{api}';{PAGE_SCRIPT}</script>"
+         const LOOPBACK = 'http://{api}';{ATTEMPT}{PAGE_SCRIPT}</script>"
     );
     let report = page.run(html).await;
     let results: Vec<Value> = serde_json::from_str(&report).expect("the page's JSON");

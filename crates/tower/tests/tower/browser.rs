@@ -14,19 +14,11 @@ use crossgate::Policy;
 use crossgate_tower::CorsLayer;
 use serde_json::Value;
 
-use crate::headless::Page;
+use crate::headless::{ATTEMPT, Page};
 use crate::support::{Calls, app, serve};
 
 /// The page: runs each fetch in turn (login before whoami) and posts what happened.
 const PAGE_SCRIPT: &str = r#"
-async function attempt(name, f) {
-  try {
-    const r = await f();
-    return { name, ok: true, status: r.status, body: await r.text(), requestId: r.headers.get('x-request-id') };
-  } catch (e) {
-    return { name, ok: false, error: String(e) };
-  }
-}
 (async () => {
   const results = [];
   results.push(await attempt('simple GET', () => fetch(API + '/data')));
@@ -98,7 +90,7 @@ async fn chromium_fetches_succeed_or_fail_as_the_policy_says() {
 
     let html = format!(
         "<!doctype html><title>crossgate-tower</title><script>const API = 'http://{api}'; \
-         const OTHER = 'http://{other}';{PAGE_SCRIPT}</script>"
+         const OTHER = 'http://{other}';{ATTEMPT}{PAGE_SCRIPT}</script>"
     );
     let report = page.run(html).await;
     let results: Vec<Value> = serde_json::from_str(&report).expect("the page's JSON");
