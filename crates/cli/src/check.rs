@@ -26,7 +26,8 @@ HTTPS to the live server, follows redirects as the browser would, and checks eve
 Prints each request sent, the answer's CORS headers, each check (✓/✗), the verdict, the
 message Chromium prints to the console, and the fix.
 
-Only the requests the browser would send are sent: no cookies, no User-Agent, nothing else.
+Only the requests the browser would send are sent: no cookies (but --policy's logged-in user), no
+User-Agent, nothing else.
 --repeat N runs the same fetch N times with one preflight cache, as one page would, showing
 whether each run needed a preflight or found one in the cache (Access-Control-Max-Age).
 
