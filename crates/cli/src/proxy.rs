@@ -42,8 +42,10 @@ On an address other than loopback it refuses to start without an allowlist (--al
 
 Errors are JSON ({\"error\": \"<code>\", \"detail\": \"…\"}) with CORS headers, so that the page
 can read them. A body that stalls (--body-idle-timeout) or takes too long (--body-timeout) is cut
-off and its connection closed; so is a client that stops reading its answer (--send-timeout). Runs
-until Ctrl-C or SIGTERM, then finishes the requests in flight.
+off and its connection closed; so is a client that stops reading its answer (--send-timeout). A
+connection with no request in flight is closed after --idle-timeout seconds (30), which is also
+how long an HTTP/1.1 client has to send a request's head. Runs until Ctrl-C or SIGTERM, then
+finishes the requests in flight.
 
 Examples:
   crossgate proxy
@@ -125,6 +127,11 @@ pub(crate) struct Args {
     /// still reads the connection is not caught)
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     send_timeout: u64,
+    /// Seconds a client connection may stay open with no request in flight before it is closed
+    /// gracefully (HTTP/1.1 keep-alive; HTTP/2 with GOAWAY). HTTP/1.1: also the time a client
+    /// has to send a request's head, counted from when its connection went idle. From 1 to 86400
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    idle_timeout: u64,
     /// Name the reason of each CORS refusal in a `crossgate-rejection` response header
     #[arg(long)]
     debug_cors: bool,
@@ -212,7 +219,25 @@ fn policy(args: &Args) -> anyhow::Result<Policy> {
         .context("the --allow-* flags make an unusable policy")
 }
 
+/// The longest --idle-timeout: a day (a longer one would overflow hyper's deadline arithmetic
+/// near `u64::MAX`, and holds connections for nothing).
+const MAX_IDLE_TIMEOUT: u64 = 24 * 60 * 60;
+
 pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
+    if args.idle_timeout == 0 {
+        bail!(
+            "--idle-timeout must be at least 1: connections cannot go without an idle limit, or \
+             slow clients could hold them open forever; give a number of seconds from 1 to \
+             {MAX_IDLE_TIMEOUT} (default 30)"
+        );
+    }
+    if args.idle_timeout > MAX_IDLE_TIMEOUT {
+        bail!(
+            "--idle-timeout {} is longer than a day: give a number of seconds from 1 to \
+             {MAX_IDLE_TIMEOUT} (default 30)",
+            args.idle_timeout
+        );
+    }
     let anywhere = args.upstream.is_none() && args.config.is_none();
     if anywhere && args.allow_credentials {
         bail!(
@@ -283,8 +308,10 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             None => None,
         },
     };
-    // How long client connections may be held: --send-timeout, the rest as the library's.
+    // How long client connections may be held: --idle-timeout and --send-timeout, the rest as
+    // the library's.
     let held = ConnectionTimeouts {
+        idle: Duration::from_secs(args.idle_timeout),
         send_timeout: seconds(args.send_timeout),
         ..ConnectionTimeouts::default()
     };

@@ -611,3 +611,47 @@ fn send_timeout_closes_a_client_that_stops_reading() {
     assert!(received > 0, "the answer had begun");
     assert!(received < 64 << 20, "the whole body came: {received} bytes");
 }
+
+#[test]
+fn idle_timeout_closes_a_connection_that_sends_no_request() {
+    // The default (30 s) is longer than the read below waits: only --idle-timeout ends it in time.
+    let proxy = start(&["--idle-timeout", "1"]);
+    let mut stream = TcpStream::connect(proxy.addr).expect("connect to the proxy");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("a read timeout");
+    // Sends nothing; whatever the proxy writes before closing, the connection must end.
+    let mut buffer = [0u8; 4096];
+    let ended = loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break "closed",
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break "still open",
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break "still open",
+            Err(_) => break "reset",
+        }
+    };
+    assert_eq!(
+        ended, "closed",
+        "an idle connection outlived --idle-timeout 1"
+    );
+}
+
+#[test]
+fn idle_timeout_0_or_over_a_day_exits_2_before_listening() {
+    for seconds in ["0", "86401"] {
+        let run = crossgate(&[
+            "proxy",
+            "--idle-timeout",
+            seconds,
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stdout.is_empty(), "it listened: {run:?}");
+        assert!(run.stderr.contains("--idle-timeout"), "{}", run.stderr);
+        assert!(run.stderr.contains("from 1 to 86400"), "{}", run.stderr);
+    }
+    let run = crossgate(&["proxy", "--idle-timeout", "0", "--listen", "127.0.0.1:0"]);
+    assert!(run.stderr.contains("at least 1"), "{}", run.stderr);
+}
