@@ -32,13 +32,49 @@ pub enum ProxyBody {
 /// [`BodyTimeout`] when it stalls or takes too long in all.
 #[derive(Debug)]
 pub struct Relay {
-    inner: Incoming,
+    inner: Source,
     /// Bytes still allowed.
     remaining: u64,
     /// The limit, for the error.
     limit: u64,
     /// The timeouts, if any: boxed, so that a body without them stays small.
     clock: Option<Box<BodyClock>>,
+}
+
+/// Where a relayed body comes from.
+#[derive(Debug)]
+enum Source {
+    /// hyper's: the client's body, or an upstream's through hyper-util's client.
+    Hyper(Incoming),
+    /// An upstream's, read by the proxy's own HTTP/1.1 fast path ([`crate::h1`]).
+    H1(crate::h1::Message),
+}
+
+impl Source {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self {
+            Source::Hyper(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|e| -> BoxError { Box::new(e) }),
+            Source::H1(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|e| -> BoxError { Box::new(e) }),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Source::Hyper(body) => body.is_end_stream(),
+            Source::H1(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Source::Hyper(body) => body.size_hint(),
+            Source::H1(body) => body.size_hint(),
+        }
+    }
 }
 
 /// The timing of a relayed body.
@@ -150,6 +186,15 @@ impl ProxyBody {
 
     /// `inner` relayed as it comes, cut off past `limit` bytes (`None`: no limit).
     pub fn stream(inner: Incoming, limit: Option<u64>) -> ProxyBody {
+        ProxyBody::relay(Source::Hyper(inner), limit)
+    }
+
+    /// An upstream's body read by the HTTP/1.1 fast path, relayed as [`ProxyBody::stream`].
+    pub fn stream_h1(inner: crate::h1::Message, limit: Option<u64>) -> ProxyBody {
+        ProxyBody::relay(Source::H1(inner), limit)
+    }
+
+    fn relay(inner: Source, limit: Option<u64>) -> ProxyBody {
         let limit = limit.unwrap_or(u64::MAX);
         ProxyBody::Stream(Relay {
             inner,
@@ -259,7 +304,7 @@ impl Body for ProxyBody {
 
 impl Relay {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match Pin::new(&mut self.inner).poll_frame(cx) {
+        match self.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 let len = frame.data_ref().map_or(0, |d| d.len() as u64);
                 match self.remaining.checked_sub(len) {
@@ -282,7 +327,7 @@ impl Relay {
                     None => Poll::Ready(Some(Err(Box::new(TooLarge { limit: self.limit })))),
                 }
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 let Some(clock) = &mut self.clock else {

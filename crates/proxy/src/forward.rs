@@ -1,7 +1,9 @@
 //! [`Upstream`]: upstream mode's service. Every request that reaches it (the CORS layer around
 //! it has answered the preflights) is sent to one configured upstream, with the request's path
 //! and query appended to the upstream's base path, bodies streamed both ways, over pooled
-//! keep-alive connections (HTTP/1.1, or HTTP/2 where TLS negotiates it).
+//! keep-alive connections (HTTP/1.1, or HTTP/2 where TLS negotiates it). A `GET` or `HEAD`
+//! without a body to a plain-HTTP upstream takes the HTTP/1.1 fast path ([`crate::h1`]); every
+//! other request, hyper-util's pooled client.
 
 use std::convert::Infallible;
 use std::error::Error as _;
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Request, Response, Uri};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -19,8 +22,30 @@ use crate::body::{BodyTimeout, BodyTimeouts, ProxyBody, TooLarge};
 use crate::connect::{BoxFuture, ConnectError, GuardedConnector};
 use crate::error::{ProxyError, answer};
 
-/// The HTTP client every route shares: TLS by rustls (webpki roots), the guarded connector below.
-pub type UpstreamClient = Client<HttpsConnector<GuardedConnector>, ProxyBody>;
+/// The HTTP client of a worker's services: hyper-util's pooled client (TLS by rustls with the
+/// webpki roots, HTTP/1.1 and HTTP/2), and the HTTP/1.1 fast path's pool ([`crate::h1`]), both
+/// opening connections through the same [`GuardedConnector`]. Clones share the pools.
+#[derive(Clone, Debug)]
+pub struct UpstreamClient {
+    pooled: Client<HttpsConnector<GuardedConnector>, ProxyBody>,
+    connector: GuardedConnector,
+    h1: crate::h1::Pool,
+}
+
+impl UpstreamClient {
+    /// Sends `request` through hyper-util's pooled client.
+    pub fn request(
+        &self,
+        request: Request<ProxyBody>,
+    ) -> hyper_util::client::legacy::ResponseFuture {
+        self.pooled.request(request)
+    }
+
+    /// The HTTP/1.1 fast path's pool.
+    pub fn h1_pool(&self) -> &crate::h1::Pool {
+        &self.h1
+    }
+}
 
 /// A client over `connector`, speaking HTTP/1.1 and (over TLS, by ALPN) HTTP/2.
 pub fn client(connector: GuardedConnector) -> UpstreamClient {
@@ -43,10 +68,15 @@ pub fn client(connector: GuardedConnector) -> UpstreamClient {
     }
     .https_or_http()
     .enable_all_versions()
-    .wrap_connector(connector);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(https)
+    .wrap_connector(connector.clone());
+    let pooled = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(crate::h1::IDLE_TIMEOUT)
+        .build(https);
+    UpstreamClient {
+        pooled,
+        connector,
+        h1: crate::h1::Pool::new(),
+    }
 }
 
 /// Body-size limits, in bytes (`None`: no limit).
@@ -190,30 +220,81 @@ impl Upstream {
         for (name, value) in &self.inject {
             parts.headers.insert(name.clone(), value.clone());
         }
+        let started = std::time::Instant::now();
+        if crate::h1::Pool::takes(
+            &parts.method,
+            &parts.headers,
+            body.is_end_stream(),
+            &parts.uri,
+        ) {
+            let sent = tokio::time::timeout(
+                self.timeout,
+                self.client.h1.send(
+                    &self.client.connector,
+                    &parts.method,
+                    &parts.uri,
+                    &parts.headers,
+                ),
+            )
+            .await;
+            self.observe(started);
+            let response = match sent {
+                Err(_) => return Err(ProxyError::UpstreamTimeout(self.timeout)),
+                Ok(Err(e)) => return Err(h1_error(e)),
+                Ok(Ok(response)) => response,
+            };
+            let (parts, body) = response.into_parts();
+            return self.answer(parts, ProxyBody::stream_h1(body, self.limits.response_body));
+        }
         let body = ProxyBody::stream(body, self.limits.request_body)
             .timeouts(self.body_timeouts.for_request());
         let request = Request::from_parts(parts, body);
-
-        let started = std::time::Instant::now();
         let sent = tokio::time::timeout(self.timeout, self.client.request(request)).await;
-        if let Some(metrics) = &self.metrics {
-            metrics.observe_upstream(started.elapsed());
-        }
+        self.observe(started);
         let response = match sent {
             Err(_) => return Err(ProxyError::UpstreamTimeout(self.timeout)),
             Ok(Err(e)) => return Err(client_error(&e)),
             Ok(Ok(response)) => response,
         };
-        self.limits.check_response(response.headers())?;
-        let (mut parts, body) = response.into_parts();
+        let (parts, body) = response.into_parts();
+        self.answer(parts, ProxyBody::stream(body, self.limits.response_body))
+    }
+
+    fn observe(&self, started: std::time::Instant) {
+        if let Some(metrics) = &self.metrics {
+            metrics.observe_upstream(started.elapsed());
+        }
+    }
+
+    /// The upstream's answer as the client gets it: within the size limit, without hop-by-hop
+    /// headers, its body held to the body timeouts.
+    fn answer(
+        &self,
+        mut parts: http::response::Parts,
+        body: ProxyBody,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        self.limits.check_response(&parts.headers)?;
         remove_hop_by_hop(&mut parts.headers);
         // The connection to the client has its own version (an HTTP/1.0 upstream must not turn
         // the proxy's answer into an HTTP/1.0 one).
         parts.version = http::Version::default();
         Ok(Response::from_parts(
             parts,
-            ProxyBody::stream(body, self.limits.response_body).timeouts(self.body_timeouts),
+            body.timeouts(self.body_timeouts),
         ))
+    }
+}
+
+/// The fast path's errors as the other path's: a connector's refusal is a 403, with its reason;
+/// anything else a 502 that says what failed.
+fn h1_error(error: crate::h1::Error) -> ProxyError {
+    match error {
+        crate::h1::Error::Connect(connect) => ProxyError::Connect {
+            code: connect.code(),
+            refusal: connect.is_refusal(),
+            detail: connect.to_string(),
+        },
+        crate::h1::Error::Upstream(detail) => ProxyError::Upstream(detail),
     }
 }
 

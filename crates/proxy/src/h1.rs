@@ -1,0 +1,1211 @@
+//! [`Pool`]: the upstream client's fast path, for a request without a body (`GET`, `HEAD`) to a
+//! plain-HTTP upstream. The request's own task takes an idle connection from the pool (or dials
+//! one through the [`GuardedConnector`]), writes the request head, and reads the answer's head;
+//! the answer's body ([`Message`]) then reads the same connection as the client pulls it, and
+//! puts the connection back in the pool once the message has ended cleanly.
+//!
+//! Why not hyper-util's pooled client, as every other request takes: it runs each connection in
+//! a task of its own and hands it each request through a channel, then hands the answer back
+//! through another, with a pool keyed by a SipHash of the target and a connector cloned per
+//! request. For a small proxied `GET` that machinery took more of the proxy's CPU time than the
+//! whole server side did (perf and `task-clock` on `bench/proxy/run.sh`), and a proxied `GET` is
+//! the request a CORS proxy serves most. What is written here is only that one exchange; the
+//! parsing is httparse's, hyper's own HTTP/1 parser, and the rules are RFC 9112's:
+//!
+//! - framing (§6.3): no body for `HEAD`, 1xx, 204 and 304; `Transfer-Encoding` whose last coding
+//!   is chunked: chunked; any other `Transfer-Encoding`: until the connection closes;
+//!   `Content-Length`: exactly that many bytes; otherwise until the connection closes. An answer
+//!   with both headers, or with `Content-Length` values that disagree, is refused (it is how
+//!   answers are smuggled);
+//! - interim answers (1xx but 101) are skipped; a 101 is refused (the proxy never asks for one);
+//! - a connection goes back to the pool only when its answer was HTTP/1.1 without
+//!   `Connection: close`, its body was read to the end, and not one byte more came with it;
+//! - a request on a pooled connection that the upstream had closed meanwhile (nothing at all
+//!   comes back) is sent again, once, on a new connection: `GET` and `HEAD` are safe to repeat
+//!   (RFC 9110 §9.2.2), which is why nothing else takes this path.
+//!
+//! A pool belongs to one runtime (its connections are registered with that runtime's reactor):
+//! the proxy makes one per worker thread, with the rest of the worker's services.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode, Uri, Version};
+use http_body::{Body, Frame, SizeHint};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::connect::{ConnectError, GuardedConnector};
+
+/// The most idle connections a pool keeps (nginx's `keepalive 128` per worker in the benchmark).
+pub const MAX_IDLE: usize = 128;
+
+/// How long a connection may wait in the pool before it is closed instead of used (hyper-util's
+/// default, which the other path keeps).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The most bytes an answer's head may take (hyper's client allows about 400 KiB of buffer; a
+/// head this large is already a broken or hostile upstream).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The most headers an answer's head may carry (hyper's default).
+pub const MAX_HEADERS: usize = 100;
+
+/// The most bytes a chunk-size line, or a chunked body's trailers in all, may take.
+const MAX_CHUNK_LINE: usize = 4096;
+const MAX_TRAILERS: usize = 64 * 1024;
+
+/// How much is read from the upstream at once.
+const READ_SIZE: usize = 64 * 1024;
+
+/// Idle connections to upstreams, shared by the clones of one worker's services.
+#[derive(Clone, Default)]
+pub struct Pool {
+    idle: Arc<Mutex<Vec<Idle>>>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let idle = self.idle.lock().map_or(0, |idle| idle.len());
+        f.debug_struct("Pool").field("idle", &idle).finish()
+    }
+}
+
+struct Idle {
+    /// `host:port` of the upstream it is connected to.
+    key: Arc<str>,
+    conn: Conn,
+    since: Instant,
+}
+
+/// A connection and what has been read from it and not used yet.
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+/// Why an exchange failed.
+#[derive(Debug)]
+pub enum Error {
+    /// The connector refused the target, or could not connect.
+    Connect(ConnectError),
+    /// The connection failed, or the upstream's answer broke the protocol.
+    Upstream(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Connect(e) => e.fmt(f),
+            Error::Upstream(detail) => f.write_str(detail),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// What a failed attempt leaves: whether the request may be sent again on a new connection.
+enum Attempt {
+    /// Nothing came back on a pooled connection: the upstream had closed it.
+    Stale,
+    Failed(Error),
+}
+
+impl Pool {
+    /// A pool with no connection yet.
+    pub fn new() -> Pool {
+        Pool::default()
+    }
+
+    /// How many idle connections it holds.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| idle.len())
+    }
+
+    /// Whether a request may take this path: `GET` or `HEAD`, nothing in its body (`body_empty`:
+    /// the body says it has ended) and no framing header, to a plain-HTTP target.
+    pub fn takes(method: &Method, headers: &HeaderMap, body_empty: bool, target: &Uri) -> bool {
+        (method == Method::GET || method == Method::HEAD)
+            && body_empty
+            && target.scheme_str() == Some("http")
+            && !headers.contains_key(header::TRANSFER_ENCODING)
+            && !headers.contains_key(header::CONTENT_LENGTH)
+    }
+
+    /// Sends `method target` with `headers` (hop-by-hop headers already removed; `Host` is set
+    /// from `target`) and reads the answer's head. The answer's body reads the connection as it
+    /// is pulled. No timeout here: the caller bounds the wait for the head.
+    pub async fn send(
+        &self,
+        connector: &GuardedConnector,
+        method: &Method,
+        target: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Response<Message>, Error> {
+        let key = pool_key(target);
+        let head = encode_head(method, target, headers);
+        let head_only = method == Method::HEAD;
+        let mut pooled = self.take(&key);
+        loop {
+            let reused = pooled.is_some();
+            let conn = match pooled.take() {
+                Some(conn) => conn,
+                None => Conn {
+                    stream: connector.connect(target).await.map_err(Error::Connect)?,
+                    buf: BytesMut::new(),
+                },
+            };
+            match self.exchange(conn, &key, &head, head_only, reused).await {
+                Ok(response) => return Ok(response),
+                // Once, and on a new connection: `pooled` stays `None`.
+                Err(Attempt::Stale) => continue,
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn exchange(
+        &self,
+        mut conn: Conn,
+        key: &Arc<str>,
+        head: &[u8],
+        head_only: bool,
+        reused: bool,
+    ) -> Result<Response<Message>, Attempt> {
+        if let Err(e) = conn.stream.write_all(head).await {
+            return Err(if reused {
+                Attempt::Stale
+            } else {
+                Attempt::Failed(io_error("could not send the request upstream", &e))
+            });
+        }
+        let (response, framing) = match read_head(&mut conn, head_only).await {
+            Ok(read) => read,
+            Err(HeadError::NothingCame) if reused => return Err(Attempt::Stale),
+            Err(e) => return Err(Attempt::Failed(Error::Upstream(e.to_string()))),
+        };
+        let mut message = Message {
+            conn: Some(conn),
+            framing: framing.body,
+            reuse: framing.keep_alive,
+            pool: self.clone(),
+            key: key.clone(),
+        };
+        if message.is_end_stream() {
+            message.finish();
+        }
+        Ok(response.map(|()| message))
+    }
+
+    fn take(&self, key: &Arc<str>) -> Option<Conn> {
+        let mut idle = self.idle.lock().ok()?;
+        let now = Instant::now();
+        // The oldest come first: drop those that waited too long.
+        let stale = idle
+            .iter()
+            .take_while(|i| now.duration_since(i.since) >= IDLE_TIMEOUT)
+            .count();
+        idle.drain(..stale);
+        // The most recently used first: the likeliest to be alive.
+        let at = idle.iter().rposition(|i| i.key == *key)?;
+        Some(idle.remove(at).conn)
+    }
+
+    fn put(&self, key: Arc<str>, conn: Conn) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() >= MAX_IDLE {
+                idle.remove(0);
+            }
+            idle.push(Idle {
+                key,
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
+/// `host:port`, the pool's key for a target.
+fn pool_key(target: &Uri) -> Arc<str> {
+    let host = target.host().unwrap_or_default();
+    let port = target.port_u16().unwrap_or(80);
+    Arc::from(format!("{host}:{port}"))
+}
+
+fn io_error(what: &str, e: &io::Error) -> Error {
+    Error::Upstream(format!("{what}: {e}"))
+}
+
+/// The request head: request line, `Host` (the target's, without a default port, as hyper
+/// sets it), then `headers` as they are (typed values: no CR or LF can be in them).
+fn encode_head(method: &Method, target: &Uri, headers: &HeaderMap) -> Vec<u8> {
+    let path = target.path_and_query().map_or("/", |p| p.as_str());
+    let host = target.host().unwrap_or_default();
+    let mut head = Vec::with_capacity(256 + headers.len() * 32);
+    head.extend_from_slice(method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(path.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    head.extend_from_slice(host.as_bytes());
+    if let Some(port) = target.port_u16().filter(|&port| port != 80) {
+        head.push(b':');
+        head.extend_from_slice(port.to_string().as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        if name == header::HOST {
+            continue;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// How an answer's body is delimited, and whether its connection may be used again.
+struct Framing {
+    body: BodyFraming,
+    keep_alive: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyFraming {
+    /// This many bytes are still to come.
+    Length(u64),
+    Chunked(Chunk),
+    /// Until the upstream closes the connection.
+    UntilClose,
+    /// The message has ended.
+    Done,
+}
+
+/// Where a chunked body is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Chunk {
+    /// At a chunk-size line.
+    Size,
+    /// Inside a chunk's data, this many bytes still to come.
+    Data(u64),
+    /// At the CRLF after a chunk's data.
+    DataEnd,
+    /// After the last chunk, at the trailers; this many trailer bytes read so far.
+    Trailers(usize),
+}
+
+/// Why an answer's head could not be read.
+#[derive(Debug)]
+enum HeadError {
+    /// The connection closed (or failed) before one byte came.
+    NothingCame,
+    Io(io::Error),
+    ClosedEarly,
+    TooLarge,
+    Invalid(String),
+}
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadError::NothingCame => {
+                f.write_str("the upstream closed the connection without answering")
+            }
+            HeadError::Io(e) => write!(f, "reading the upstream's answer failed: {e}"),
+            HeadError::ClosedEarly => {
+                f.write_str("the upstream closed the connection in the middle of its answer's head")
+            }
+            HeadError::TooLarge => write!(
+                f,
+                "the upstream's answer head is larger than {MAX_HEAD_BYTES} bytes (or has more \
+                 than {MAX_HEADERS} headers)"
+            ),
+            HeadError::Invalid(what) => {
+                write!(f, "the upstream's answer is not valid HTTP/1.1: {what}")
+            }
+        }
+    }
+}
+
+/// Reads the answer's head (past any interim 1xx answers): the response, and its framing.
+async fn read_head(conn: &mut Conn, head_only: bool) -> Result<(Response<()>, Framing), HeadError> {
+    let mut received_any = !conn.buf.is_empty();
+    loop {
+        if let Some(read) = parse_head(&mut conn.buf, head_only)? {
+            match read {
+                Parsed::Interim => continue,
+                Parsed::Final(response, framing) => return Ok((response, framing)),
+            }
+        }
+        if conn.buf.len() >= MAX_HEAD_BYTES {
+            return Err(HeadError::TooLarge);
+        }
+        conn.buf.reserve(4096);
+        let read = std::future::poll_fn(|cx| poll_fill(&conn.stream, &mut conn.buf, cx)).await;
+        match read {
+            Ok(0) | Err(_) if !received_any => return Err(HeadError::NothingCame),
+            Ok(0) => return Err(HeadError::ClosedEarly),
+            Ok(_) => received_any = true,
+            Err(e) => return Err(HeadError::Io(e)),
+        }
+    }
+}
+
+enum Parsed {
+    /// An interim (1xx) answer, consumed.
+    Interim,
+    Final(Response<()>, Framing),
+}
+
+/// Parses one head from the front of `buf` and consumes it, or `None` if more bytes are needed.
+fn parse_head(buf: &mut BytesMut, head_only: bool) -> Result<Option<Parsed>, HeadError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut slots);
+    let len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(e) => return Err(HeadError::Invalid(e.to_string())),
+    };
+    let code = parsed.code.unwrap_or(0);
+    let version = if parsed.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    if (100..200).contains(&code) {
+        if code == 101 {
+            return Err(HeadError::Invalid(
+                "it switched protocols (101), which the proxy never asks for".to_owned(),
+            ));
+        }
+        buf.advance(len);
+        return Ok(Some(Parsed::Interim));
+    }
+    let status =
+        StatusCode::from_u16(code).map_err(|_| HeadError::Invalid(format!("status {code}")))?;
+    // Header values are slices of the head, which is kept whole (no copy per header).
+    let base = buf.as_ptr() as usize;
+    let spans: Vec<(&[u8], usize, usize)> = parsed
+        .headers
+        .iter()
+        .map(|h| {
+            let start = h.value.as_ptr() as usize - base;
+            (h.name.as_bytes(), start, start + h.value.len())
+        })
+        .collect();
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut names = Vec::with_capacity(spans.len());
+    for (name, _, _) in &spans {
+        let name = HeaderName::from_bytes(name).map_err(|_| {
+            HeadError::Invalid(format!(
+                "the header name {:?} is not valid",
+                String::from_utf8_lossy(name)
+            ))
+        })?;
+        names.push(name);
+    }
+    let spans: Vec<(usize, usize)> = spans.into_iter().map(|(_, s, e)| (s, e)).collect();
+    let head = buf.split_to(len).freeze();
+    for (name, (start, end)) in names.into_iter().zip(spans) {
+        let value = HeaderValue::from_maybe_shared(head.slice(start..end)).map_err(|_| {
+            HeadError::Invalid(format!("the value of {name} is not a valid header value"))
+        })?;
+        headers.append(name, value);
+    }
+    let framing = framing(&headers, version, status, head_only)?;
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    *response.version_mut() = version;
+    *response.headers_mut() = headers;
+    Ok(Some(Parsed::Final(response, framing)))
+}
+
+/// RFC 9112 §6.3, and whether the connection may be used again (§9.3).
+fn framing(
+    headers: &HeaderMap,
+    version: Version,
+    status: StatusCode,
+    head_only: bool,
+) -> Result<Framing, HeadError> {
+    let close = version == Version::HTTP_10
+        || headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
+    let has_te = headers.contains_key(header::TRANSFER_ENCODING);
+    let has_length = headers.contains_key(header::CONTENT_LENGTH);
+    if has_te && has_length {
+        return Err(HeadError::Invalid(
+            "it has both Content-Length and Transfer-Encoding (ambiguous framing is how \
+             answers are smuggled)"
+                .to_owned(),
+        ));
+    }
+    let mut keep_alive = !close;
+    let body =
+        if head_only || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+            BodyFraming::Done
+        } else if has_te {
+            let last = headers
+                .get_all(header::TRANSFER_ENCODING)
+                .iter()
+                .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+                .map(<[u8]>::trim_ascii)
+                .rfind(|coding| !coding.is_empty());
+            match last {
+                Some(coding)
+                    if coding.eq_ignore_ascii_case(b"chunked") && version == Version::HTTP_11 =>
+                {
+                    BodyFraming::Chunked(Chunk::Size)
+                }
+                _ => {
+                    keep_alive = false;
+                    BodyFraming::UntilClose
+                }
+            }
+        } else if has_length {
+            let mut length = None;
+            for value in headers.get_all(header::CONTENT_LENGTH) {
+                for part in value.as_bytes().split(|&b| b == b',') {
+                    let part = part.trim_ascii();
+                    let parsed = (!part.is_empty()
+                        && part.len() <= 19
+                        && part.iter().all(u8::is_ascii_digit))
+                    .then(|| std::str::from_utf8(part).ok()?.parse::<u64>().ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        HeadError::Invalid(format!(
+                            "Content-Length {:?} is not a length",
+                            String::from_utf8_lossy(value.as_bytes())
+                        ))
+                    })?;
+                    match length {
+                        Some(seen) if seen != parsed => {
+                            return Err(HeadError::Invalid(
+                                "it has Content-Length values that disagree".to_owned(),
+                            ));
+                        }
+                        _ => length = Some(parsed),
+                    }
+                }
+            }
+            match length {
+                Some(0) => BodyFraming::Done,
+                Some(length) => BodyFraming::Length(length),
+                None => BodyFraming::Done,
+            }
+        } else {
+            keep_alive = false;
+            BodyFraming::UntilClose
+        };
+    Ok(Framing { body, keep_alive })
+}
+
+/// Reads what the stream has into `buf` (which has spare capacity): `Ok(0)` at its end.
+fn poll_fill(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(stream.poll_read_ready(cx))?;
+        match stream.try_read_buf(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            result => return Poll::Ready(result),
+        }
+    }
+}
+
+/// An answer's body, read from its connection as it is pulled; the connection goes back to the
+/// pool when the message has ended cleanly, and is closed if the body is dropped before.
+pub struct Message {
+    conn: Option<Conn>,
+    framing: BodyFraming,
+    reuse: bool,
+    pool: Pool,
+    key: Arc<str>,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("framing", &self.framing)
+            .field("reuse", &self.reuse)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The upstream broke off its answer's body, or broke its framing.
+#[derive(Debug)]
+pub struct BodyError(String);
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+impl Message {
+    /// The message has ended: its connection goes back to the pool if it can be used again.
+    fn finish(&mut self) {
+        self.framing = BodyFraming::Done;
+        if let Some(conn) = self.conn.take() {
+            // Bytes past the end of the message: the upstream does not frame its answers as it
+            // says, and the next answer on this connection could not be trusted.
+            if self.reuse && conn.buf.is_empty() {
+                self.pool.put(self.key.clone(), conn);
+            }
+        }
+    }
+
+    fn fail(&mut self, why: String) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.framing = BodyFraming::Done;
+        self.conn = None;
+        Poll::Ready(Some(Err(BodyError(why))))
+    }
+
+    /// Decodes what is buffered: a frame, the end, or `None` if more bytes are needed.
+    #[allow(clippy::type_complexity)]
+    fn decode(&mut self) -> Option<Poll<Option<Result<Frame<Bytes>, BodyError>>>> {
+        let buf = &mut self.conn.as_mut()?.buf;
+        loop {
+            match self.framing {
+                BodyFraming::Done => {
+                    self.finish();
+                    return Some(Poll::Ready(None));
+                }
+                BodyFraming::Length(left) => {
+                    if buf.is_empty() {
+                        return None;
+                    }
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    let data = buf.split_to(take).freeze();
+                    let left = left - take as u64;
+                    self.framing = BodyFraming::Length(left);
+                    if left == 0 {
+                        // Now, not at the next poll: hyper may stop polling a body that says
+                        // it has ended.
+                        self.finish();
+                    }
+                    return Some(Poll::Ready(Some(Ok(Frame::data(data)))));
+                }
+                BodyFraming::UntilClose => {
+                    if buf.is_empty() {
+                        return None;
+                    }
+                    let data = buf.split().freeze();
+                    return Some(Poll::Ready(Some(Ok(Frame::data(data)))));
+                }
+                BodyFraming::Chunked(chunk) => match decode_chunk(buf, chunk) {
+                    Ok(Step::More) => return None,
+                    Ok(Step::Next(next)) => self.framing = BodyFraming::Chunked(next),
+                    Ok(Step::Data(data, next)) => {
+                        self.framing = BodyFraming::Chunked(next);
+                        return Some(Poll::Ready(Some(Ok(Frame::data(data)))));
+                    }
+                    Ok(Step::End) => self.framing = BodyFraming::Done,
+                    Err(why) => {
+                        return Some(self.fail(format!(
+                            "the upstream's chunked body is not valid HTTP/1.1: {why}"
+                        )));
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// One step of a chunked body.
+enum Step {
+    /// More bytes are needed.
+    More,
+    /// Moved on without data.
+    Next(Chunk),
+    Data(Bytes, Chunk),
+    /// The last chunk and the trailers are read.
+    End,
+}
+
+/// RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF, data CRLF, …, `0` CRLF, trailers, CRLF.
+/// Extensions and trailers are read and dropped.
+fn decode_chunk(buf: &mut BytesMut, chunk: Chunk) -> Result<Step, String> {
+    match chunk {
+        Chunk::Size => {
+            let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+                return if buf.len() > MAX_CHUNK_LINE {
+                    Err("a chunk-size line is too long".to_owned())
+                } else {
+                    Ok(Step::More)
+                };
+            };
+            if end == 0 || buf[end - 1] != b'\r' {
+                return Err("a chunk-size line does not end with CRLF".to_owned());
+            }
+            let line = &buf[..end - 1];
+            let digits_end = line
+                .iter()
+                .position(|b| !b.is_ascii_hexdigit())
+                .unwrap_or(line.len());
+            let digits = &line[..digits_end];
+            let rest = line[digits_end..].trim_ascii_start();
+            if digits.is_empty() || digits.len() > 15 || !(rest.is_empty() || rest[0] == b';') {
+                return Err(format!(
+                    "bad chunk size {:?}",
+                    String::from_utf8_lossy(&line[..line.len().min(32)])
+                ));
+            }
+            let size = digits
+                .iter()
+                .fold(0u64, |size, &d| size * 16 + u64::from(hex_value(d)));
+            buf.advance(end + 1);
+            Ok(if size == 0 {
+                Step::Next(Chunk::Trailers(0))
+            } else {
+                Step::Next(Chunk::Data(size))
+            })
+        }
+        Chunk::Data(left) => {
+            if buf.is_empty() {
+                return Ok(Step::More);
+            }
+            let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+            let data = buf.split_to(take).freeze();
+            let left = left - take as u64;
+            Ok(Step::Data(
+                data,
+                if left == 0 {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data(left)
+                },
+            ))
+        }
+        Chunk::DataEnd => {
+            if buf.len() < 2 {
+                return Ok(Step::More);
+            }
+            if &buf[..2] != b"\r\n" {
+                return Err("a chunk's data is not followed by CRLF".to_owned());
+            }
+            buf.advance(2);
+            Ok(Step::Next(Chunk::Size))
+        }
+        Chunk::Trailers(read) => {
+            let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+                return if read + buf.len() > MAX_TRAILERS {
+                    Err("the trailers are too large".to_owned())
+                } else {
+                    Ok(Step::More)
+                };
+            };
+            if end == 0 || buf[end - 1] != b'\r' {
+                return Err("a trailer line does not end with CRLF".to_owned());
+            }
+            let empty = end == 1;
+            buf.advance(end + 1);
+            if empty {
+                return Ok(Step::End);
+            }
+            if read + end + 1 > MAX_TRAILERS {
+                return Err("the trailers are too large".to_owned());
+            }
+            Ok(Step::Next(Chunk::Trailers(read + end + 1)))
+        }
+    }
+}
+
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => digit - b'A' + 10,
+    }
+}
+
+impl Body for Message {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(ready) = this.decode() {
+                return ready;
+            }
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            conn.buf.reserve(READ_SIZE);
+            match ready!(poll_fill(&conn.stream, &mut conn.buf, cx)) {
+                Ok(0) if this.framing == BodyFraming::UntilClose => {
+                    this.framing = BodyFraming::Done;
+                    this.conn = None;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    return this.fail(match this.framing {
+                        BodyFraming::Length(left) => format!(
+                            "the upstream closed the connection {left} bytes before the end of \
+                             its answer's body"
+                        ),
+                        _ => "the upstream closed the connection before the end of its chunked \
+                              body"
+                            .to_owned(),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => return this.fail(format!("reading the upstream's body failed: {e}")),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.framing == BodyFraming::Done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.framing {
+            BodyFraming::Length(left) => SizeHint::with_exact(left),
+            BodyFraming::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8], head_only: bool) -> Result<Option<Parsed>, HeadError> {
+        parse_head(&mut BytesMut::from(bytes), head_only)
+    }
+
+    fn final_framing(bytes: &[u8]) -> (StatusCode, BodyFraming, bool) {
+        match parse(bytes, false) {
+            Ok(Some(Parsed::Final(response, framing))) => {
+                (response.status(), framing.body, framing.keep_alive)
+            }
+            Ok(Some(Parsed::Interim)) => panic!("interim"),
+            Ok(None) => panic!("partial"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        assert_eq!(
+            final_framing(b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n"),
+            (StatusCode::OK, BodyFraming::Length(12), true)
+        );
+        assert_eq!(
+            final_framing(b"HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\n").1,
+            BodyFraming::Length(5)
+        );
+        assert_eq!(
+            final_framing(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n").1,
+            BodyFraming::Chunked(Chunk::Size)
+        );
+        assert_eq!(
+            final_framing(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n"),
+            (StatusCode::OK, BodyFraming::UntilClose, false)
+        );
+        assert_eq!(
+            final_framing(b"HTTP/1.1 200 OK\r\n\r\n"),
+            (StatusCode::OK, BodyFraming::UntilClose, false)
+        );
+        assert_eq!(
+            final_framing(b"HTTP/1.1 204 No Content\r\ncontent-length: 7\r\n\r\n").1,
+            BodyFraming::Done
+        );
+        assert_eq!(
+            final_framing(b"HTTP/1.1 304 Not Modified\r\n\r\n"),
+            (StatusCode::NOT_MODIFIED, BodyFraming::Done, true)
+        );
+        assert!(!final_framing(b"HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n").2);
+        assert!(
+            !final_framing(
+                b"HTTP/1.1 200 OK\r\nconnection: keep-alive, Close\r\ncontent-length: 1\r\n\r\n"
+            )
+            .2
+        );
+        match parse(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n", true) {
+            Ok(Some(Parsed::Final(_, framing))) => assert_eq!(framing.body, BodyFraming::Done),
+            _ => panic!("a HEAD answer has no body"),
+        }
+    }
+
+    #[test]
+    fn ambiguous_or_broken_heads_are_refused() {
+        for (head, says) in [
+            (
+                &b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n"[..],
+                "both Content-Length and Transfer-Encoding",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\n",
+                "disagree",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ncontent-length: +3\r\n\r\n",
+                "is not a length",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\ncontent-length: 99999999999999999999\r\n\r\n",
+                "is not a length",
+            ),
+            (
+                b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+                "switched protocols",
+            ),
+            (b"HTTP/1.1 2000 OK\r\n\r\n", "not valid HTTP/1.1"),
+            (b"garbage\r\n\r\n", "not valid HTTP/1.1"),
+        ] {
+            match parse(head, false) {
+                Err(e) => assert!(e.to_string().contains(says), "{e} should say {says}"),
+                Ok(_) => panic!("{} was accepted", String::from_utf8_lossy(head)),
+            }
+        }
+        let many = format!(
+            "HTTP/1.1 200 OK\r\n{}\r\n",
+            "x: y\r\n".repeat(MAX_HEADERS + 1)
+        );
+        assert!(matches!(
+            parse(many.as_bytes(), false),
+            Err(HeadError::TooLarge)
+        ));
+    }
+
+    #[test]
+    fn interim_answers_are_consumed() {
+        let mut buf = BytesMut::from(&b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[..]);
+        assert!(matches!(
+            parse_head(&mut buf, false),
+            Ok(Some(Parsed::Interim))
+        ));
+        match parse_head(&mut buf, false) {
+            Ok(Some(Parsed::Final(response, framing))) => {
+                assert_eq!(response.status(), StatusCode::OK);
+                assert_eq!(framing.body, BodyFraming::Done);
+            }
+            _ => panic!("the final answer follows"),
+        }
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn header_values_are_kept_as_sent() {
+        match parse(b"HTTP/1.1 200 OK\r\nx-a: one\r\nX-B:  two words \r\nx-a: three\r\ncontent-length: 0\r\n\r\n", false) {
+            Ok(Some(Parsed::Final(response, _))) => {
+                let all: Vec<_> = response.headers().get_all("x-a").iter().collect();
+                assert_eq!(all, ["one", "three"]);
+                assert_eq!(response.headers()["x-b"], "two words");
+            }
+            _ => panic!("a valid head"),
+        }
+    }
+
+    /// Decodes `bytes` as a whole chunked body: its data, or the error.
+    fn dechunk(bytes: &[u8]) -> Result<(Vec<u8>, usize), String> {
+        let mut buf = BytesMut::from(bytes);
+        let mut chunk = Chunk::Size;
+        let mut out = Vec::new();
+        loop {
+            match decode_chunk(&mut buf, chunk)? {
+                Step::More => return Err("more".to_owned()),
+                Step::Next(next) => chunk = next,
+                Step::Data(data, next) => {
+                    out.extend_from_slice(&data);
+                    chunk = next;
+                }
+                Step::End => return Ok((out, buf.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded() {
+        assert_eq!(
+            dechunk(b"5\r\nhello\r\n1;ext=\"x\"\r\n \r\nA\r\n0123456789\r\n0\r\n\r\n"),
+            Ok((b"hello 0123456789".to_vec(), 0))
+        );
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n0\r\nx-trailer: y\r\n\r\nleftover"),
+            Ok((b"abc".to_vec(), 8))
+        );
+        assert_eq!(dechunk(b"3\r\nab"), Err("more".to_owned()));
+        for (bad, says) in [
+            (&b"x\r\n"[..], "bad chunk size"),
+            (b"3\nabc\r\n", "CRLF"),
+            (b"3\r\nabcd\r\n", "not followed by CRLF"),
+            (b"1234567890abcdef0\r\n", "bad chunk size"),
+            (b"3 x\r\nabc\r\n", "bad chunk size"),
+        ] {
+            match dechunk(bad) {
+                Err(e) => assert!(e.contains(says), "{e} should say {says}"),
+                Ok(_) => panic!("{} was accepted", String::from_utf8_lossy(bad)),
+            }
+        }
+        let long = format!("1{}", ";".repeat(MAX_CHUNK_LINE + 1));
+        assert!(dechunk(long.as_bytes()).unwrap_err().contains("too long"));
+    }
+
+    #[test]
+    fn the_request_head_names_the_target() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", HeaderValue::from_static("k"));
+        headers.insert(header::HOST, HeaderValue::from_static("client.example"));
+        let head = encode_head(
+            &Method::GET,
+            &"http://127.0.0.1:8080/v1/x?y=1".parse().unwrap_or_default(),
+            &headers,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&head),
+            "GET /v1/x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nx-api-key: k\r\n\r\n"
+        );
+        let head = encode_head(
+            &Method::HEAD,
+            &"http://[::1]/".parse().unwrap_or_default(),
+            &HeaderMap::new(),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&head),
+            "HEAD / HTTP/1.1\r\nhost: [::1]\r\n\r\n"
+        );
+    }
+
+    /// Exchanges over real loopback connections with a scripted upstream.
+    mod exchanges {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use http_body_util::BodyExt;
+        use tokio::io::AsyncReadExt;
+        use tokio::net::TcpListener;
+
+        use super::*;
+        use crate::connect::{Ports, TargetRules};
+
+        /// What the upstream does with the `n`th request on a connection: the bytes it answers
+        /// with, and whether it then closes the connection.
+        type Script = fn(usize) -> (&'static [u8], bool);
+
+        /// An upstream on 127.0.0.1 that answers as `script` says; counts its connections.
+        async fn upstream(script: Script) -> (Uri, Arc<AtomicUsize>) {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let accepted = Arc::new(AtomicUsize::new(0));
+            let counted = accepted.clone();
+            tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let mut seen = Vec::new();
+                        let mut n = 0;
+                        loop {
+                            let mut chunk = [0u8; 4096];
+                            match stream.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(read) => seen.extend_from_slice(&chunk[..read]),
+                            }
+                            while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                                seen.drain(..end + 4);
+                                let (answer, close) = script(n);
+                                n += 1;
+                                if stream.write_all(answer).await.is_err() || close {
+                                    return;
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+            let uri = format!("http://{addr}/x").parse().expect("uri");
+            (uri, accepted)
+        }
+
+        fn connector() -> GuardedConnector {
+            GuardedConnector::new(TargetRules {
+                allow_private: true,
+                ports: Ports::Any,
+                hosts: None,
+            })
+        }
+
+        /// Sends a request and reads the whole answer: status and body, or the error's text.
+        async fn fetch(
+            pool: &Pool,
+            method: Method,
+            target: &Uri,
+        ) -> Result<(u16, Vec<u8>), String> {
+            let response = pool
+                .send(&connector(), &method, target, &HeaderMap::new())
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok((status, body.to_vec()))
+        }
+
+        #[tokio::test]
+        async fn a_connection_is_used_again_after_a_clean_answer() {
+            let (target, accepted) =
+                upstream(|_| (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", false)).await;
+            let pool = Pool::new();
+            for _ in 0..3 {
+                assert_eq!(
+                    fetch(&pool, Method::GET, &target).await,
+                    Ok((200, b"hello".to_vec()))
+                );
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+            assert_eq!(pool.idle(), 1);
+        }
+
+        #[tokio::test]
+        async fn chunked_answers_are_decoded_and_their_connection_kept() {
+            let (target, accepted) = upstream(|_| {
+                (
+                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                    false,
+                )
+            })
+            .await;
+            let pool = Pool::new();
+            for _ in 0..2 {
+                assert_eq!(
+                    fetch(&pool, Method::GET, &target).await,
+                    Ok((200, b"hello world".to_vec()))
+                );
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        }
+
+        #[tokio::test]
+        async fn an_answer_without_length_ends_with_its_connection() {
+            let (target, accepted) =
+                upstream(|_| (b"HTTP/1.1 200 OK\r\n\r\nuntil close", true)).await;
+            let pool = Pool::new();
+            for _ in 0..2 {
+                assert_eq!(
+                    fetch(&pool, Method::GET, &target).await,
+                    Ok((200, b"until close".to_vec()))
+                );
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 2);
+            assert_eq!(pool.idle(), 0);
+        }
+
+        #[tokio::test]
+        async fn a_pooled_connection_the_upstream_closed_is_replaced() {
+            // Each connection answers once, then closes without saying so.
+            let (target, accepted) =
+                upstream(|_| (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", true)).await;
+            let pool = Pool::new();
+            assert_eq!(
+                fetch(&pool, Method::GET, &target).await,
+                Ok((200, b"ok".to_vec()))
+            );
+            assert_eq!(pool.idle(), 1);
+            assert_eq!(
+                fetch(&pool, Method::GET, &target).await,
+                Ok((200, b"ok".to_vec()))
+            );
+            assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        }
+
+        #[tokio::test]
+        async fn bytes_past_the_end_of_an_answer_close_its_connection() {
+            let (target, accepted) = upstream(|_| {
+                (
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n",
+                    false,
+                )
+            })
+            .await;
+            let pool = Pool::new();
+            assert_eq!(
+                fetch(&pool, Method::GET, &target).await,
+                Ok((200, b"ok".to_vec()))
+            );
+            assert_eq!(pool.idle(), 0);
+            assert_eq!(
+                fetch(&pool, Method::GET, &target).await,
+                Ok((200, b"ok".to_vec()))
+            );
+            assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        }
+
+        #[tokio::test]
+        async fn a_body_cut_short_is_an_error_and_its_connection_closed() {
+            let (target, _) =
+                upstream(|_| (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc", true)).await;
+            let pool = Pool::new();
+            let error = fetch(&pool, Method::GET, &target).await.unwrap_err();
+            assert!(error.contains("7 bytes before the end"), "{error}");
+            assert_eq!(pool.idle(), 0);
+        }
+
+        #[tokio::test]
+        async fn a_body_dropped_before_its_end_closes_its_connection() {
+            let (target, accepted) =
+                upstream(|_| (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc", false)).await;
+            let pool = Pool::new();
+            let response = pool
+                .send(&connector(), &Method::GET, &target, &HeaderMap::new())
+                .await
+                .expect("a head");
+            assert_eq!(response.body().size_hint().exact(), Some(10));
+            drop(response);
+            assert_eq!(pool.idle(), 0);
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        }
+
+        #[tokio::test]
+        async fn a_head_answer_has_no_body_and_keeps_its_connection() {
+            let (target, accepted) =
+                upstream(|_| (b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n", false)).await;
+            let pool = Pool::new();
+            for _ in 0..2 {
+                let response = pool
+                    .send(&connector(), &Method::HEAD, &target, &HeaderMap::new())
+                    .await
+                    .expect("a head");
+                assert_eq!(response.headers()["content-length"], "100");
+                assert!(response.body().is_end_stream());
+                // Given back already: hyper never polls a body that says it has ended.
+                assert_eq!(pool.idle(), 1);
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        }
+
+        #[tokio::test]
+        async fn an_upstream_that_answers_nothing_is_an_error() {
+            let (target, _) = upstream(|_| (b"", true)).await;
+            let error = fetch(&Pool::new(), Method::GET, &target).await.unwrap_err();
+            assert!(
+                error.contains("closed the connection without answering"),
+                "{error}"
+            );
+        }
+    }
+}
