@@ -129,10 +129,20 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// One upstream: where requests go, and how long the proxy waits for its answer.
+/// One upstream: where requests go, and how long the proxy waits for its answer. Clones (one per
+/// request, as hyper serves) share one allocation.
 #[derive(Clone, Debug)]
 pub struct Upstream {
+    shared: std::sync::Arc<Shared>,
+}
+
+#[derive(Clone, Debug)]
+struct Shared {
     base: Uri,
+    /// `base` has no path of its own: a request's path and query go as they are.
+    bare: bool,
+    /// The HTTP/1.1 fast path's pool key for `base`.
+    h1_key: std::sync::Arc<str>,
     client: UpstreamClient,
     /// How long to wait for the upstream's response head, connection included.
     timeout: Duration,
@@ -149,69 +159,81 @@ impl Upstream {
     /// `https://api.example.com/v1`), through `client`.
     pub fn new(base: Uri, client: UpstreamClient, timeout: Duration) -> Upstream {
         Upstream {
-            base,
-            client,
-            timeout,
-            limits: Limits::default(),
-            body_timeouts: BodyTimeouts::default(),
-            metrics: None,
-            inject: HeaderMap::new(),
+            shared: std::sync::Arc::new(Shared {
+                bare: base.path().trim_end_matches('/').is_empty(),
+                h1_key: crate::h1::Pool::key(&base),
+                base,
+                client,
+                timeout,
+                limits: Limits::default(),
+                body_timeouts: BodyTimeouts::default(),
+                metrics: None,
+                inject: HeaderMap::new(),
+            }),
         }
+    }
+
+    fn configure(mut self, change: impl FnOnce(&mut Shared)) -> Upstream {
+        change(std::sync::Arc::make_mut(&mut self.shared));
+        self
     }
 
     /// How long the upstream's body may go without a byte and take in all, and the client's body
     /// without a byte ([`BodyTimeouts::default`] unless set: 30 s without a byte).
     #[must_use]
-    pub fn body_timeouts(mut self, timeouts: BodyTimeouts) -> Upstream {
-        self.body_timeouts = timeouts;
-        self
+    pub fn body_timeouts(self, timeouts: BodyTimeouts) -> Upstream {
+        self.configure(|shared| shared.body_timeouts = timeouts)
     }
 
     /// Headers set on every request forwarded to this upstream, replacing any the client sent
     /// under the same names. They go to this upstream only: upstream mode follows no redirect, and
     /// nothing copies request headers into responses.
     #[must_use]
-    pub fn inject(mut self, headers: HeaderMap) -> Upstream {
-        self.inject = headers;
-        self
+    pub fn inject(self, headers: HeaderMap) -> Upstream {
+        self.configure(|shared| shared.inject = headers)
     }
 
     /// Body-size limits ([`Limits::default`] unless set).
     #[must_use]
-    pub fn limits(mut self, limits: Limits) -> Upstream {
-        self.limits = limits;
-        self
+    pub fn limits(self, limits: Limits) -> Upstream {
+        self.configure(|shared| shared.limits = limits)
     }
 
     /// Records each upstream's time to a response head in `metrics`.
     #[must_use]
-    pub fn metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Upstream {
-        self.metrics = Some(metrics);
-        self
+    pub fn metrics(self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Upstream {
+        self.configure(|shared| shared.metrics = Some(metrics))
     }
+}
 
+impl Shared {
     /// Where a request for `path_and_query` goes.
-    fn target(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
-        let base_path = self.base.path().trim_end_matches('/');
+    fn target(&self, path_and_query: Option<&http::uri::PathAndQuery>) -> Result<Uri, ProxyError> {
         let mut parts = self.base.clone().into_parts();
-        parts.path_and_query = Some(format!("{base_path}{path_and_query}").parse().map_err(
-            |e| ProxyError::BadRequest(format!("the request path cannot be proxied: {e}")),
-        )?);
+        parts.path_and_query = match path_and_query {
+            // The common case, without parsing the path again.
+            Some(path) if self.bare && path.as_str().starts_with('/') => Some(path.clone()),
+            path => {
+                let path = path.map_or("/", |p| p.as_str());
+                let base_path = self.base.path().trim_end_matches('/');
+                Some(format!("{base_path}{path}").parse().map_err(|e| {
+                    ProxyError::BadRequest(format!("the request path cannot be proxied: {e}"))
+                })?)
+            }
+        };
         Uri::from_parts(parts)
             .map_err(|e| ProxyError::BadRequest(format!("the request path cannot be proxied: {e}")))
     }
 
-    async fn forward(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, ProxyError> {
+    async fn forward(
+        self: std::sync::Arc<Self>,
+        request: Request<Incoming>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
         check_method(request.method())?;
         check_framing(request.headers())?;
         self.limits.check_request(request.headers())?;
         let (mut parts, body) = request.into_parts();
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        parts.uri = self.target(&path_and_query)?;
+        parts.uri = self.target(parts.uri.path_and_query())?;
         // HTTP/2 from the client, HTTP/1.1 to the upstream (or the other way): the client picks.
         parts.version = http::Version::HTTP_11;
         remove_hop_by_hop(&mut parts.headers);
@@ -220,7 +242,7 @@ impl Upstream {
         for (name, value) in &self.inject {
             parts.headers.insert(name.clone(), value.clone());
         }
-        let started = std::time::Instant::now();
+        let started = self.metrics.as_ref().map(|_| std::time::Instant::now());
         if crate::h1::Pool::takes(
             &parts.method,
             &parts.headers,
@@ -231,6 +253,7 @@ impl Upstream {
                 self.timeout,
                 self.client.h1.send(
                     &self.client.connector,
+                    &self.h1_key,
                     &parts.method,
                     &parts.uri,
                     &parts.headers,
@@ -260,8 +283,8 @@ impl Upstream {
         self.answer(parts, ProxyBody::stream(body, self.limits.response_body))
     }
 
-    fn observe(&self, started: std::time::Instant) {
-        if let Some(metrics) = &self.metrics {
+    fn observe(&self, started: Option<std::time::Instant>) {
+        if let (Some(metrics), Some(started)) = (&self.metrics, started) {
             metrics.observe_upstream(started.elapsed());
         }
     }
@@ -369,7 +392,8 @@ pub fn check_framing(headers: &HeaderMap) -> Result<(), ProxyError> {
 /// The hop-by-hop headers (RFC 9110 §7.6.1), and every header the `Connection` header names:
 /// they describe one connection, not the message, and never cross a proxy.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    const HOP_BY_HOP: [HeaderName; 8] = [
+    const HOP_BY_HOP: [HeaderName; 9] = [
+        header::CONNECTION,
         HeaderName::from_static("keep-alive"),
         HeaderName::from_static("proxy-connection"),
         header::PROXY_AUTHENTICATE,
@@ -379,27 +403,34 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
         header::TRANSFER_ENCODING,
         header::UPGRADE,
     ];
-    // One pass over the names first: most messages carry none of them, and then nothing is
-    // looked up or removed.
-    let any = headers
-        .keys()
-        .any(|name| *name == header::CONNECTION || HOP_BY_HOP.contains(name));
-    if !any {
+    // One pass over the names first, noting which are there: most messages carry none of them,
+    // or only `Connection: keep-alive`, and then nothing else is looked up.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    headers.remove(header::CONNECTION);
-    for name in named {
-        headers.remove(name);
+    if present & 1 != 0 {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .filter(|name| name != "close" && !HOP_BY_HOP.contains(name))
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
 }
 
@@ -413,7 +444,7 @@ impl tower_service::Service<Request<Incoming>> for Upstream {
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
-        let upstream = self.clone();
+        let upstream = self.shared.clone();
         Box::pin(async move { Ok(answer(upstream.forward(request).await)) })
     }
 }

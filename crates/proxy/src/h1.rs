@@ -124,6 +124,14 @@ impl Pool {
         Pool::default()
     }
 
+    /// The key of `target`'s connections (`host:port`): [`Pool::send`] takes it, so that a
+    /// caller that always sends to one place makes it once.
+    pub fn key(target: &Uri) -> Arc<str> {
+        let host = target.host().unwrap_or_default();
+        let port = target.port_u16().unwrap_or(80);
+        Arc::from(format!("{host}:{port}"))
+    }
+
     /// How many idle connections it holds.
     pub fn idle(&self) -> usize {
         self.idle.lock().map_or(0, |idle| idle.len())
@@ -145,14 +153,14 @@ impl Pool {
     pub async fn send(
         &self,
         connector: &GuardedConnector,
+        key: &Arc<str>,
         method: &Method,
         target: &Uri,
         headers: &HeaderMap,
     ) -> Result<Response<Message>, Error> {
-        let key = pool_key(target);
         let head = encode_head(method, target, headers);
         let head_only = method == Method::HEAD;
-        let mut pooled = self.take(&key);
+        let mut pooled = self.take(key);
         loop {
             let reused = pooled.is_some();
             let conn = match pooled.take() {
@@ -162,7 +170,7 @@ impl Pool {
                     buf: BytesMut::new(),
                 },
             };
-            match self.exchange(conn, &key, &head, head_only, reused).await {
+            match self.exchange(conn, key, &head, head_only, reused).await {
                 Ok(response) => return Ok(response),
                 // Once, and on a new connection: `pooled` stays `None`.
                 Err(Attempt::Stale) => continue,
@@ -230,13 +238,6 @@ impl Pool {
             });
         }
     }
-}
-
-/// `host:port`, the pool's key for a target.
-fn pool_key(target: &Uri) -> Arc<str> {
-    let host = target.host().unwrap_or_default();
-    let port = target.port_u16().unwrap_or(80);
-    Arc::from(format!("{host}:{port}"))
 }
 
 fn io_error(what: &str, e: &io::Error) -> Error {
@@ -392,33 +393,29 @@ fn parse_head(buf: &mut BytesMut, head_only: bool) -> Result<Option<Parsed>, Hea
     }
     let status =
         StatusCode::from_u16(code).map_err(|_| HeadError::Invalid(format!("status {code}")))?;
-    // Header values are slices of the head, which is kept whole (no copy per header).
+    // Names and values are slices of the head, which is kept whole (no copy per header): their
+    // places first, while `parsed` borrows the buffer.
     let base = buf.as_ptr() as usize;
-    let spans: Vec<(&[u8], usize, usize)> = parsed
-        .headers
-        .iter()
-        .map(|h| {
-            let start = h.value.as_ptr() as usize - base;
-            (h.name.as_bytes(), start, start + h.value.len())
-        })
-        .collect();
-    let mut headers = HeaderMap::with_capacity(spans.len());
-    let mut names = Vec::with_capacity(spans.len());
-    for (name, _, _) in &spans {
-        let name = HeaderName::from_bytes(name).map_err(|_| {
+    let count = parsed.headers.len();
+    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    for (span, h) in spans.iter_mut().zip(parsed.headers.iter()) {
+        let name = h.name.as_ptr() as usize - base;
+        let value = h.value.as_ptr() as usize - base;
+        *span = (name, name + h.name.len(), value, value + h.value.len());
+    }
+    let head = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(count);
+    for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+        let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| {
             HeadError::Invalid(format!(
                 "the header name {:?} is not valid",
-                String::from_utf8_lossy(name)
+                String::from_utf8_lossy(&head[name_start..name_end])
             ))
         })?;
-        names.push(name);
-    }
-    let spans: Vec<(usize, usize)> = spans.into_iter().map(|(_, s, e)| (s, e)).collect();
-    let head = buf.split_to(len).freeze();
-    for (name, (start, end)) in names.into_iter().zip(spans) {
-        let value = HeaderValue::from_maybe_shared(head.slice(start..end)).map_err(|_| {
-            HeadError::Invalid(format!("the value of {name} is not a valid header value"))
-        })?;
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(value_start..value_end)).map_err(|_| {
+                HeadError::Invalid(format!("the value of {name} is not a valid header value"))
+            })?;
         headers.append(name, value);
     }
     let framing = framing(&headers, version, status, head_only)?;
@@ -1053,7 +1050,13 @@ mod tests {
             target: &Uri,
         ) -> Result<(u16, Vec<u8>), String> {
             let response = pool
-                .send(&connector(), &method, target, &HeaderMap::new())
+                .send(
+                    &connector(),
+                    &Pool::key(target),
+                    &method,
+                    target,
+                    &HeaderMap::new(),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
@@ -1171,7 +1174,13 @@ mod tests {
                 upstream(|_| (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc", false)).await;
             let pool = Pool::new();
             let response = pool
-                .send(&connector(), &Method::GET, &target, &HeaderMap::new())
+                .send(
+                    &connector(),
+                    &Pool::key(&target),
+                    &Method::GET,
+                    &target,
+                    &HeaderMap::new(),
+                )
                 .await
                 .expect("a head");
             assert_eq!(response.body().size_hint().exact(), Some(10));
@@ -1187,7 +1196,13 @@ mod tests {
             let pool = Pool::new();
             for _ in 0..2 {
                 let response = pool
-                    .send(&connector(), &Method::HEAD, &target, &HeaderMap::new())
+                    .send(
+                        &connector(),
+                        &Pool::key(&target),
+                        &Method::HEAD,
+                        &target,
+                        &HeaderMap::new(),
+                    )
                     .await
                     .expect("a head");
                 assert_eq!(response.headers()["content-length"], "100");

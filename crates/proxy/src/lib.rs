@@ -18,6 +18,7 @@ pub mod body;
 pub mod connect;
 pub mod error;
 pub mod forward;
+pub mod future;
 pub mod h1;
 pub mod jsonp;
 pub mod limit;

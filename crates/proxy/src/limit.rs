@@ -13,6 +13,7 @@
 //! the attacker's bytes. Keys back to a full burst are forgotten every [`SWEEP_EVERY`], checked
 //! on the request path with one atomic load (one request wins the sweep, the others go on).
 
+use std::future::Ready;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -28,8 +29,8 @@ use governor::{Quota, RateLimiter};
 use http::{HeaderMap, Request, Response, header};
 
 use crate::body::ProxyBody;
-use crate::connect::BoxFuture;
 use crate::error::ProxyError;
+use crate::future::Either;
 
 /// The peer address of the connection a request came on (set by [`serve`](crate::serve::serve)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,7 +284,7 @@ where
 {
     type Response = Response<ProxyBody>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response<ProxyBody>, S::Error>>;
+    type Future = Either<S::Future, Ready<Result<Response<ProxyBody>, S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -295,10 +296,10 @@ where
             .get::<ClientAddr>()
             .map(|addr| self.limits.client_ip(addr.0.ip(), request.headers()));
         match self.limits.check_client(ip, request.headers()) {
-            Ok(()) => Box::pin(self.inner.call(request)),
+            Ok(()) => Either::left(self.inner.call(request)),
             Err(error) => {
                 tracing::debug!(target: "crossgate_proxy", code = error.code(), client = ?ip, "{error}");
-                Box::pin(std::future::ready(Ok(error.into_response())))
+                Either::right(std::future::ready(Ok(error.into_response())))
             }
         }
     }

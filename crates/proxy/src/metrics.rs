@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 
 use crate::body::ProxyBody;
 use crate::connect::BoxFuture;
+use crate::future::Either;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -152,7 +153,7 @@ where
 {
     type Response = Response<ProxyBody>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response<ProxyBody>, S::Error>>;
+    type Future = Either<S::Future, BoxFuture<Result<Response<ProxyBody>, S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -160,7 +161,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         if !self.metrics.enabled {
-            return Box::pin(self.inner.call(request));
+            return Either::left(self.inner.call(request));
         }
         let decision = self
             .policy
@@ -182,7 +183,7 @@ where
         let metrics = self.metrics.clone();
         let route = self.route;
         let future = self.inner.call(request);
-        Box::pin(async move {
+        Either::right(Box::pin(async move {
             let response = future.await?;
             metrics
                 .requests
@@ -193,7 +194,7 @@ where
                 })
                 .inc();
             Ok(response)
-        })
+        }))
     }
 }
 
