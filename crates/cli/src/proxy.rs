@@ -20,7 +20,7 @@ use crossgate_proxy::jsonp::Jsonp;
 use crossgate_proxy::limit::{Limited, RateLimits};
 use crossgate_proxy::metrics::{Measured, Metrics, serve_admin};
 use crossgate_proxy::routes::Router;
-use crossgate_proxy::serve::{ConnectionTimeouts, serve_with};
+use crossgate_proxy::serve::{ConnectionTimeouts, Share, serve_shared};
 use crossgate_tower::{CorsLayer, PolicyHandle};
 use tower_layer::Layer;
 
@@ -323,9 +323,9 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
         LogFormat::Json => logs.json().try_init(),
     };
-    // One single-threaded runtime per core, each with its own listener on the same port
-    // (SO_REUSEPORT: the kernel spreads connections) and its own upstream connection pool, as
-    // nginx runs a worker per core: a request never hops between threads. A multi-threaded
+    // One single-threaded runtime per core, all accepting from one listening socket (balanced by
+    // connection count: `Share`), each with its own upstream connection pool, as nginx runs a
+    // worker per core: a request never hops between threads. A multi-threaded
     // runtime spent most of its time waking tasks across threads (measured: kernel futex work).
     let workers = if cfg!(unix) {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -625,23 +625,25 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     Ok(Status::Ok)
 }
 
-/// `count` listeners on `addr` sharing its port (the first picks it when `addr`'s is 0).
+/// `count` handles on one listening socket on `addr` (which picks the port when `addr`'s is 0),
+/// one per worker: the workers balance connections between them ([`Share`]).
 fn bind_workers(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let first = reuse_port_listener(addr)?;
-    let local = first.local_addr()?;
-    let mut all = vec![first];
+    let first = listener(addr)?;
+    let mut all = Vec::with_capacity(count);
     for _ in 1..count {
-        all.push(reuse_port_listener(local)?);
+        all.push(first.try_clone()?);
     }
+    all.insert(0, first);
     Ok(all)
 }
 
-fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+/// A non-blocking listening socket (`SO_REUSEADDR`, as every server: a restart does not wait for
+/// the old connections' `TIME_WAIT`; not `SO_REUSEPORT`, which would let another process of the
+/// same user bind the port and take a share of the connections).
+fn listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    #[cfg(unix)]
-    socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
@@ -670,11 +672,13 @@ where
 {
     let drain = Duration::from_secs(30);
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shares = Share::split(listeners.len());
     std::thread::scope(|scope| {
         let workers: Vec<_> = listeners
             .into_iter()
+            .zip(shares)
             .enumerate()
-            .map(|(i, listener)| {
+            .map(|(i, (listener, share))| {
                 let mut stopped = stopped.clone();
                 let make = &make;
                 std::thread::Builder::new()
@@ -690,7 +694,7 @@ where
                             let shutdown = async move {
                                 let _ = stopped.wait_for(|stop| *stop).await;
                             };
-                            serve_with(listener, make(), shutdown, drain, held).await;
+                            serve_shared(listener, make(), shutdown, drain, held, share).await;
                             Ok(())
                         })
                     })

@@ -122,7 +122,8 @@ impl Anywhere {
         let request_url = target.to_string();
         let (mut parts, body) = request.into_parts();
         let mut body = ProxyBody::stream(body, self.limits.request_body)
-            .timeouts(self.body_timeouts.for_request());
+            .timeouts(self.body_timeouts.for_request())
+            .counted(self.metrics.as_ref(), "request");
         remove_hop_by_hop(&mut parts.headers);
         strip_credentials(&mut parts.headers);
         parts.headers.remove(header::HOST);
@@ -194,7 +195,8 @@ impl Anywhere {
                     insert_url(&mut parts.headers, FINAL_URL, url.as_str());
                     confine(&mut parts.headers);
                     let body = ProxyBody::stream(body, self.limits.response_body)
-                        .timeouts(self.body_timeouts);
+                        .timeouts(self.body_timeouts)
+                        .counted(self.metrics.as_ref(), "response");
                     return Ok(Response::from_parts(parts, body));
                 }
             }

@@ -88,6 +88,8 @@ struct BodyClock {
     /// Armed the first time the body has nothing to give (a body that is all there at once never
     /// makes a timer).
     sleep: Option<Pin<Box<Sleep>>>,
+    /// Where a timeout is counted, and as which body (`request` or `response`).
+    counted: Option<(std::sync::Arc<crate::metrics::Metrics>, &'static str)>,
 }
 
 /// How long a relayed body may take.
@@ -216,11 +218,32 @@ impl ProxyBody {
                     last: now,
                     deadline: timeouts.total.map(|total| now + total),
                     sleep: None,
+                    counted: None,
                 }));
                 ProxyBody::Stream(relay)
             }
             other => other,
         }
+    }
+
+    /// A relayed body with timeouts counts them in `metrics` (if any) as `body` (`request` or
+    /// `response`: the label of `crossgate_proxy_body_timeouts_total`).
+    #[must_use]
+    pub fn counted(
+        mut self,
+        metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
+        body: &'static str,
+    ) -> ProxyBody {
+        if let (
+            ProxyBody::Stream(Relay {
+                clock: Some(clock), ..
+            }),
+            Some(metrics),
+        ) = (&mut self, metrics)
+        {
+            clock.counted = Some((metrics.clone(), body));
+        }
+        self
     }
 }
 
@@ -243,6 +266,7 @@ impl BodyClock {
             last,
             deadline,
             sleep,
+            counted: _,
         } = self;
         let Some(due) = BodyClock::due(*timeouts, *last, *deadline) else {
             return Poll::Pending;
@@ -344,7 +368,9 @@ impl Relay {
     /// The body ends with `timeout`: hyper closes the connection (HTTP/1.1) or resets the stream
     /// (HTTP/2), and the log says why.
     fn expired(&mut self, timeout: BodyTimeout) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.clock = None;
+        if let Some((metrics, body)) = self.clock.take().and_then(|clock| clock.counted) {
+            metrics.count_body_timeout(body, timeout);
+        }
         tracing::warn!(target: "crossgate_proxy", "{timeout}");
         Poll::Ready(Some(Err(Box::new(timeout))))
     }

@@ -270,7 +270,8 @@ impl Shared {
             return self.answer(parts, ProxyBody::stream_h1(body, self.limits.response_body));
         }
         let body = ProxyBody::stream(body, self.limits.request_body)
-            .timeouts(self.body_timeouts.for_request());
+            .timeouts(self.body_timeouts.for_request())
+            .counted(self.metrics.as_ref(), "request");
         let request = Request::from_parts(parts, body);
         let sent = tokio::time::timeout(self.timeout, self.client.request(request)).await;
         self.observe(started);
@@ -303,7 +304,8 @@ impl Shared {
         parts.version = http::Version::default();
         Ok(Response::from_parts(
             parts,
-            body.timeouts(self.body_timeouts),
+            body.timeouts(self.body_timeouts)
+                .counted(self.metrics.as_ref(), "response"),
         ))
     }
 }

@@ -5,6 +5,9 @@
 //!   `anywhere`), status, and the CORS decision (`not-cors`, `allowed`, `refused`).
 //! - `crossgate_proxy_cors_rejections_total{reason}`: refused requests by the engine's reason code.
 //! - `crossgate_proxy_upstream_seconds`: how long upstreams took to send a response head.
+//! - `crossgate_proxy_body_timeouts_total{body, after}`: bodies cut off because they stalled
+//!   (`after="idle"`) or took too long in all (`after="total"`), the client's on its way upstream
+//!   (`body="request"`) or the upstream's (`body="response"`).
 //!
 //! The CORS decision is the engine's (`Policy::decide`, read again here: counting never
 //! re-implements a rule).
@@ -43,6 +46,12 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BodyTimeoutLabels {
+    body: &'static str,
+    after: &'static str,
+}
+
 /// The proxy's metrics.
 pub struct Metrics {
     /// Off when nothing will read them (no admin listener): counting is then skipped entirely.
@@ -51,6 +60,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     rejections: Family<ReasonLabels, Counter>,
     upstream_seconds: Histogram,
+    body_timeouts: Family<BodyTimeoutLabels, Counter>,
 }
 
 impl fmt::Debug for Metrics {
@@ -88,12 +98,20 @@ impl Metrics {
             "Time until the upstream's response head",
             upstream_seconds.clone(),
         );
+        let body_timeouts = Family::<BodyTimeoutLabels, Counter>::default();
+        registry.register(
+            "body_timeouts",
+            "Bodies cut off because they stalled (idle) or took too long in all (total), the \
+             client's (request) or the upstream's (response)",
+            body_timeouts.clone(),
+        );
         Metrics {
             enabled: true,
             registry,
             requests,
             rejections,
             upstream_seconds,
+            body_timeouts,
         }
     }
 
@@ -110,6 +128,19 @@ impl Metrics {
     pub fn observe_upstream(&self, took: Duration) {
         if self.enabled {
             self.upstream_seconds.observe(took.as_secs_f64());
+        }
+    }
+
+    /// Counts a body cut off by `timeout`: `body` is `request` or `response`.
+    pub fn count_body_timeout(&self, body: &'static str, timeout: crate::body::BodyTimeout) {
+        if self.enabled {
+            let after = match timeout {
+                crate::body::BodyTimeout::Idle(_) => "idle",
+                crate::body::BodyTimeout::Total(_) => "total",
+            };
+            self.body_timeouts
+                .get_or_create(&BodyTimeoutLabels { body, after })
+                .inc();
         }
     }
 

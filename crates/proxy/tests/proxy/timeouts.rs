@@ -6,12 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossgate::Policy;
 use crossgate_proxy::body::BodyTimeouts;
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::{Upstream, client};
+use crossgate_proxy::metrics::Metrics;
 use crossgate_proxy::serve::ConnectionTimeouts;
 use crossgate_tower::CorsLayer;
 use http_body_util::{BodyExt, Empty};
@@ -81,6 +83,15 @@ fn policy() -> Policy {
 
 /// The proxy in front of `upstream`, with `body` timeouts.
 fn proxy(upstream: SocketAddr, body: BodyTimeouts) -> crossgate_tower::Cors<Upstream> {
+    counted_proxy(upstream, body, Arc::new(Metrics::new()))
+}
+
+/// [`proxy`], counting in `metrics`.
+fn counted_proxy(
+    upstream: SocketAddr,
+    body: BodyTimeouts,
+    metrics: Arc<Metrics>,
+) -> crossgate_tower::Cors<Upstream> {
     let rules = TargetRules {
         allow_private: true,
         ports: Ports::Any,
@@ -93,7 +104,8 @@ fn proxy(upstream: SocketAddr, body: BodyTimeouts) -> crossgate_tower::Cors<Upst
             client(GuardedConnector::new(rules)),
             Duration::from_secs(5),
         )
-        .body_timeouts(body),
+        .body_timeouts(body)
+        .metrics(metrics),
     )
 }
 
@@ -117,12 +129,14 @@ async fn read_body(
 async fn an_upstream_that_stalls_mid_body_is_cut_off_and_the_proxy_keeps_serving() {
     let upstream = faulty_upstream().await;
     let idle = Duration::from_millis(300);
-    let addr = listen(proxy(
+    let metrics = Arc::new(Metrics::new());
+    let addr = listen(counted_proxy(
         upstream,
         BodyTimeouts {
             idle: Some(idle),
             total: None,
         },
+        metrics.clone(),
     ))
     .await;
     let response = open(addr, "GET", "/stall", &[("origin", PAGE)], "").await;
@@ -135,6 +149,12 @@ async fn an_upstream_that_stalls_mid_body_is_cut_off_and_the_proxy_keeps_serving
     assert!(
         took >= idle,
         "cut after the idle timeout, not before: {took:?}"
+    );
+    let counted = metrics.encode();
+    assert!(
+        counted
+            .contains("crossgate_proxy_body_timeouts_total{body=\"response\",after=\"idle\"} 1\n"),
+        "{counted}"
     );
 
     // Other requests are served all the while, and after.
@@ -295,12 +315,14 @@ async fn a_client_whose_body_stalls_gets_a_408_the_page_can_read() {
             });
         }
     });
-    let addr = listen(proxy(
+    let metrics = Arc::new(Metrics::new());
+    let addr = listen(counted_proxy(
         upstream,
         BodyTimeouts {
             idle: Some(Duration::from_millis(300)),
             total: None,
         },
+        metrics.clone(),
     ))
     .await;
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -323,6 +345,12 @@ async fn a_client_whose_body_stalls_gets_a_408_the_page_can_read() {
     assert!(
         response.contains("access-control-allow-origin: http://localhost:5173"),
         "the page can read why: {response}"
+    );
+    let counted = metrics.encode();
+    assert!(
+        counted
+            .contains("crossgate_proxy_body_timeouts_total{body=\"request\",after=\"idle\"} 1\n"),
+        "{counted}"
     );
 }
 
