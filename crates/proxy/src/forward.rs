@@ -45,6 +45,11 @@ impl UpstreamClient {
     pub fn h1_pool(&self) -> &crate::h1::Pool {
         &self.h1
     }
+
+    /// The connector both paths open connections with.
+    pub fn connector(&self) -> &GuardedConnector {
+        &self.connector
+    }
 }
 
 /// A client over `connector`, speaking HTTP/1.1 and (over TLS, by ALPN) HTTP/2.
@@ -312,7 +317,7 @@ impl Shared {
 
 /// The fast path's errors as the other path's: a connector's refusal is a 403, with its reason;
 /// anything else a 502 that says what failed.
-fn h1_error(error: crate::h1::Error) -> ProxyError {
+pub(crate) fn h1_error(error: crate::h1::Error) -> ProxyError {
     match error {
         crate::h1::Error::Connect(connect) => ProxyError::Connect {
             code: connect.code(),
