@@ -61,8 +61,11 @@ pub const MAX_HEADERS: usize = 100;
 const MAX_CHUNK_LINE: usize = 4096;
 const MAX_TRAILERS: usize = 64 * 1024;
 
-/// How much is read from the upstream at once.
-const READ_SIZE: usize = 64 * 1024;
+/// How much of a body is read from the upstream at once: at first, and at most. As hyper does,
+/// the size doubles each time a read fills it, so that a large body moves in large frames (fewer
+/// system calls and frames on both sides) and a small one does not take a large buffer.
+const READ_FIRST: usize = 16 * 1024;
+const READ_MOST: usize = 512 * 1024;
 
 /// Idle connections to upstreams, shared by the clones of one worker's services.
 #[derive(Clone, Default)]
@@ -205,6 +208,7 @@ impl Pool {
             reuse: framing.keep_alive,
             pool: self.clone(),
             key: key.clone(),
+            read_size: READ_FIRST,
         };
         if message.is_end_stream() {
             message.finish();
@@ -537,6 +541,8 @@ pub struct Message {
     reuse: bool,
     pool: Pool,
     key: Arc<str>,
+    /// How much the next read asks for.
+    read_size: usize,
 }
 
 impl fmt::Debug for Message {
@@ -753,7 +759,7 @@ impl Body for Message {
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
-            conn.buf.reserve(READ_SIZE);
+            conn.buf.reserve(this.read_size);
             match ready!(poll_fill(&conn.stream, &mut conn.buf, cx)) {
                 Ok(0) if this.framing == BodyFraming::UntilClose => {
                     this.framing = BodyFraming::Done;
@@ -771,7 +777,11 @@ impl Body for Message {
                             .to_owned(),
                     });
                 }
-                Ok(_) => {}
+                Ok(read) => {
+                    if read >= this.read_size {
+                        this.read_size = (this.read_size * 2).min(READ_MOST);
+                    }
+                }
                 Err(e) => return this.fail(format!("reading the upstream's body failed: {e}")),
             }
         }

@@ -1,12 +1,15 @@
-//! crossgate-proxy: the CORS proxy (upstream and anywhere modes, JSONP). Being built in the
-//! `crossgate proxy` issue; what exists so far is its network boundary:
+//! crossgate-proxy: the CORS proxy (upstream and anywhere modes, JSONP) that `crossgate proxy`
+//! composes. The map is in ARCHITECTURE.md; in short:
 //!
 //! - [`ssrf`]: which addresses the proxy may connect to (public unicast only, unless the operator
 //!   allows private networks), IPv6 forms judged by the IPv4 address they carry.
 //! - [`connect`]: [`GuardedConnector`](connect::GuardedConnector), the only way the proxy opens
 //!   an upstream connection: target rules (scheme, port, host allowlist), then resolution, then
 //!   every resolved address checked, then the dial — so DNS rebinding has no second lookup to
-//!   use. A `tower::Service<Uri>` for hyper-util's client.
+//!   use.
+//! - [`forward`] and [`anywhere`]: the two modes' services; [`h1`]: their fast path for a `GET`
+//!   or `HEAD` to a plain-HTTP target; [`routes`], [`jsonp`], [`limit`], [`metrics`]: the layers
+//!   around them; [`serve`]: the server side (hyper), timeouts, workers sharing a socket.
 //!
 //! # What this crate does not do
 //!
