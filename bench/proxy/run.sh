@@ -100,11 +100,13 @@ EOF
 nginx -c "$work/up.conf" -p "$work"
 nginx -c "$work/ng.conf" -p "$work"
 node cors-anywhere.js "$CA" > "$work/logs/ca.log" 2>&1 & pids+=($!)
+ca_pid=$!
 "$crossgate" proxy --upstream "http://127.0.0.1:$UP" --allow-origin "$ORIGIN" --allow-methods PUT \
   --allow-headers content-type --max-response-body 0 --listen "127.0.0.1:$CX" > "$work/logs/cx.out" 2> "$work/logs/cx.err" & pids+=($!)
 cx_pid=$!
 "$crossgate" proxy --listen "127.0.0.1:$CY" --allow-private --allow-port "$UP" --rate-per-ip 0 \
   --rate-per-origin 0 --rate-per-target 0 --max-response-body 0 > "$work/logs/cy.out" 2> "$work/logs/cy.err" & pids+=($!)
+cy_pid=$!
 
 # Ready when each answers (a bounded wait, polling, not a sleep for correctness).
 wait_for() {
@@ -132,16 +134,45 @@ check cors-anywhere "http://127.0.0.1:$CA/http://127.0.0.1:$UP/small"
 check crossgate-upstream "http://127.0.0.1:$CX/small"
 check crossgate-anywhere "http://127.0.0.1:$CY/http://127.0.0.1:$UP/small"
 
-# wrk, 2 threads; prints "rps p99_ms errors".
+# CPU time (user + system, clock ticks) of every thread of the processes given.
+ticks() {
+  local total=0 stat
+  for pid in "$@"; do
+    for stat in /proc/"$pid"/task/*/stat; do
+      # Fields 14 and 15 (utime, stime); the command name (field 2) has no spaces here.
+      total=$((total + $(awk '{print $14 + $15}' "$stat" 2>/dev/null || echo 0)))
+    done
+  done
+  echo "$total"
+}
+
+# wrk, 2 threads, against a server whose processes are $SERVER_PIDS; prints "rps p99_ms errors
+# cpu_us_per_request" (the server's CPU time over the run divided by the requests it answered).
 run_wrk() {
   local connections="$1"; shift
-  local log
+  local log before after
+  before="$(ticks $SERVER_PIDS)"
   log="$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "$@" 2>&1)"
-  local rps p99 errors
+  after="$(ticks $SERVER_PIDS)"
+  local rps p99 errors requests cpu
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$log")"
   p99="$(awk '$1 == "99%" {print $2}' <<<"$log")"
   errors="$(awk '/Non-2xx or 3xx responses/ {print $NF} /Socket errors/ {print "socket-errors"}' <<<"$log" | paste -sd, -)"
-  echo "${rps:-0} ${p99:-?} ${errors:-0}"
+  requests="$(awk '/requests in/ {print $1}' <<<"$log")"
+  cpu="$(awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" -v n="${requests:-0}" \
+    'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "?" }')"
+  echo "${rps:-0} ${p99:-?} ${errors:-0} $cpu"
+}
+
+# The processes serving each row: nginx's workers, node, crossgate.
+server_pids() {
+  case "$1" in
+    upstream) pgrep -P "$(cat "$work/up.pid")" | paste -sd' ' - ;;
+    nginx) pgrep -P "$(cat "$work/ng.pid")" | paste -sd' ' - ;;
+    cors-anywhere) echo "$ca_pid" ;;
+    crossgate-upstream) echo "$cx_pid" ;;
+    crossgate-anywhere) echo "$cy_pid" ;;
+  esac
 }
 
 declare -A target_small=(
@@ -165,19 +196,20 @@ order=(upstream nginx cors-anywhere crossgate-upstream crossgate-anywhere)
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2, ${seconds} s per case; $(nginx -v 2>&1 | sed 's/.*: //'), cors-anywhere 0.4.4 on Node.js $(node --version)."
   echo
-  echo "| server | GET req/s | GET p99 | preflight req/s | preflight p99 | 1 MiB req/s | 1 MiB p99 | non-2xx |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| server | GET req/s | GET p99 | GET CPU µs/req | preflight req/s | preflight p99 | 1 MiB req/s | 1 MiB p99 | non-2xx |"
+  echo "|---|---|---|---|---|---|---|---|---|"
 } > "$out/results.md"
 for name in "${order[@]}"; do
   echo "bench: $name" >&2
-  read -r get_rps get_p99 get_err < <(run_wrk 64 -H "Origin: $ORIGIN" "${target_small[$name]}")
+  SERVER_PIDS="$(server_pids "$name")"
+  read -r get_rps get_p99 get_err get_cpu < <(run_wrk 64 -H "Origin: $ORIGIN" "${target_small[$name]}")
   if [ "$name" = upstream ]; then
     pre_rps="—" pre_p99="—" pre_err=0
   else
-    read -r pre_rps pre_p99 pre_err < <(run_wrk 64 -s preflight.lua "${target_small[$name]}")
+    read -r pre_rps pre_p99 pre_err _ < <(run_wrk 64 -s preflight.lua "${target_small[$name]}")
   fi
-  read -r big_rps big_p99 big_err < <(run_wrk 16 -H "Origin: $ORIGIN" "${target_big[$name]}")
-  echo "| $name | $get_rps | $get_p99 | $pre_rps | $pre_p99 | $big_rps | $big_p99 | $get_err/$pre_err/$big_err |" >> "$out/results.md"
+  read -r big_rps big_p99 big_err _ < <(run_wrk 16 -H "Origin: $ORIGIN" "${target_big[$name]}")
+  echo "| $name | $get_rps | $get_p99 | $get_cpu | $pre_rps | $pre_p99 | $big_rps | $big_p99 | $get_err/$pre_err/$big_err |" >> "$out/results.md"
 done
 
 # 1 GiB through crossgate (upstream mode): peak resident memory before and after.
