@@ -661,14 +661,7 @@ fn run_workers<S>(
     make: impl Fn() -> S + Sync,
 ) -> anyhow::Result<()>
 where
-    S: tower_service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<crossgate_proxy::body::ProxyBody>,
-        > + Clone
-        + Send
-        + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S::Future: Send + 'static,
+    S: crossgate_proxy::serve::ProxyService,
 {
     let drain = Duration::from_secs(30);
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -94,6 +94,32 @@ impl Default for ConnectionTimeouts {
     }
 }
 
+/// What the proxy serves: a cloneable, sendable service from hyper's requests to the proxy's
+/// answers (a mode's service with its layers). Implemented for every such service.
+pub trait ProxyService:
+    tower_service::Service<
+        Request<Incoming>,
+        Response = Response<ProxyBody>,
+        Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> ProxyService for S where
+    S: tower_service::Service<
+            Request<Incoming>,
+            Response = Response<ProxyBody>,
+            Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// Serves `service` on `listener` until `shutdown` completes, then waits for the requests in
 /// flight (at most `drain` long); connections are held as [`ConnectionTimeouts::default`] says.
 pub async fn serve<S>(
@@ -102,12 +128,7 @@ pub async fn serve<S>(
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) where
-    S: tower_service::Service<Request<Incoming>, Response = Response<ProxyBody>>
-        + Clone
-        + Send
-        + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S::Future: Send + 'static,
+    S: ProxyService,
 {
     serve_with(
         listener,
@@ -127,12 +148,7 @@ pub async fn serve_with<S>(
     drain: Duration,
     timeouts: ConnectionTimeouts,
 ) where
-    S: tower_service::Service<Request<Incoming>, Response = Response<ProxyBody>>
-        + Clone
-        + Send
-        + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S::Future: Send + 'static,
+    S: ProxyService,
 {
     serve_connections(listener, service, shutdown, drain, timeouts, None).await;
 }
@@ -202,12 +218,7 @@ pub async fn serve_shared<S>(
     timeouts: ConnectionTimeouts,
     share: Share,
 ) where
-    S: tower_service::Service<Request<Incoming>, Response = Response<ProxyBody>>
-        + Clone
-        + Send
-        + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S::Future: Send + 'static,
+    S: ProxyService,
 {
     serve_connections(listener, service, shutdown, drain, timeouts, Some(share)).await;
 }
@@ -220,12 +231,7 @@ async fn serve_connections<S>(
     timeouts: ConnectionTimeouts,
     share: Option<Share>,
 ) where
-    S: tower_service::Service<Request<Incoming>, Response = Response<ProxyBody>>
-        + Clone
-        + Send
-        + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S::Future: Send + 'static,
+    S: ProxyService,
 {
     // Each connection holds a receiver until it is done: `closed` tells when all are.
     let (stop, stopping) = watch::channel(());
