@@ -122,9 +122,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECONDS")]
     body_timeout: Option<u64>,
     /// Seconds a client connection may have bytes to write and write none of them (the client
-    /// reads nothing) before it is closed, as nginx's send_timeout; 0 for no limit. HTTP/2: the
-    /// connection's writes as a whole (a stream starved of flow-control window by a client that
-    /// still reads the connection is not caught)
+    /// reads nothing) before it is closed, as nginx's send_timeout; 0 for no limit. Also per
+    /// answer: an HTTP/2 stream the client gives no flow-control window for that long closes the
+    /// connection
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     send_timeout: u64,
     /// Seconds a client connection may stay open with no request in flight before it is closed

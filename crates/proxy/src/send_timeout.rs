@@ -10,11 +10,11 @@
 //! which later stalls reset.
 //!
 //! It watches the connection's writes as a whole, not each answer. Over HTTP/2 that covers a
-//! client that stops reading the connection (the socket fills, whatever the streams). It does not
-//! cover a client that keeps reading but withholds flow-control window (`WINDOW_UPDATE`) from a
-//! stream, or from the whole connection, while answering pings: the proxy then has nothing it may
-//! write, so no write waits and the clock never starts; the starved stream's body is not pulled
-//! either, so its body timeouts do not fire. Its other streams are served meanwhile.
+//! client that stops reading the connection (the socket fills, whatever the streams). A client
+//! that keeps reading but withholds flow-control window (`WINDOW_UPDATE`) from a stream, or from
+//! the whole connection, gives the proxy nothing it may write, so no write waits here: `serve`
+//! watches each answer for that (an answer hyper has not asked for a frame for
+//! `send_timeout` closes the connection).
 
 use std::future::Future;
 use std::io;

@@ -8,9 +8,11 @@
 //! closed when a ping goes unanswered; and a connection of either kind with no request in flight
 //! for [`ConnectionTimeouts::idle`] is shut down gracefully (HTTP/2: `GOAWAY`). A client that
 //! stops reading is closed too: a connection with bytes to write that writes none of them for
-//! [`ConnectionTimeouts::send_timeout`] fails (nginx's `send_timeout`). Over HTTP/2 that watches
-//! the connection's writes as a whole: a client that keeps reading but withholds flow-control
-//! window from a stream is not caught by it (nothing waits to be written).
+//! [`ConnectionTimeouts::send_timeout`] fails (nginx's `send_timeout`), and so does one with an
+//! answer whose body hyper has not asked for a frame for as long: over HTTP/2, a stream the client
+//! gives no flow-control window while it keeps reading the connection (nothing waits to be
+//! written then, so the first check cannot see it). Each HTTP/2 answer, and each HTTP/1.1 answer
+//! of more than one frame, is watched; the watch is checked four times per timeout.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -74,10 +76,9 @@ pub struct ConnectionTimeouts {
     /// Both protocols: how long a connection may have bytes to write and write none of them
     /// before it is closed (nginx's `send_timeout`): a client that stops reading fills its
     /// socket, hyper stops pulling the answer's body, and no body timeout can fire. The clock
-    /// runs only while a write waits, and restarts at each write that makes progress. HTTP/2:
-    /// the connection's writes as a whole; a stream starved of flow-control window by a client
-    /// that still reads the connection is not caught (nothing waits to be written). `None`: no
-    /// limit.
+    /// runs only while a write waits, and restarts at each write that makes progress. Also per
+    /// answer: a body hyper has not asked for its next frame for this long (over HTTP/2, a
+    /// stream given no flow-control window) closes the connection. `None`: no limit.
     pub send_timeout: Option<Duration>,
 }
 
@@ -294,9 +295,32 @@ async fn serve_connections<S>(
             let mut connection = std::pin::pin!(connection);
             let idle = tokio::time::sleep(timeouts.idle);
             let mut idle = std::pin::pin!(idle);
+            // The send timeout per answer: a body whose frame hyper has held that long (an
+            // HTTP/2 stream the client gives no window, while it reads the rest) closes the
+            // connection. Checked four times per timeout.
+            let held_check = timeouts
+                .send_timeout
+                .map(|timeout| (timeout, (timeout / 4).max(Duration::from_millis(10))));
+            let mut check = tokio::time::interval_at(
+                Instant::now() + held_check.map_or(Duration::from_secs(3600), |(_, every)| every),
+                held_check.map_or(Duration::from_secs(3600), |(_, every)| every),
+            );
             let mut closing = false;
             loop {
                 tokio::select! {
+                    _ = check.tick(), if held_check.is_some() => {
+                        if let (Some((timeout, _)), Some(held)) = (held_check, activity.longest_hold()) {
+                            if held >= timeout {
+                                tracing::warn!(
+                                    target: "crossgate_proxy",
+                                    %peer,
+                                    "closing a connection: it has taken no bytes of an answer for {} ms (send timeout; over HTTP/2, no flow-control window for the stream)",
+                                    held.as_millis()
+                                );
+                                break;
+                            }
+                        }
+                    }
                     ended = connection.as_mut() => {
                         if let Err(e) = ended {
                             tracing::debug!(target: "crossgate_proxy", %peer, "connection ended: {e}");
@@ -343,6 +367,10 @@ struct Activity {
     in_flight: AtomicUsize,
     /// Milliseconds after `opened`.
     last: AtomicU64,
+    /// The bodies being streamed (more than one frame): each slot holds when hyper last took a
+    /// frame from it without coming back for the next (milliseconds after `opened`, plus one),
+    /// or 0 while hyper is asking it for one.
+    held: std::sync::Mutex<Vec<Arc<AtomicU64>>>,
 }
 
 impl Activity {
@@ -351,12 +379,37 @@ impl Activity {
             opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last: AtomicU64::new(0),
+            held: std::sync::Mutex::new(Vec::new()),
         }
     }
 
+    fn millis(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A new slot in `held`, holding from now.
+    fn hold(&self) -> Arc<AtomicU64> {
+        let slot = Arc::new(AtomicU64::new(self.millis() + 1));
+        if let Ok(mut all) = self.held.lock() {
+            all.push(slot.clone());
+        }
+        slot
+    }
+
+    /// How long the body hyper has been holding a frame of the longest (without asking for the
+    /// next) has been held: over HTTP/2, a stream the client gives no flow-control window.
+    fn longest_hold(&self) -> Option<Duration> {
+        let now = self.millis();
+        let held = self.held.lock().ok()?;
+        held.iter()
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .filter(|&since| since > 0)
+            .min()
+            .map(|since| Duration::from_millis(now.saturating_sub(since - 1)))
+    }
+
     fn touch(&self) {
-        let millis = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(millis, Ordering::Relaxed);
+        self.last.store(self.millis(), Ordering::Relaxed);
     }
 
     /// A request begins: its answer is in flight until the guard is dropped (with the body).
@@ -388,11 +441,14 @@ impl Drop for InFlight {
     }
 }
 
-/// An answer's body, holding its request's [`InFlight`] until hyper is done with it.
+/// An answer's body, holding its request's [`InFlight`] until hyper is done with it, and
+/// telling its connection's [`Activity`] when hyper holds one of its frames (a body of one frame,
+/// most answers, is never tracked).
 #[derive(Debug)]
 struct Answer {
     body: ProxyBody,
-    _in_flight: Option<InFlight>,
+    in_flight: Option<InFlight>,
+    held: Option<Arc<AtomicU64>>,
 }
 
 impl Body for Answer {
@@ -403,7 +459,21 @@ impl Body for Answer {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        if let Some(held) = &this.held {
+            held.store(0, Ordering::Relaxed);
+        }
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if let (Poll::Ready(Some(Ok(_))), Some(in_flight)) = (&polled, &this.in_flight) {
+            if !this.body.is_end_stream() {
+                let activity = &in_flight.0;
+                match &this.held {
+                    Some(held) => held.store(activity.millis() + 1, Ordering::Relaxed),
+                    None => this.held = Some(activity.hold()),
+                }
+            }
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -412,6 +482,16 @@ impl Body for Answer {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let (Some(held), Some(in_flight)) = (&self.held, &self.in_flight) {
+            if let Ok(mut all) = in_flight.0.held.lock() {
+                all.retain(|slot| !Arc::ptr_eq(slot, held));
+            }
+        }
     }
 }
 
@@ -441,8 +521,12 @@ where
 
     fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(ClientAddr(self.peer));
+        // HTTP/2: hyper asks a body for its first frame only once the stream has window, so a
+        // stream the client gives none is watched from the start.
+        let watched = request.version() == http::Version::HTTP_2;
         Answering {
             in_flight: Some(self.activity.begin()),
+            watched,
             future: self.inner.call(request),
         }
     }
@@ -454,6 +538,7 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         in_flight: Option<InFlight>,
+        watched: bool,
     }
 }
 
@@ -467,9 +552,14 @@ where
         let this = self.project();
         let response = std::task::ready!(this.future.poll(cx))?;
         let in_flight = this.in_flight.take();
+        let held = match &in_flight {
+            Some(in_flight) if *this.watched => Some(in_flight.0.hold()),
+            _ => None,
+        };
         Poll::Ready(Ok(response.map(|body| Answer {
             body,
-            _in_flight: in_flight,
+            in_flight,
+            held,
         })))
     }
 }

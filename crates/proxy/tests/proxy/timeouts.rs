@@ -538,3 +538,64 @@ async fn an_http2_client_that_stops_reading_is_closed_after_the_send_timeout() {
     assert!(received > 0, "the answer had begun");
     assert!(received < 64 << 20, "the whole body came: {received} bytes");
 }
+
+#[tokio::test]
+async fn an_http2_stream_given_no_window_is_closed_after_the_send_timeout() {
+    let (ended, mut upstream_ended) = tokio::sync::mpsc::unbounded_channel();
+    let upstream = big_upstream(ended).await;
+    let send_timeout = Duration::from_secs(1);
+    let addr = listen_with(
+        proxy(upstream, BodyTimeouts::default()),
+        ConnectionTimeouts {
+            send_timeout: Some(send_timeout),
+            ..ConnectionTimeouts::default()
+        },
+    )
+    .await;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut reading, mut writing) = stream.into_split();
+    // The HTTP/2 preface; SETTINGS with an initial stream window of 0, the proxy's SETTINGS
+    // acked blindly; `GET /big` (HPACK as above). The client reads everything the proxy sends,
+    // so no write of the connection ever waits: only the stream is starved.
+    writing
+        .write_all(
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\
+              \x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\
+              \x00\x00\x00\x04\x01\x00\x00\x00\x00\
+              \x00\x00\x0b\x01\x05\x00\x00\x00\x01\x82\x86\x44\x04/big\x41\x01x",
+        )
+        .await
+        .expect("send");
+    let started = std::time::Instant::now();
+    let drained = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0usize;
+        while let Ok(n) = reading.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        total
+    });
+
+    tokio::time::timeout(Duration::from_secs(10), upstream_ended.recv())
+        .await
+        .expect("the proxy let go of a stream given no window within 10 s")
+        .expect("the upstream runs");
+    let took = started.elapsed();
+    assert!(
+        took >= send_timeout,
+        "closed after the send timeout, not before: {took:?}"
+    );
+    let received = tokio::time::timeout(Duration::from_secs(10), drained)
+        .await
+        .expect("the connection was closed")
+        .expect("the reader ran");
+    assert!(
+        received > 0,
+        "the proxy's SETTINGS and the answer's head came"
+    );
+    assert!(received < 1 << 20, "no body could come: {received} bytes");
+    drop(writing);
+}
