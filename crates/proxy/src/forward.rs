@@ -427,8 +427,16 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .filter(|name| name != "close" && !HOP_BY_HOP.contains(name))
+            .map(str::trim)
+            // Compared as text first: `keep-alive` is not one of `http`'s standard names, and
+            // making a `HeaderName` of it would allocate for a header removed anyway.
+            .filter(|name| {
+                !name.eq_ignore_ascii_case("close")
+                    && !HOP_BY_HOP
+                        .iter()
+                        .any(|hop| name.eq_ignore_ascii_case(hop.as_str()))
+            })
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
         for name in named {
             headers.remove(name);

@@ -36,7 +36,7 @@
 //! the proxy makes one per worker thread, with the rest of the worker's services.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
@@ -306,8 +306,8 @@ fn encode_head(method: &Method, target: &Uri, headers: &HeaderMap) -> Vec<u8> {
         None => {
             head.extend_from_slice(target.host().unwrap_or_default().as_bytes());
             if let Some(port) = target.port_u16().filter(|&port| port != 80) {
-                head.push(b':');
-                head.extend_from_slice(port.to_string().as_bytes());
+                // Into the head directly (no `String` per request); writing to a `Vec` cannot fail.
+                let _ = write!(head, ":{port}");
             }
         }
     }
