@@ -450,9 +450,14 @@ async fn big_upstream(ended: tokio::sync::mpsc::UnboundedSender<()>) -> SocketAd
     upstream
 }
 
-#[tokio::test]
-async fn a_client_that_stops_reading_is_closed_after_the_send_timeout() {
-    let (ended, mut upstream_ended) = tokio::sync::mpsc::unbounded_channel();
+/// The proxy with a 1 s send timeout in front of [`big_upstream`]: its address, the timeout, and
+/// the upstream's word that the proxy let go of an answer.
+async fn behind_send_timeout() -> (
+    SocketAddr,
+    Duration,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    let (ended, upstream_ended) = tokio::sync::mpsc::unbounded_channel();
     let upstream = big_upstream(ended).await;
     let send_timeout = Duration::from_secs(1);
     let addr = listen_with(
@@ -463,6 +468,12 @@ async fn a_client_that_stops_reading_is_closed_after_the_send_timeout() {
         },
     )
     .await;
+    (addr, send_timeout, upstream_ended)
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_after_the_send_timeout() {
+    let (addr, send_timeout, mut upstream_ended) = behind_send_timeout().await;
     let mut stalled = tokio::net::TcpStream::connect(addr).await.expect("connect");
     stalled
         .write_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
@@ -497,17 +508,7 @@ async fn a_client_that_stops_reading_is_closed_after_the_send_timeout() {
 
 #[tokio::test]
 async fn an_http2_client_that_stops_reading_is_closed_after_the_send_timeout() {
-    let (ended, mut upstream_ended) = tokio::sync::mpsc::unbounded_channel();
-    let upstream = big_upstream(ended).await;
-    let send_timeout = Duration::from_secs(1);
-    let addr = listen_with(
-        proxy(upstream, BodyTimeouts::default()),
-        ConnectionTimeouts {
-            send_timeout: Some(send_timeout),
-            ..ConnectionTimeouts::default()
-        },
-    )
-    .await;
+    let (addr, send_timeout, mut upstream_ended) = behind_send_timeout().await;
     let mut stalled = tokio::net::TcpStream::connect(addr).await.expect("connect");
     // The HTTP/2 preface; SETTINGS with the largest initial window, acked the proxy's blindly;
     // the connection's window opened as wide; then `GET /big` (HPACK: :method GET, :scheme
@@ -541,17 +542,7 @@ async fn an_http2_client_that_stops_reading_is_closed_after_the_send_timeout() {
 
 #[tokio::test]
 async fn an_http2_stream_given_no_window_is_closed_after_the_send_timeout() {
-    let (ended, mut upstream_ended) = tokio::sync::mpsc::unbounded_channel();
-    let upstream = big_upstream(ended).await;
-    let send_timeout = Duration::from_secs(1);
-    let addr = listen_with(
-        proxy(upstream, BodyTimeouts::default()),
-        ConnectionTimeouts {
-            send_timeout: Some(send_timeout),
-            ..ConnectionTimeouts::default()
-        },
-    )
-    .await;
+    let (addr, send_timeout, mut upstream_ended) = behind_send_timeout().await;
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut reading, mut writing) = stream.into_split();
     // The HTTP/2 preface; SETTINGS with an initial stream window of 0, the proxy's SETTINGS
