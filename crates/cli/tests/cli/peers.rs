@@ -119,6 +119,12 @@ pub(crate) struct Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
+        // The whole group (see `spawn`), then the server itself, which is waited for.
+        #[cfg(unix)]
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -183,6 +189,10 @@ fn spawn(
     command: &mut Command,
 ) -> Result<Peer, String> {
     let log = File::create(dir.0.join("server.log")).expect("create server.log");
+    // A process group of its own, so that dropping the peer kills what it started too (Apache's
+    // mod_cgid daemon outlived a killed `apache2 -X`, one per run).
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(command, 0);
     let child = command
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("clone the log file"))
