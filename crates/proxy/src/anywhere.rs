@@ -16,16 +16,12 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body::Body as _;
 use hyper::body::Incoming;
 
 use crate::body::{BodyTimeouts, ProxyBody};
 use crate::connect::BoxFuture;
 use crate::error::{ProxyError, answer};
-use crate::forward::{
-    Limits, UpstreamClient, check_framing, check_method, client_error, h1_error, remove_hop_by_hop,
-};
-use crate::h1::Pool;
+use crate::forward::{Limits, UpstreamClient, check_framing, check_method, remove_hop_by_hop};
 use crate::limit::RateLimits;
 
 /// The most redirects followed inside the proxy for one request.
@@ -140,40 +136,14 @@ impl Anywhere {
             }
             let uri = to_uri(&url)?;
             let started = self.metrics.as_ref().map(|_| std::time::Instant::now());
-            let response = if Pool::takes(&method, &parts.headers, body.is_end_stream(), &uri) {
-                let sent = tokio::time::timeout(
-                    self.timeout,
-                    self.client.h1_pool().send(
-                        self.client.connector(),
-                        &Pool::key(&uri),
-                        &method,
-                        &uri,
-                        &parts.headers,
-                    ),
-                )
+            let mut outgoing = Request::new(std::mem::take(&mut body));
+            *outgoing.method_mut() = method.clone();
+            *outgoing.uri_mut() = uri;
+            *outgoing.headers_mut() = parts.headers.clone();
+            let response = self
+                .client
+                .send(outgoing, None, self.timeout, self.limits.response_body)
                 .await;
-                match sent {
-                    Err(_) => Err(ProxyError::UpstreamTimeout(self.timeout)),
-                    Ok(Err(e)) => Err(h1_error(e)),
-                    Ok(Ok(response)) => {
-                        Ok(response
-                            .map(|body| ProxyBody::stream_h1(body, self.limits.response_body)))
-                    }
-                }
-            } else {
-                let mut outgoing = Request::new(std::mem::take(&mut body));
-                *outgoing.method_mut() = method.clone();
-                *outgoing.uri_mut() = uri;
-                *outgoing.headers_mut() = parts.headers.clone();
-                let sent = tokio::time::timeout(self.timeout, self.client.request(outgoing)).await;
-                match sent {
-                    Err(_) => Err(ProxyError::UpstreamTimeout(self.timeout)),
-                    Ok(Err(e)) => Err(client_error(&e)),
-                    Ok(Ok(response)) => {
-                        Ok(response.map(|body| ProxyBody::stream(body, self.limits.response_body)))
-                    }
-                }
-            };
             if let (Some(metrics), Some(started)) = (&self.metrics, started) {
                 metrics.observe_upstream(started.elapsed());
             }

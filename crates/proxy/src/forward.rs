@@ -33,22 +33,52 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// Sends `request` through hyper-util's pooled client.
-    pub fn request(
+    /// Sends `request` (its URI absolute, hop-by-hop headers gone) and waits at most `timeout`
+    /// for the answer's head; the answer's body is relayed, cut off past `limit` bytes. A `GET`
+    /// or `HEAD` without a body to a plain-HTTP target takes the fast path, on the connections of
+    /// `key` (made from the URI when `None`: a caller that always sends to one place makes it
+    /// once); anything else hyper-util's client. Errors are as the client gets them.
+    pub(crate) async fn send(
         &self,
         request: Request<ProxyBody>,
-    ) -> hyper_util::client::legacy::ResponseFuture {
-        self.pooled.request(request)
-    }
-
-    /// The HTTP/1.1 fast path's pool.
-    pub fn h1_pool(&self) -> &crate::h1::Pool {
-        &self.h1
-    }
-
-    /// The connector both paths open connections with.
-    pub fn connector(&self) -> &GuardedConnector {
-        &self.connector
+        key: Option<&std::sync::Arc<str>>,
+        timeout: Duration,
+        limit: Option<u64>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let fast = crate::h1::Pool::takes(
+            request.method(),
+            request.headers(),
+            request.body().is_end_stream(),
+            request.uri(),
+        );
+        if !fast {
+            return match tokio::time::timeout(timeout, self.pooled.request(request)).await {
+                Err(_) => Err(ProxyError::UpstreamTimeout(timeout)),
+                Ok(Err(e)) => Err(client_error(&e)),
+                Ok(Ok(response)) => Ok(response.map(|body| ProxyBody::stream(body, limit))),
+            };
+        }
+        let made;
+        let key = match key {
+            Some(key) => key,
+            None => {
+                made = crate::h1::Pool::key(request.uri());
+                &made
+            }
+        };
+        let (parts, _) = request.into_parts();
+        let sent = self.h1.send(
+            &self.connector,
+            key,
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+        );
+        match tokio::time::timeout(timeout, sent).await {
+            Err(_) => Err(ProxyError::UpstreamTimeout(timeout)),
+            Ok(Err(e)) => Err(h1_error(e)),
+            Ok(Ok(response)) => Ok(response.map(|body| ProxyBody::stream_h1(body, limit))),
+        }
     }
 }
 
@@ -247,52 +277,29 @@ impl Shared {
         for (name, value) in &self.inject {
             parts.headers.insert(name.clone(), value.clone());
         }
+        // An empty body (most requests) is not relayed: nothing to time or limit.
+        let body = if body.is_end_stream() {
+            ProxyBody::Empty
+        } else {
+            ProxyBody::stream(body, self.limits.request_body)
+                .timeouts(self.body_timeouts.for_request())
+                .counted(self.metrics.as_ref(), "request")
+        };
         let started = self.metrics.as_ref().map(|_| std::time::Instant::now());
-        if crate::h1::Pool::takes(
-            &parts.method,
-            &parts.headers,
-            body.is_end_stream(),
-            &parts.uri,
-        ) {
-            let sent = tokio::time::timeout(
+        let sent = self
+            .client
+            .send(
+                Request::from_parts(parts, body),
+                Some(&self.h1_key),
                 self.timeout,
-                self.client.h1.send(
-                    &self.client.connector,
-                    &self.h1_key,
-                    &parts.method,
-                    &parts.uri,
-                    &parts.headers,
-                ),
+                self.limits.response_body,
             )
             .await;
-            self.observe(started);
-            let response = match sent {
-                Err(_) => return Err(ProxyError::UpstreamTimeout(self.timeout)),
-                Ok(Err(e)) => return Err(h1_error(e)),
-                Ok(Ok(response)) => response,
-            };
-            let (parts, body) = response.into_parts();
-            return self.answer(parts, ProxyBody::stream_h1(body, self.limits.response_body));
-        }
-        let body = ProxyBody::stream(body, self.limits.request_body)
-            .timeouts(self.body_timeouts.for_request())
-            .counted(self.metrics.as_ref(), "request");
-        let request = Request::from_parts(parts, body);
-        let sent = tokio::time::timeout(self.timeout, self.client.request(request)).await;
-        self.observe(started);
-        let response = match sent {
-            Err(_) => return Err(ProxyError::UpstreamTimeout(self.timeout)),
-            Ok(Err(e)) => return Err(client_error(&e)),
-            Ok(Ok(response)) => response,
-        };
-        let (parts, body) = response.into_parts();
-        self.answer(parts, ProxyBody::stream(body, self.limits.response_body))
-    }
-
-    fn observe(&self, started: Option<std::time::Instant>) {
         if let (Some(metrics), Some(started)) = (&self.metrics, started) {
             metrics.observe_upstream(started.elapsed());
         }
+        let (parts, body) = sent?.into_parts();
+        self.answer(parts, body)
     }
 
     /// The upstream's answer as the client gets it: within the size limit, without hop-by-hop
@@ -317,7 +324,7 @@ impl Shared {
 
 /// The fast path's errors as the other path's: a connector's refusal is a 403, with its reason;
 /// anything else a 502 that says what failed.
-pub(crate) fn h1_error(error: crate::h1::Error) -> ProxyError {
+fn h1_error(error: crate::h1::Error) -> ProxyError {
     match error {
         crate::h1::Error::Connect(connect) => ProxyError::Connect {
             code: connect.code(),

@@ -275,7 +275,8 @@ impl Pool {
     }
 }
 
-/// Whether `headers` say `Connection: close` (a route may inject it).
+/// Whether `headers` say `Connection: close` (an answer's, or a request's: a route may inject
+/// it).
 fn says_close(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::CONNECTION)
@@ -498,12 +499,7 @@ fn framing(
     status: StatusCode,
     head_only: bool,
 ) -> Result<Framing, HeadError> {
-    let close = version == Version::HTTP_10
-        || headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
+    let close = version == Version::HTTP_10 || says_close(headers);
     let has_te = headers.contains_key(header::TRANSFER_ENCODING);
     let has_length = headers.contains_key(header::CONTENT_LENGTH);
     if has_te && has_length {
