@@ -406,7 +406,8 @@ pub fn check_framing(headers: &HeaderMap) -> Result<(), ProxyError> {
 /// The hop-by-hop headers (RFC 9110 §7.6.1), and every header the `Connection` header names:
 /// they describe one connection, not the message, and never cross a proxy.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    const HOP_BY_HOP: [HeaderName; 9] = [
+    // A `static`, not a `const`: a `const` array is built and dropped at each use.
+    static HOP_BY_HOP: [HeaderName; 9] = [
         header::CONNECTION,
         HeaderName::from_static("keep-alive"),
         HeaderName::from_static("proxy-connection"),

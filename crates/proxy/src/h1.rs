@@ -36,7 +36,8 @@
 //! the proxy makes one per worker thread, with the rest of the worker's services.
 
 use std::fmt;
-use std::io::{self, Write as _};
+use std::future::Future as _;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
@@ -46,7 +47,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::connect::{ConnectError, GuardedConnector};
@@ -182,7 +183,7 @@ impl Pool {
         target: &Uri,
         headers: &HeaderMap,
     ) -> Result<Response<Message>, Error> {
-        let head = encode_head(method, target, headers);
+        let head = encode_head(method, target, key, headers);
         let head_only = method == Method::HEAD;
         let close = says_close(headers);
         let mut pooled = self.take(key);
@@ -290,8 +291,9 @@ fn io_error(what: &str, e: &io::Error) -> Error {
 }
 
 /// The request head: request line, `Host` (the target's, without a default port, as hyper
-/// sets it), then `headers` as they are (typed values: no CR or LF can be in them).
-fn encode_head(method: &Method, target: &Uri, headers: &HeaderMap) -> Vec<u8> {
+/// sets it: its pool `key` without `:80`), then `headers` as they are (typed values: no CR or LF
+/// can be in them).
+fn encode_head(method: &Method, target: &Uri, key: &str, headers: &HeaderMap) -> Vec<u8> {
     let path = target.path_and_query().map_or("/", |p| p.as_str());
     let mut head = Vec::with_capacity(256 + headers.len() * 32);
     head.extend_from_slice(method.as_str().as_bytes());
@@ -304,13 +306,8 @@ fn encode_head(method: &Method, target: &Uri, headers: &HeaderMap) -> Vec<u8> {
     head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     match headers.get(header::HOST) {
         Some(host) => head.extend_from_slice(host.as_bytes()),
-        None => {
-            head.extend_from_slice(target.host().unwrap_or_default().as_bytes());
-            if let Some(port) = target.port_u16().filter(|&port| port != 80) {
-                // Into the head directly (no `String` per request); writing to a `Vec` cannot fail.
-                let _ = write!(head, ":{port}");
-            }
-        }
+        // The key is `host:port` already (made once per upstream, not parsed per request).
+        None => head.extend_from_slice(key.strip_suffix(":80").unwrap_or(key).as_bytes()),
     }
     head.extend_from_slice(b"\r\n");
     for (name, value) in headers {
@@ -409,7 +406,7 @@ async fn read_head(conn: &mut Conn, head_only: bool) -> Result<(Response<()>, Fr
             return Err(HeadError::TooLarge);
         }
         conn.buf.reserve(4096);
-        let read = std::future::poll_fn(|cx| poll_fill(&conn.stream, &mut conn.buf, cx)).await;
+        let read = std::future::poll_fn(|cx| poll_fill(&mut conn.stream, &mut conn.buf, cx)).await;
         match read {
             Ok(0) if !received_any => return Err(HeadError::NothingCame(None)),
             Err(e) if !received_any => return Err(HeadError::NothingCame(Some(e))),
@@ -461,9 +458,20 @@ fn parse_head(buf: &mut BytesMut, head_only: bool) -> Result<Option<Parsed>, Hea
         StatusCode::from_u16(code).map_err(|_| HeadError::Invalid(format!("status {code}")))?;
     // Names and values are slices of the head, which is kept whole (no copy per header): their
     // places first, while `parsed` borrows the buffer.
+    // Most answers carry a few headers: their places fit on the stack (a table for all
+    // `MAX_HEADERS` would be a 3 KiB fill and copy per answer, which profiles showed as the
+    // largest single cost of the fast path); more go to the heap.
+    const ON_STACK: usize = 24;
     let base = buf.as_ptr() as usize;
     let count = parsed.headers.len();
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    let mut stack = [(0usize, 0usize, 0usize, 0usize); ON_STACK];
+    let mut heap = Vec::new();
+    let spans = if count <= ON_STACK {
+        &mut stack[..count]
+    } else {
+        heap.resize(count, (0, 0, 0, 0));
+        &mut heap[..]
+    };
     for (span, h) in spans.iter_mut().zip(parsed.headers.iter()) {
         let name = h.name.as_ptr() as usize - base;
         let value = h.value.as_ptr() as usize - base;
@@ -471,7 +479,7 @@ fn parse_head(buf: &mut BytesMut, head_only: bool) -> Result<Option<Parsed>, Hea
     }
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count);
-    for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+    for &mut (name_start, name_end, value_start, value_end) in spans {
         let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| {
             HeadError::Invalid(format!(
                 "the header name {:?} is not valid",
@@ -574,19 +582,16 @@ fn framing(
     Ok(Framing { body, keep_alive })
 }
 
-/// Reads what the stream has into `buf` (which has spare capacity): `Ok(0)` at its end.
+/// Reads what the stream has into `buf` (which has spare capacity): `Ok(0)` at its end. Through
+/// tokio's `AsyncRead`, which takes a read that did not fill the buffer as proof the socket is
+/// drained and clears its readiness: the next read (of the next answer, just after its request
+/// went out) then waits for the reactor instead of trying, and failing, at once.
 fn poll_fill(
-    stream: &TcpStream,
+    stream: &mut TcpStream,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    loop {
-        ready!(stream.poll_read_ready(cx))?;
-        match stream.try_read_buf(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            result => return Poll::Ready(result),
-        }
-    }
+    std::pin::pin!(stream.read_buf(buf)).poll(cx)
 }
 
 /// An answer's body, read from its connection as it is pulled; the connection goes back to the
@@ -829,7 +834,7 @@ impl Body for Message {
                 return Poll::Ready(None);
             };
             conn.buf.reserve(this.read_size);
-            match ready!(poll_fill(&conn.stream, &mut conn.buf, cx)) {
+            match ready!(poll_fill(&mut conn.stream, &mut conn.buf, cx)) {
                 Ok(0) if this.framing == BodyFraming::UntilClose => {
                     this.framing = BodyFraming::Done;
                     this.conn = None;
@@ -1142,32 +1147,40 @@ mod tests {
     fn the_request_head_names_the_target() {
         let mut headers = HeaderMap::new();
         headers.insert("x-api-key", HeaderValue::from_static("k"));
-        let head = encode_head(
-            &Method::GET,
-            &"http://127.0.0.1:8080/v1/x?y=1".parse().unwrap_or_default(),
-            &headers,
-        );
+        let target: Uri = "http://127.0.0.1:8080/v1/x?y=1".parse().unwrap_or_default();
+        let head = encode_head(&Method::GET, &target, &Pool::key(&target), &headers);
         assert_eq!(
             String::from_utf8_lossy(&head),
             "GET /v1/x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nx-api-key: k\r\n\r\n"
         );
+        let target: Uri = "http://[::1]/".parse().unwrap_or_default();
         let head = encode_head(
             &Method::HEAD,
-            &"http://[::1]/".parse().unwrap_or_default(),
+            &target,
+            &Pool::key(&target),
             &HeaderMap::new(),
         );
         assert_eq!(
             String::from_utf8_lossy(&head),
             "HEAD / HTTP/1.1\r\nhost: [::1]\r\n\r\n"
         );
+        // The default port is not written, whether the URI says it or not.
+        let target: Uri = "http://example.test:80/a".parse().unwrap_or_default();
+        let head = encode_head(
+            &Method::GET,
+            &target,
+            &Pool::key(&target),
+            &HeaderMap::new(),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&head),
+            "GET /a HTTP/1.1\r\nhost: example.test\r\n\r\n"
+        );
         // A route's injected Host is kept (as hyper keeps it); a bare query gets its `/`.
         let mut injected = HeaderMap::new();
         injected.insert(header::HOST, HeaderValue::from_static("api.internal"));
-        let head = encode_head(
-            &Method::GET,
-            &"http://127.0.0.1:8080?x=1".parse().unwrap_or_default(),
-            &injected,
-        );
+        let target: Uri = "http://127.0.0.1:8080?x=1".parse().unwrap_or_default();
+        let head = encode_head(&Method::GET, &target, &Pool::key(&target), &injected);
         assert_eq!(
             String::from_utf8_lossy(&head),
             "GET /?x=1 HTTP/1.1\r\nhost: api.internal\r\n\r\n"
