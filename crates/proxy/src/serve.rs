@@ -293,57 +293,69 @@ async fn serve_connections<S>(
         let mut stopping = stopping.clone();
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
-            let idle = tokio::time::sleep(timeouts.idle);
-            let mut idle = std::pin::pin!(idle);
-            // The send timeout per answer: a body whose frame hyper has held that long (an
-            // HTTP/2 stream the client gives no window, while it reads the rest) closes the
-            // connection. Checked four times per timeout.
-            let held_check = timeouts
+            // One timer for both deadlines, the idle one and the next check of the send timeout
+            // per answer (a body whose frame hyper has held that long: an HTTP/2 stream the
+            // client gives no window, while it reads the rest), checked four times per timeout:
+            // one timer to poll at each wake-up, not two.
+            let every = timeouts
                 .send_timeout
-                .map(|timeout| (timeout, (timeout / 4).max(Duration::from_millis(10))));
-            let mut check = tokio::time::interval_at(
-                Instant::now() + held_check.map_or(Duration::from_secs(3600), |(_, every)| every),
-                held_check.map_or(Duration::from_secs(3600), |(_, every)| every),
-            );
+                .map(|timeout| (timeout / 4).max(Duration::from_millis(10)));
+            let mut idle_at = Instant::now() + timeouts.idle;
+            let mut check_at = every.map(|every| Instant::now() + every);
             let mut closing = false;
-            loop {
-                tokio::select! {
-                    _ = check.tick(), if held_check.is_some() => {
-                        if let (Some((timeout, _)), Some(held)) = (held_check, activity.longest_hold()) {
-                            if held >= timeout {
-                                tracing::warn!(
-                                    target: "crossgate_proxy",
-                                    %peer,
-                                    "closing a connection: it has taken no bytes of an answer for {} ms (send timeout; over HTTP/2, no flow-control window for the stream)",
-                                    held.as_millis()
-                                );
-                                break;
+            let timer = tokio::time::sleep_until(next_deadline(idle_at, check_at, closing));
+            let mut timer = std::pin::pin!(timer);
+            {
+                // Made once: a `changed()` made anew at each wake-up would join the channel's
+                // waiters and leave them again every time.
+                let mut stop = std::pin::pin!(stopping.changed());
+                loop {
+                    tokio::select! {
+                        biased;
+                        ended = connection.as_mut() => {
+                            if let Err(e) = ended {
+                                tracing::debug!(target: "crossgate_proxy", %peer, "connection ended: {e}");
                             }
+                            break;
                         }
-                    }
-                    ended = connection.as_mut() => {
-                        if let Err(e) = ended {
-                            tracing::debug!(target: "crossgate_proxy", %peer, "connection ended: {e}");
-                        }
-                        break;
-                    }
-                    _ = stopping.changed(), if !closing => {
-                        closing = true;
-                        connection.as_mut().graceful_shutdown();
-                    }
-                    () = &mut idle, if !closing => match activity.idle_deadline(timeouts.idle) {
-                        Some(next) => idle.as_mut().reset(next),
-                        None => {
-                            tracing::debug!(
-                                target: "crossgate_proxy",
-                                %peer,
-                                "closing a connection idle for {} ms",
-                                timeouts.idle.as_millis()
-                            );
+                        _ = stop.as_mut(), if !closing => {
                             closing = true;
                             connection.as_mut().graceful_shutdown();
                         }
-                    },
+                        () = timer.as_mut() => {
+                            let now = Instant::now();
+                            if let (Some(timeout), Some(every), Some(at)) = (timeouts.send_timeout, every, check_at) {
+                                if now >= at {
+                                    if let Some(held) = activity.longest_hold().filter(|held| *held >= timeout) {
+                                        tracing::warn!(
+                                            target: "crossgate_proxy",
+                                            %peer,
+                                            "closing a connection: it has taken no bytes of an answer for {} ms (send timeout; over HTTP/2, no flow-control window for the stream)",
+                                            held.as_millis()
+                                        );
+                                        break;
+                                    }
+                                    check_at = Some(now + every);
+                                }
+                            }
+                            if !closing && now >= idle_at {
+                                match activity.idle_deadline(timeouts.idle) {
+                                    Some(next) => idle_at = next,
+                                    None => {
+                                        tracing::debug!(
+                                            target: "crossgate_proxy",
+                                            %peer,
+                                            "closing a connection idle for {} ms",
+                                            timeouts.idle.as_millis()
+                                        );
+                                        closing = true;
+                                        connection.as_mut().graceful_shutdown();
+                                    }
+                                }
+                            }
+                            timer.as_mut().reset(next_deadline(idle_at, check_at, closing));
+                        }
+                    }
                 }
             }
             drop(stopping);
@@ -356,6 +368,18 @@ async fn serve_connections<S>(
     let _ = stop.send(());
     if tokio::time::timeout(drain, stop.closed()).await.is_err() {
         tracing::warn!(target: "crossgate_proxy", "requests still in flight after {drain:?}; stopping");
+    }
+}
+
+/// When a connection's timer must fire next: at the idle deadline (unless the connection is
+/// closing already) or at the next check of the send timeout, whichever comes first; a day away
+/// when neither applies (the timer is reset before then).
+fn next_deadline(idle_at: Instant, check_at: Option<Instant>, closing: bool) -> Instant {
+    let idle_at = (!closing).then_some(idle_at);
+    match (idle_at, check_at) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(at), None) | (None, Some(at)) => at,
+        (None, None) => Instant::now() + Duration::from_secs(24 * 60 * 60),
     }
 }
 
