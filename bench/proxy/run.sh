@@ -13,12 +13,15 @@
 # worker_processes 2; crossgate's runtime has one thread per core, 2 here). Then the 1 GiB
 # streaming test: crossgate's peak resident memory before and after relaying 1 GiB.
 #
-# Usage: bench/proxy/run.sh [seconds per case, default 10]   Writes bench/proxy/out/results.md.
+# Usage: bench/proxy/run.sh [seconds per case, default 10] [rounds, default 1]
+# Writes bench/proxy/out/results.md: one table per round (on two shared cores a server's rate
+# moves by ±10% between runs of the same binary, so a comparison wants more than one).
 set -euo pipefail
 cd "$(dirname "$0")"
 here="$(pwd)"
 root="$(cd ../.. && pwd)"
 seconds="${1:-10}"
+rounds="${2:-1}"
 out="$here/out"
 mkdir -p "$out"
 work="$(mktemp -d)"
@@ -194,13 +197,17 @@ order=(upstream nginx cors-anywhere crossgate-upstream crossgate-anywhere)
 {
   echo "# crossgate proxy: load benchmark"
   echo
-  echo "$(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2, ${seconds} s per case; $(nginx -v 2>&1 | sed 's/.*: //'), cors-anywhere 0.4.4 on Node.js $(node --version)."
+  echo "$(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2, ${seconds} s per case, $rounds round(s); $(nginx -v 2>&1 | sed 's/.*: //'), cors-anywhere 0.4.4 on Node.js $(node --version)."
+} > "$out/results.md"
+for round in $(seq 1 "$rounds"); do
+{
   echo
+  [ "$rounds" -gt 1 ] && echo "Round $round:" && echo
   echo "| server | GET req/s | GET p99 | GET CPU µs/req | preflight req/s | preflight p99 | 1 MiB req/s | 1 MiB p99 | non-2xx |"
   echo "|---|---|---|---|---|---|---|---|---|"
-} > "$out/results.md"
+} >> "$out/results.md"
 for name in "${order[@]}"; do
-  echo "bench: $name" >&2
+  echo "bench: round $round, $name" >&2
   SERVER_PIDS="$(server_pids "$name")"
   read -r get_rps get_p99 get_err get_cpu < <(run_wrk 64 -H "Origin: $ORIGIN" "${target_small[$name]}")
   if [ "$name" = upstream ]; then
@@ -210,6 +217,7 @@ for name in "${order[@]}"; do
   fi
   read -r big_rps big_p99 big_err _ < <(run_wrk 16 -H "Origin: $ORIGIN" "${target_big[$name]}")
   echo "| $name | $get_rps | $get_p99 | $get_cpu | $pre_rps | $pre_p99 | $big_rps | $big_p99 | $get_err/$pre_err/$big_err |" >> "$out/results.md"
+done
 done
 
 # 1 GiB through crossgate (upstream mode): peak resident memory before and after.

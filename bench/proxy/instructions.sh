@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# User-space instructions per request, crossgate's proxy against nginx as a CORS proxy, counted
+# by valgrind's callgrind: the same count for the same binary and requests, whatever else the
+# machine is doing, so a change of a few percent shows where wrk's requests per second (±10%
+# between runs on two shared cores) cannot. It counts only user space: system calls and the
+# kernel's share (about two thirds of a proxied GET's CPU time here) are `run.sh`'s to measure.
+#
+# Everything on 127.0.0.1: an nginx upstream, then each proxy in turn under callgrind (one worker:
+# nginx with `master_process off`, crossgate as built, its threads counted together), loaded by
+# wrk -t1 -c8 for a proxied GET and for a preflight. Startup is counted too (about 12M
+# instructions for crossgate, a few hundred per request at the counts reached here).
+#
+# Usage: bench/proxy/instructions.sh [seconds per case, default 8]
+# Writes bench/proxy/out/instructions.md, and leaves callgrind's files in bench/proxy/out/ for
+# callgrind_annotate.
+set -euo pipefail
+cd "$(dirname "$0")"
+root="$(cd ../.. && pwd)"
+mkdir -p out
+seconds="${1:-8}"
+work="$(mktemp -d)"
+proxy_pid=""
+cleanup() {
+  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null || true
+  [ -f "$work/up.pid" ] && kill "$(cat "$work/up.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx || ! need valgrind; then
+  echo "instructions: installing wrk, nginx and valgrind (Debian)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light valgrind >/dev/null
+fi
+echo "instructions: building crossgate (release)" >&2
+(cd "$root" && CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}" cargo build -q --release --locked -p crossgate-cli)
+crossgate="$root/target/release/crossgate"
+
+UP=18180 NG=18181 CX=18183
+ORIGIN="http://localhost:5173"
+mkdir -p "$work/logs"
+cat > "$work/up.conf" <<EOF
+user root;
+worker_processes 1;
+pid $work/up.pid;
+error_log $work/logs/up.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/tmp_up;
+  server {
+    listen 127.0.0.1:$UP;
+    location = /small { default_type application/json; return 200 '{"ok":true}'; }
+  }
+}
+EOF
+# The same CORS proxy as run.sh's, in one process, in the foreground (callgrind follows it).
+cat > "$work/ng.conf" <<EOF
+user root;
+daemon off;
+master_process off;
+worker_processes 1;
+pid $work/ng.pid;
+error_log $work/logs/ng.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/tmp_ng;
+  proxy_temp_path $work/tmp_ngp;
+  upstream up { server 127.0.0.1:$UP; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NG;
+    location / {
+      if (\$request_method = OPTIONS) {
+        add_header access-control-allow-origin "$ORIGIN" always;
+        add_header access-control-allow-methods "PUT" always;
+        add_header access-control-allow-headers "content-type" always;
+        add_header vary "Origin, Access-Control-Request-Method, Access-Control-Request-Headers" always;
+        return 204;
+      }
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      add_header access-control-allow-origin "$ORIGIN" always;
+      add_header vary "Origin" always;
+    }
+  }
+}
+EOF
+nginx -c "$work/up.conf" -p "$work"
+
+wait_for() {
+  for _ in $(seq 1 150); do
+    curl -s -o /dev/null "$1" && return 0
+    sleep 0.2
+  done
+  echo "instructions: $1 never answered" >&2
+  exit 1
+}
+
+# Runs "$@" (a proxy on $port) under callgrind, loads it with wrk (the rest of the arguments of
+# measure), stops it (SIGINT for crossgate, SIGQUIT for nginx: both finish cleanly, and callgrind
+# writes its counts), and prints instructions per request.
+measure() {
+  local name="$1" port="$2" stop="$3" case="$4"; shift 4
+  local out="$PWD/out/$name.$case.callgrind"
+  local load
+  if [ "$case" = preflight ]; then load=(-s preflight.lua); else load=(-H "Origin: $ORIGIN"); fi
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$@" > "$work/logs/$name.out" 2> "$work/logs/$name.err" &
+  proxy_pid=$!
+  wait_for "http://127.0.0.1:$port/small"
+  local requests
+  requests="$(wrk -t1 -c8 -d"${seconds}s" "${load[@]}" "http://127.0.0.1:$port/small" | awk '/requests in/ {print $1}')"
+  kill "-$stop" "$proxy_pid"
+  wait "$proxy_pid" || true
+  proxy_pid=""
+  local total
+  total="$(awk '/^(summary|totals):/ {print $2; exit}' "$out")"
+  awk -v n="$requests" -v t="$total" -v name="$name" -v c="$case" \
+    'BEGIN { printf "| %s | %s | %d | %.0f |\n", name, c, n, t / n }'
+}
+
+{
+  echo "# crossgate proxy: user-space instructions per request (callgrind)"
+  echo
+  echo "$(date -u +%Y-%m-%d), $(valgrind --version), wrk -t1 -c8, ${seconds} s per case; $(nginx -v 2>&1 | sed 's/.*: //')."
+  echo
+  echo "| proxy | case | requests | instructions per request |"
+  echo "|---|---|---|---|"
+  for case in get preflight; do
+    measure nginx "$NG" QUIT "$case" nginx -c "$work/ng.conf" -p "$work"
+    measure crossgate "$CX" INT "$case" "$crossgate" proxy --upstream "http://127.0.0.1:$UP" \
+      --allow-origin "$ORIGIN" --allow-methods PUT --allow-headers content-type \
+      --max-response-body 0 --listen "127.0.0.1:$CX"
+  done
+} | tee out/instructions.md
