@@ -15,6 +15,8 @@
 # callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")"
+# shellcheck source=nginx.sh
+source ./nginx.sh
 root="$(cd ../.. && pwd)"
 mkdir -p out
 seconds="${1:-8}"
@@ -55,7 +57,8 @@ http {
   }
 }
 EOF
-# The same CORS proxy as run.sh's, in one process, in the foreground (callgrind follows it).
+# The same CORS proxy as run.sh's (nginx.sh), in one process, in the foreground (callgrind
+# follows it).
 cat > "$work/ng.conf" <<EOF
 user root;
 daemon off;
@@ -64,31 +67,8 @@ worker_processes 1;
 pid $work/ng.pid;
 error_log $work/logs/ng.err;
 events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/tmp_ng;
-  proxy_temp_path $work/tmp_ngp;
-  upstream up { server 127.0.0.1:$UP; keepalive 128; }
-  server {
-    listen 127.0.0.1:$NG;
-    location / {
-      if (\$request_method = OPTIONS) {
-        add_header access-control-allow-origin "$ORIGIN" always;
-        add_header access-control-allow-methods "PUT" always;
-        add_header access-control-allow-headers "content-type" always;
-        add_header vary "Origin, Access-Control-Request-Method, Access-Control-Request-Headers" always;
-        return 204;
-      }
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      add_header access-control-allow-origin "$ORIGIN" always;
-      add_header vary "Origin" always;
-    }
-  }
-}
 EOF
+cors_proxy_http "$NG" "$UP" "$ORIGIN" "$work" >> "$work/ng.conf"
 nginx -c "$work/up.conf" -p "$work"
 
 wait_for() {

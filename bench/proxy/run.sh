@@ -18,6 +18,8 @@
 # moves by ±10% between runs of the same binary, so a comparison wants more than one).
 set -euo pipefail
 cd "$(dirname "$0")"
+# shellcheck source=nginx.sh
+source ./nginx.sh
 here="$(pwd)"
 root="$(cd ../.. && pwd)"
 seconds="${1:-10}"
@@ -75,31 +77,8 @@ worker_processes 2;
 pid $work/ng.pid;
 error_log $work/logs/ng.err;
 events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/tmp_ng;
-  proxy_temp_path $work/tmp_ngp;
-  upstream up { server 127.0.0.1:$UP; keepalive 128; }
-  server {
-    listen 127.0.0.1:$NG;
-    location / {
-      if (\$request_method = OPTIONS) {
-        add_header access-control-allow-origin "$ORIGIN" always;
-        add_header access-control-allow-methods "PUT" always;
-        add_header access-control-allow-headers "content-type" always;
-        add_header vary "Origin, Access-Control-Request-Method, Access-Control-Request-Headers" always;
-        return 204;
-      }
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      add_header access-control-allow-origin "$ORIGIN" always;
-      add_header vary "Origin" always;
-    }
-  }
-}
 EOF
+cors_proxy_http "$NG" "$UP" "$ORIGIN" "$work" >> "$work/ng.conf"
 nginx -c "$work/up.conf" -p "$work"
 nginx -c "$work/ng.conf" -p "$work"
 node cors-anywhere.js "$CA" > "$work/logs/ca.log" 2>&1 & pids+=($!)
