@@ -1095,6 +1095,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_answer_with_more_headers_than_fit_on_the_stack_keeps_them_all() {
+        // Their places go to the heap past 24 (`parse_head`'s `ON_STACK`).
+        for count in [24, 25, MAX_HEADERS] {
+            let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+            for i in 0..count {
+                head.extend_from_slice(format!("x-h{i}: v{i}\r\n").as_bytes());
+            }
+            head.extend_from_slice(b"\r\n");
+            match parse(&head, true) {
+                Ok(Some(Parsed::Final(response, _))) => {
+                    assert_eq!(response.headers().len(), count);
+                    for i in 0..count {
+                        assert_eq!(
+                            response.headers()[format!("x-h{i}").as_str()],
+                            format!("v{i}")
+                        );
+                    }
+                }
+                _ => panic!("{count} headers: a valid head"),
+            }
+        }
+    }
+
     /// Decodes `bytes` as a whole chunked body: its data, or the error.
     fn dechunk(bytes: &[u8]) -> Result<(Vec<u8>, usize), String> {
         let mut buf = BytesMut::from(bytes);
@@ -1145,46 +1169,45 @@ mod tests {
 
     #[test]
     fn the_request_head_names_the_target() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-api-key", HeaderValue::from_static("k"));
-        let target: Uri = "http://127.0.0.1:8080/v1/x?y=1".parse().unwrap_or_default();
-        let head = encode_head(&Method::GET, &target, &Pool::key(&target), &headers);
-        assert_eq!(
-            String::from_utf8_lossy(&head),
-            "GET /v1/x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nx-api-key: k\r\n\r\n"
-        );
-        let target: Uri = "http://[::1]/".parse().unwrap_or_default();
-        let head = encode_head(
-            &Method::HEAD,
-            &target,
-            &Pool::key(&target),
-            &HeaderMap::new(),
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&head),
-            "HEAD / HTTP/1.1\r\nhost: [::1]\r\n\r\n"
-        );
-        // The default port is not written, whether the URI says it or not.
-        let target: Uri = "http://example.test:80/a".parse().unwrap_or_default();
-        let head = encode_head(
-            &Method::GET,
-            &target,
-            &Pool::key(&target),
-            &HeaderMap::new(),
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&head),
-            "GET /a HTTP/1.1\r\nhost: example.test\r\n\r\n"
-        );
-        // A route's injected Host is kept (as hyper keeps it); a bare query gets its `/`.
-        let mut injected = HeaderMap::new();
-        injected.insert(header::HOST, HeaderValue::from_static("api.internal"));
-        let target: Uri = "http://127.0.0.1:8080?x=1".parse().unwrap_or_default();
-        let head = encode_head(&Method::GET, &target, &Pool::key(&target), &injected);
-        assert_eq!(
-            String::from_utf8_lossy(&head),
-            "GET /?x=1 HTTP/1.1\r\nhost: api.internal\r\n\r\n"
-        );
+        let header = |name: &'static str, value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_static(value));
+            headers
+        };
+        // (method, target, headers, the head written)
+        let rows = [
+            (
+                Method::GET,
+                "http://127.0.0.1:8080/v1/x?y=1",
+                header("x-api-key", "k"),
+                "GET /v1/x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nx-api-key: k\r\n\r\n",
+            ),
+            (
+                Method::HEAD,
+                "http://[::1]/",
+                HeaderMap::new(),
+                "HEAD / HTTP/1.1\r\nhost: [::1]\r\n\r\n",
+            ),
+            // The default port is not written, whether the URI says it or not.
+            (
+                Method::GET,
+                "http://example.test:80/a",
+                HeaderMap::new(),
+                "GET /a HTTP/1.1\r\nhost: example.test\r\n\r\n",
+            ),
+            // A route's injected Host is kept (as hyper keeps it); a bare query gets its `/`.
+            (
+                Method::GET,
+                "http://127.0.0.1:8080?x=1",
+                header("host", "api.internal"),
+                "GET /?x=1 HTTP/1.1\r\nhost: api.internal\r\n\r\n",
+            ),
+        ];
+        for (method, target, headers, expected) in rows {
+            let target: Uri = target.parse().unwrap_or_default();
+            let head = encode_head(&method, &target, &Pool::key(&target), &headers);
+            assert_eq!(String::from_utf8_lossy(&head), expected, "{target}");
+        }
     }
 
     #[test]

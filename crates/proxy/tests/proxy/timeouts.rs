@@ -1,8 +1,8 @@
 //! Nothing holds a connection forever: an upstream that sends its head and then stalls, or
 //! trickles its body for ever, is cut off (and the proxy keeps serving); an idle HTTP/1.1
-//! keep-alive connection and an idle HTTP/2 connection are closed; an HTTP/2 client that stops
-//! answering pings is dropped; a client whose body stalls gets a 408; a client that stops
-//! reading its answer is closed (the send timeout).
+//! keep-alive connection and an idle HTTP/2 connection are closed, and so is an idle keep-alive
+//! connection at shutdown; an HTTP/2 client that stops answering pings is dropped; a client whose
+//! body stalls gets a 408; a client that stops reading its answer is closed (the send timeout).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -220,6 +220,55 @@ async fn an_idle_http1_keep_alive_connection_is_closed() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("ok"), "{response}");
+}
+
+#[tokio::test]
+async fn a_shutdown_closes_an_idle_keep_alive_connection_without_waiting_for_its_idle_timeout() {
+    let upstream = faulty_upstream().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Idle timeout and drain both a minute: only the shutdown can close the connection in time.
+    let served = tokio::spawn(crossgate_proxy::serve::serve_with(
+        listener,
+        proxy(upstream, BodyTimeouts::default()),
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(60),
+        ConnectionTimeouts {
+            idle: Duration::from_secs(60),
+            ..ConnectionTimeouts::default()
+        },
+    ));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /fine HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("send");
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !response.ends_with(b"ok") {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+            .await
+            .expect("an answer within 10 s")
+            .expect("read");
+        assert!(read > 0, "closed before the answer ended");
+        response.extend_from_slice(&buffer[..read]);
+    }
+    stop.send(()).expect("the server is running");
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+        .await
+        .expect("the shutdown closed the idle connection")
+        .expect("read");
+    assert!(rest.is_empty(), "nothing more after the answer");
+    tokio::time::timeout(Duration::from_secs(10), served)
+        .await
+        .expect("serve returned once its connection closed")
+        .expect("serve did not panic");
 }
 
 #[tokio::test]
