@@ -20,6 +20,7 @@ source ./nginx.sh
 root="$(cd ../.. && pwd)"
 mkdir -p out
 seconds="${1:-8}"
+[[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "instructions: usage: instructions.sh [seconds per case], a whole number above 0 (got '$seconds')" >&2; exit 2; }
 work="$(mktemp -d)"
 proxy_pid=""
 cleanup() {
@@ -41,34 +42,9 @@ crossgate="$root/target/release/crossgate"
 UP=18180 NG=18181 CX=18183
 ORIGIN="http://localhost:5173"
 mkdir -p "$work/logs"
-cat > "$work/up.conf" <<EOF
-user root;
-worker_processes 1;
-pid $work/up.pid;
-error_log $work/logs/up.err;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/tmp_up;
-  server {
-    listen 127.0.0.1:$UP;
-    location = /small { default_type application/json; return 200 '{"ok":true}'; }
-  }
-}
-EOF
-# The same CORS proxy as run.sh's (nginx.sh), in one process, in the foreground (callgrind
-# follows it).
-cat > "$work/ng.conf" <<EOF
-user root;
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/ng.pid;
-error_log $work/logs/ng.err;
-events { worker_connections 1024; }
-EOF
-cors_proxy_http "$NG" "$UP" "$ORIGIN" "$work" >> "$work/ng.conf"
+upstream_conf "$UP" "$work" > "$work/up.conf"
+# The same CORS proxy as run.sh's, in one process in the foreground (callgrind follows it).
+cors_proxy_conf "$NG" "$UP" "$ORIGIN" "$work" 1 foreground > "$work/ng.conf"
 nginx -c "$work/up.conf" -p "$work"
 
 wait_for() {
@@ -97,7 +73,12 @@ measure() {
   wait "$proxy_pid" || true
   proxy_pid=""
   local total
-  total="$(awk '/^(summary|totals):/ {print $2; exit}' "$out")"
+  total="$(awk '/^(summary|totals):/ {print $2; exit}' "$out" 2>/dev/null || true)"
+  if [ -z "$requests" ] || [ "$requests" = 0 ] || [ -z "$total" ]; then
+    echo "instructions: $name ($case) gave no count (requests: '${requests}', instructions: '${total}'); its log: $work/logs/$name.err" >&2
+    tail -n 5 "$work/logs/$name.err" >&2
+    exit 1
+  fi
   awk -v n="$requests" -v t="$total" -v name="$name" -v c="$case" \
     'BEGIN { printf "| %s | %s | %d | %.0f |\n", name, c, n, t / n }'
 }

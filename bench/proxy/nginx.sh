@@ -1,12 +1,46 @@
-# The nginx CORS reverse proxy that run.sh and instructions.sh hold crossgate to, written once
-# (sourced by both): add_header … always, OPTIONS answered 204 with the preflight headers,
-# keep-alive connections to the upstream.
-#
-# cors_proxy_http PORT UPSTREAM_PORT ORIGIN WORK: prints the configuration's http block, listening
-# on 127.0.0.1:PORT, proxying to 127.0.0.1:UPSTREAM_PORT, temporary files under WORK.
-cors_proxy_http() {
-  local port="$1" upstream="$2" origin="$3" work="$4"
+# The nginx servers that run.sh and instructions.sh measure crossgate with, written once
+# (sourced by both). Each function prints a whole configuration; WORK holds its pid, logs and
+# temporary files; everything listens on 127.0.0.1.
+
+# upstream_conf PORT WORK: the upstream of every proxy, one worker: `/small` answers a small JSON
+# body, `/files/…` serves WORK/files.
+upstream_conf() {
+  local port="$1" work="$2"
   cat <<EOF
+user root;
+worker_processes 1;
+pid $work/up.pid;
+error_log $work/logs/up.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/tmp_up;
+  server {
+    listen 127.0.0.1:$port;
+    location = /small { default_type application/json; return 200 '{"ok":true}'; }
+    location /files/ { root $work; }
+  }
+}
+EOF
+}
+
+# cors_proxy_conf PORT UPSTREAM_PORT ORIGIN WORK WORKERS [foreground]: nginx as the CORS reverse
+# proxy crossgate is held to: add_header … always, OPTIONS answered 204 with the preflight
+# headers, keep-alive connections to 127.0.0.1:UPSTREAM_PORT. `foreground`: one process that
+# stays in the foreground (no master, no daemon), as callgrind needs it.
+cors_proxy_conf() {
+  local port="$1" upstream="$2" origin="$3" work="$4" workers="$5" mode="${6:-}"
+  if [ "$mode" = foreground ]; then
+    printf 'daemon off;\nmaster_process off;\n'
+  fi
+  cat <<EOF
+user root;
+worker_processes $workers;
+pid $work/ng.pid;
+error_log $work/logs/ng.err;
+events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;

@@ -24,6 +24,9 @@ here="$(pwd)"
 root="$(cd ../.. && pwd)"
 seconds="${1:-10}"
 rounds="${2:-1}"
+for number in "$seconds" "$rounds"; do
+  [[ "$number" =~ ^[1-9][0-9]*$ ]] || { echo "bench: usage: run.sh [seconds per case] [rounds], both whole numbers above 0 (got '$number')" >&2; exit 2; }
+done
 out="$here/out"
 mkdir -p "$out"
 work="$(mktemp -d)"
@@ -53,32 +56,8 @@ mkdir -p "$work/files" "$work/logs"
 head -c $((1024 * 1024)) /dev/urandom > "$work/files/1m.bin"
 truncate -s 1G "$work/files/1g.bin"
 
-cat > "$work/up.conf" <<EOF
-user root;
-worker_processes 1;
-pid $work/up.pid;
-error_log $work/logs/up.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/tmp_up;
-  server {
-    listen 127.0.0.1:$UP;
-    location = /small { default_type application/json; return 200 '{"ok":true}'; }
-    location /files/ { root $work; }
-  }
-}
-EOF
-cat > "$work/ng.conf" <<EOF
-user root;
-worker_processes 2;
-pid $work/ng.pid;
-error_log $work/logs/ng.err;
-events { worker_connections 4096; }
-EOF
-cors_proxy_http "$NG" "$UP" "$ORIGIN" "$work" >> "$work/ng.conf"
+upstream_conf "$UP" "$work" > "$work/up.conf"
+cors_proxy_conf "$NG" "$UP" "$ORIGIN" "$work" 2 > "$work/ng.conf"
 nginx -c "$work/up.conf" -p "$work"
 nginx -c "$work/ng.conf" -p "$work"
 node cors-anywhere.js "$CA" > "$work/logs/ca.log" 2>&1 & pids+=($!)
@@ -179,24 +158,24 @@ order=(upstream nginx cors-anywhere crossgate-upstream crossgate-anywhere)
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2, ${seconds} s per case, $rounds round(s); $(nginx -v 2>&1 | sed 's/.*: //'), cors-anywhere 0.4.4 on Node.js $(node --version)."
 } > "$out/results.md"
 for round in $(seq 1 "$rounds"); do
-{
-  echo
-  [ "$rounds" -gt 1 ] && echo "Round $round:" && echo
-  echo "| server | GET req/s | GET p99 | GET CPU µs/req | preflight req/s | preflight p99 | 1 MiB req/s | 1 MiB p99 | non-2xx |"
-  echo "|---|---|---|---|---|---|---|---|---|"
-} >> "$out/results.md"
-for name in "${order[@]}"; do
-  echo "bench: round $round, $name" >&2
-  SERVER_PIDS="$(server_pids "$name")"
-  read -r get_rps get_p99 get_err get_cpu < <(run_wrk 64 -H "Origin: $ORIGIN" "${target_small[$name]}")
-  if [ "$name" = upstream ]; then
-    pre_rps="—" pre_p99="—" pre_err=0
-  else
-    read -r pre_rps pre_p99 pre_err _ < <(run_wrk 64 -s preflight.lua "${target_small[$name]}")
-  fi
-  read -r big_rps big_p99 big_err _ < <(run_wrk 16 -H "Origin: $ORIGIN" "${target_big[$name]}")
-  echo "| $name | $get_rps | $get_p99 | $get_cpu | $pre_rps | $pre_p99 | $big_rps | $big_p99 | $get_err/$pre_err/$big_err |" >> "$out/results.md"
-done
+  {
+    echo
+    [ "$rounds" -gt 1 ] && echo "Round $round:" && echo
+    echo "| server | GET req/s | GET p99 | GET CPU µs/req | preflight req/s | preflight p99 | 1 MiB req/s | 1 MiB p99 | non-2xx |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+  } >> "$out/results.md"
+  for name in "${order[@]}"; do
+    echo "bench: round $round, $name" >&2
+    SERVER_PIDS="$(server_pids "$name")"
+    read -r get_rps get_p99 get_err get_cpu < <(run_wrk 64 -H "Origin: $ORIGIN" "${target_small[$name]}")
+    if [ "$name" = upstream ]; then
+      pre_rps="—" pre_p99="—" pre_err=0
+    else
+      read -r pre_rps pre_p99 pre_err _ < <(run_wrk 64 -s preflight.lua "${target_small[$name]}")
+    fi
+    read -r big_rps big_p99 big_err _ < <(run_wrk 16 -H "Origin: $ORIGIN" "${target_big[$name]}")
+    echo "| $name | $get_rps | $get_p99 | $get_cpu | $pre_rps | $pre_p99 | $big_rps | $big_p99 | $get_err/$pre_err/$big_err |" >> "$out/results.md"
+  done
 done
 
 # 1 GiB through crossgate (upstream mode): peak resident memory before and after.
