@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # User-space instructions per request, crossgate's proxy against nginx as a CORS proxy, counted
-# by valgrind's callgrind: the same count for the same binary and requests, whatever else the
-# machine is doing, so a change of a few percent shows where wrk's requests per second (±10%
-# between runs on two shared cores) cannot. It counts only user space: system calls and the
+# by valgrind's callgrind: a count that hardly depends on what else the machine is doing. It
+# still moves by a few percent between runs of the same binary (how many requests each wake-up
+# serves varies; 30.0k and 31.8k for a GET), against ±10% for wrk's requests per second on two
+# shared cores: compare runs of the same length, and repeat them. It counts only user space: system calls and the
 # kernel's share (about two thirds of a proxied GET's CPU time here) are `run.sh`'s to measure.
 #
 # Everything on 127.0.0.1: an nginx upstream, then each proxy in turn under callgrind (one worker:
