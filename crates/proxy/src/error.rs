@@ -38,6 +38,19 @@ pub enum ProxyError {
     RequestTooLarge(u64),
     /// The upstream's body is larger than the proxy relays (502).
     ResponseTooLarge(u64),
+    /// The client's request body is broken (400): a chunked body that is not valid chunked
+    /// coding, a body shorter than its `Content-Length`. The client's fault, not the upstream's.
+    BadRequestBody(String),
+    /// A bound of the proxy's own is reached (503, with `Retry-After`): too many upstream
+    /// requests in flight, too many bytes of JSONP answers held at once.
+    Busy {
+        /// Which bound: `upstream-requests`, `upstream-host`, `jsonp-memory`…
+        scope: &'static str,
+        /// What is full, for the detail.
+        detail: String,
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// Over a rate limit (429, with `Retry-After`).
     RateLimited {
         /// Which limit: `client-ip`, `origin` or `target-host`.
@@ -60,6 +73,8 @@ impl ProxyError {
             ProxyError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ProxyError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::ResponseTooLarge(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::BadRequestBody(_) => StatusCode::BAD_REQUEST,
+            ProxyError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -76,6 +91,8 @@ impl ProxyError {
             ProxyError::Upstream(_) => "upstream-error",
             ProxyError::RequestTooLarge(_) => "request-too-large",
             ProxyError::ResponseTooLarge(_) => "response-too-large",
+            ProxyError::BadRequestBody(_) => "bad-request-body",
+            ProxyError::Busy { .. } => "busy",
             ProxyError::RateLimited { .. } => "rate-limited",
         }
     }
@@ -84,7 +101,7 @@ impl ProxyError {
     pub fn into_response(self) -> Response<ProxyBody> {
         let body = serde_json::json!({ "error": self.code(), "detail": self.to_string() });
         let retry_after = match &self {
-            ProxyError::RateLimited { retry_after, .. } => {
+            ProxyError::RateLimited { retry_after, .. } | ProxyError::Busy { retry_after, .. } => {
                 Some(crate::limit::retry_after_seconds(*retry_after))
             }
             _ => None,
@@ -131,6 +148,18 @@ impl fmt::Display for ProxyError {
             ProxyError::ResponseTooLarge(limit) => write!(
                 f,
                 "the upstream's body is larger than this proxy's limit of {limit} bytes"
+            ),
+            ProxyError::BadRequestBody(why) => {
+                write!(f, "the request body could not be read: {why}")
+            }
+            ProxyError::Busy {
+                detail,
+                retry_after,
+                ..
+            } => write!(
+                f,
+                "the proxy is busy: {detail}; try again in {} s",
+                crate::limit::retry_after_seconds(*retry_after)
             ),
             ProxyError::RateLimited { scope, retry_after } => write!(
                 f,
