@@ -61,7 +61,7 @@ enum Command {
     Audit(audit::Args),
     /// A CORS proxy: in front of one API (--upstream), or for any public URL (anywhere mode)
     #[command(long_about = proxy::LONG_ABOUT)]
-    Proxy(proxy::Args),
+    Proxy(Box<proxy::Args>),
     /// Render a policy file for nginx, Caddy, Apache, Express, FastAPI or S3, saying how each differs
     #[command(long_about = export::LONG_ABOUT)]
     Export(export::Args),

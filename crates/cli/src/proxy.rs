@@ -14,6 +14,9 @@ use anyhow::{Context, bail};
 use crossgate::Policy;
 use crossgate_proxy::anywhere::Anywhere;
 use crossgate_proxy::body::BodyTimeouts;
+use crossgate_proxy::budget::{
+    Admit, ConnectionLimits, Connections, Descriptors, UpstreamLimits, Upstreams, Wanted,
+};
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::{Limits, Upstream, client};
 use crossgate_proxy::jsonp::Jsonp;
@@ -89,7 +92,7 @@ pub(crate) struct Args {
     #[arg(long)]
     allow_credentials: bool,
     /// How long browsers may cache a preflight answer, in seconds
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = bounded_i64(0, 86_400, "seconds"))]
     max_age: Option<i64>,
     /// The policy as a TOML file instead of the --allow-* flags (see `crossgate validate`)
     #[arg(long, value_name = "FILE", conflicts_with_all = ["allow_origins", "allow_methods", "allow_headers", "expose_headers", "allow_credentials", "max_age"])]
@@ -104,54 +107,86 @@ pub(crate) struct Args {
     #[arg(long = "allow-target", value_name = "HOST", value_delimiter = ',')]
     allow_targets: Vec<String>,
     /// Anywhere mode: target ports besides 80 and 443 (repeat, or comma-separated)
-    #[arg(long = "allow-port", value_name = "PORT", value_delimiter = ',')]
+    #[arg(long = "allow-port", value_name = "PORT", value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..))]
     allow_ports: Vec<u16>,
     /// Anywhere mode: serve on a non-loopback address without any allowlist (an open relay)
     #[arg(long)]
     open: bool,
-    /// Seconds to wait for the upstream's answer (connection included) before a 504
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// Seconds to wait for the upstream's answer (connection included) before a 504. From 1 to
+    /// 86400
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = bounded(1, DAY, "seconds"))]
     timeout: u64,
     /// Seconds a body may go without a byte (the upstream's on its way to the client, or the
     /// client's on its way upstream) before it is cut off and the connection closed; 0 for no
-    /// limit
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// limit. At most 86400
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = bounded(0, DAY, "seconds"))]
     body_idle_timeout: u64,
     /// Seconds the upstream's body may take in all before it is cut off; 0 for no limit.
-    /// Default: 600 in anywhere mode, none in upstream mode
-    #[arg(long, value_name = "SECONDS")]
+    /// Default: 600 in anywhere mode, none in upstream mode. At most 604800 (a week)
+    #[arg(long, value_name = "SECONDS", value_parser = bounded(0, 7 * DAY, "seconds"))]
     body_timeout: Option<u64>,
     /// Seconds a client connection may have bytes to write and write none of them (the client
     /// reads nothing) before it is closed, as nginx's send_timeout; 0 for no limit. Also per
     /// answer: an HTTP/2 stream the client gives no flow-control window for that long closes the
-    /// connection
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    /// connection. At most 86400
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = bounded(0, DAY, "seconds"))]
     send_timeout: u64,
     /// Seconds a client connection may stay open with no request in flight before it is closed
     /// gracefully (HTTP/1.1 keep-alive; HTTP/2 with GOAWAY). HTTP/1.1: also the time a client
     /// has to send a request's head, counted from when its connection went idle. From 1 to 86400
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = bounded(1, DAY, "seconds"))]
     idle_timeout: u64,
+    /// Seconds a new client connection has to send its first request head (HTTP/2: to begin its
+    /// first request) before it is closed: shorter than --idle-timeout, so that connections
+    /// that send a byte now and then (slowloris) cannot hold their slots long. From 1 to 86400
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = bounded(1, DAY, "seconds"))]
+    header_timeout: u64,
+    /// The most client connections served at once, across every worker. Past it, idle
+    /// keep-alive connections are closed first and new ones wait in the listen backlog.
+    /// Default: what the descriptor limit leaves after the upstream connections and a reserve,
+    /// at most 16384 (the limit is raised from its soft to its hard value at start)
+    #[arg(long, value_name = "N", value_parser = bounded(1, MAX_COUNT, "connections"))]
+    max_connections: Option<u64>,
+    /// The most client connections from one client IP (IPv6: one /64); past it a connection is
+    /// closed at once, after a 503 for HTTP/1. Peers given with --trust-proxy are not counted
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = bounded(1, MAX_COUNT, "connections"))]
+    max_connections_per_ip: u64,
+    /// The most requests in flight upstream, across every worker (each holds at most one
+    /// upstream connection); past it, 503 JSON with Retry-After. Default: a quarter of what the
+    /// descriptor limit leaves, at most 1024
+    #[arg(long, value_name = "N", value_parser = bounded(1, MAX_COUNT, "requests"))]
+    max_upstream_requests: Option<u64>,
+    /// The most requests in flight upstream for one client IP (the one the rate limits count);
+    /// past it, 503 JSON with Retry-After
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = bounded(1, MAX_COUNT, "requests"))]
+    max_requests_per_ip: u64,
+    /// The most idle pooled connections kept per upstream host (per worker)
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = bounded(1, 4096, "connections"))]
+    max_upstream_per_host: u64,
+    /// HTTP/2: the most streams one client connection may have open at once
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS)
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = bounded(1, 10_000, "streams"))]
+    max_streams: u64,
     /// Name the reason of each CORS refusal in a `crossgate-rejection` response header
     #[arg(long)]
     debug_cors: bool,
-    /// The largest request body forwarded, in bytes (larger: 413); 0 for no limit
-    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20)]
+    /// The largest request body forwarded, in bytes (larger: 413); 0 for no limit. At most 1 TiB
+    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20, value_parser = bounded(0, 1 << 40, "bytes"))]
     max_request_body: u64,
     /// The largest upstream body relayed, in bytes (larger: 502, or cut off if not declared); 0
-    /// for no limit
-    #[arg(long, value_name = "BYTES", default_value_t = 100 << 20)]
+    /// for no limit. At most 1 TiB
+    #[arg(long, value_name = "BYTES", default_value_t = 100 << 20, value_parser = bounded(0, 1 << 40, "bytes"))]
     max_response_body: u64,
     /// Requests per minute per client IP (429 past it); 0 for none. Default: 120 in anywhere
     /// mode, none in upstream mode
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = bounded_u32(0, 1_000_000, "requests per minute"))]
     rate_per_ip: Option<u32>,
     /// Requests per minute per Origin; 0 for none. Default: 600 in anywhere mode, none in
     /// upstream mode
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = bounded_u32(0, 1_000_000, "requests per minute"))]
     rate_per_origin: Option<u32>,
     /// Anywhere mode: requests per minute per target host; 0 for none (default 600)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = bounded_u32(0, 1_000_000, "requests per minute"))]
     rate_per_target: Option<u32>,
     /// Answer `GET …?callback=name` with the JSON answer wrapped for a `<script>` tag (JSONP):
     /// no credentials, JSON answers only. Any page can read a JSONP answer: with --config, not
@@ -168,6 +203,50 @@ pub(crate) struct Args {
     /// comma-separated); from any other peer the header is ignored
     #[arg(long = "trust-proxy", value_name = "IP", value_delimiter = ',')]
     trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// A day, in seconds: the longest most durations may be.
+const DAY: u64 = 24 * 60 * 60;
+
+/// The largest count a flag takes (connections, requests): more than any descriptor limit.
+const MAX_COUNT: u64 = 1 << 20;
+
+/// A parser of a whole number from `min` to `max` (of `unit`): out of range is a usage error
+/// (exit 2) naming the range, so that no request path meets arithmetic on a value nobody meant.
+fn bounded(
+    min: u64,
+    max: u64,
+    unit: &'static str,
+) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
+    move |text: &str| {
+        let range = format!("give a number of {unit} from {min} to {max}");
+        match text.trim().parse::<u64>() {
+            Ok(n) if n < min => Err(format!("must be at least {min}: {range}")),
+            Ok(n) if n > max => Err(format!("is more than {max}: {range}")),
+            Ok(n) => Ok(n),
+            Err(_) => Err(format!("is not a whole number: {range}")),
+        }
+    }
+}
+
+/// [`bounded`] for a `u32`.
+fn bounded_u32(
+    min: u32,
+    max: u32,
+    unit: &'static str,
+) -> impl Fn(&str) -> Result<u32, String> + Clone + Send + Sync + 'static {
+    let parse = bounded(u64::from(min), u64::from(max), unit);
+    move |text: &str| parse(text).map(|n| u32::try_from(n).unwrap_or(max))
+}
+
+/// [`bounded`] for an `i64`.
+fn bounded_i64(
+    min: u64,
+    max: u64,
+    unit: &'static str,
+) -> impl Fn(&str) -> Result<i64, String> + Clone + Send + Sync + 'static {
+    let parse = bounded(min, max, unit);
+    move |text: &str| parse(text).map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// Anywhere mode's policy without --allow-origin: any origin, no credentials, everything
@@ -219,25 +298,7 @@ fn policy(args: &Args) -> anyhow::Result<Policy> {
         .context("the --allow-* flags make an unusable policy")
 }
 
-/// The longest --idle-timeout: a day (a longer one would overflow hyper's deadline arithmetic
-/// near `u64::MAX`, and holds connections for nothing).
-const MAX_IDLE_TIMEOUT: u64 = 24 * 60 * 60;
-
 pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
-    if args.idle_timeout == 0 {
-        bail!(
-            "--idle-timeout must be at least 1: connections cannot go without an idle limit, or \
-             slow clients could hold them open forever; give a number of seconds from 1 to \
-             {MAX_IDLE_TIMEOUT} (default 30)"
-        );
-    }
-    if args.idle_timeout > MAX_IDLE_TIMEOUT {
-        bail!(
-            "--idle-timeout {} is longer than a day: give a number of seconds from 1 to \
-             {MAX_IDLE_TIMEOUT} (default 30)",
-            args.idle_timeout
-        );
-    }
     let anywhere = args.upstream.is_none() && args.config.is_none();
     if anywhere && args.allow_credentials {
         bail!(
@@ -281,7 +342,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     for warning in policy.warnings() {
         eprintln!("crossgate: policy warning: {warning}");
     }
-    let timeout = Duration::from_secs(args.timeout.max(1));
+    let timeout = Duration::from_secs(args.timeout);
     let default = |anywhere_default: u32| {
         if anywhere {
             Some(anywhere_default)
@@ -313,6 +374,8 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let held = ConnectionTimeouts {
         idle: Duration::from_secs(args.idle_timeout),
         send_timeout: seconds(args.send_timeout),
+        header: Duration::from_secs(args.header_timeout),
+        max_streams: u32::try_from(args.max_streams).unwrap_or(u32::MAX),
         ..ConnectionTimeouts::default()
     };
 
@@ -332,6 +395,45 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     } else {
         1
     };
+    // One descriptor budget for the process: the soft limit raised to the hard one, split
+    // between client connections, upstream requests, idle pooled connections and a reserve.
+    let descriptors = Descriptors::raise().context("cannot read the descriptor limit")?;
+    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let plan = descriptors
+        .plan(
+            workers,
+            Wanted {
+                connections: args.max_connections.map(count),
+                upstream_requests: args.max_upstream_requests.map(count),
+                idle_per_host: Some(count(args.max_upstream_per_host)),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    tracing::info!(
+        target: "crossgate_proxy",
+        "descriptor limit {} (soft, was {}; hard {}): {} client connections ({} per IP), {} \
+         upstream requests in flight ({} per client), {} idle upstream connections per host, \
+         {} kept for idle upstream connections and the process",
+        descriptors.soft,
+        descriptors.soft_before,
+        descriptors.hard,
+        plan.connections,
+        args.max_connections_per_ip,
+        plan.upstream_requests,
+        args.max_requests_per_ip,
+        plan.idle_per_host,
+        plan.reserve,
+    );
+    let connections = Connections::new(ConnectionLimits {
+        max: plan.connections,
+        per_ip: count(args.max_connections_per_ip),
+        exempt: args.trusted_proxies.clone(),
+    });
+    let upstreams = Upstreams::new(UpstreamLimits {
+        in_flight: plan.upstream_requests,
+        per_ip: count(args.max_requests_per_ip),
+        trusted_proxies: args.trusted_proxies.clone(),
+    });
     let signals = Signals::register()?;
     let listeners = bind_workers(args.listen, workers)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -455,53 +557,64 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             }
             let _ = stdout.flush();
         };
-        run_workers(listeners, held, signals, reload_routes, || {
-            let services = routes
-                .iter()
-                .zip(&labels)
-                .zip(&handles)
-                .map(|((route, label), handle)| {
-                    let host = route
-                        .upstream
-                        .host()
-                        .unwrap_or_default()
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_ascii_lowercase();
-                    let rules = TargetRules {
-                        allow_private: true,
-                        ports: Ports::Any,
-                        hosts: Some(BTreeSet::from([host])),
-                    };
-                    let upstream = Upstream::new(
-                        route.upstream.clone(),
-                        client(GuardedConnector::new(rules)),
-                        timeout,
-                    )
-                    .limits(limits)
-                    .body_timeouts(body_timeouts)
-                    .metrics(metrics.clone())
-                    .inject(route.inject.clone());
-                    // JSONP as in the other modes, but never where the route spends a secret:
-                    // any page can read a JSONP answer, whatever the route's policy says.
-                    let jsonp = if route.inject.is_empty() {
-                        Jsonp::new(upstream)
-                    } else {
-                        Jsonp::refusing(
-                            upstream,
-                            "this route adds headers kept on the server, and any page can read \
-                             a JSONP answer",
+        run_workers(
+            listeners,
+            held,
+            connections.clone(),
+            signals,
+            reload_routes,
+            || {
+                let services = routes
+                    .iter()
+                    .zip(&labels)
+                    .zip(&handles)
+                    .map(|((route, label), handle)| {
+                        let host = route
+                            .upstream
+                            .host()
+                            .unwrap_or_default()
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .to_ascii_lowercase();
+                        let rules = TargetRules {
+                            allow_private: true,
+                            ports: Ports::Any,
+                            hosts: Some(BTreeSet::from([host])),
+                        };
+                        let upstream = Upstream::new(
+                            route.upstream.clone(),
+                            client(GuardedConnector::new(rules)),
+                            timeout,
                         )
-                    }
-                    .enabled(args.jsonp);
-                    let cors = CorsLayer::from_handle(handle.clone()).debug(args.debug_cors);
-                    let service = cors.layer(Limited::new(jsonp, rates.clone()));
-                    let service = Measured::new(service, handle.clone(), label, metrics.clone());
-                    (route.prefix.clone(), service)
-                })
-                .collect();
-            Router::new(services)
-        })?;
+                        .limits(limits)
+                        .body_timeouts(body_timeouts)
+                        .metrics(metrics.clone())
+                        .inject(route.inject.clone());
+                        // JSONP as in the other modes, but never where the route spends a secret:
+                        // any page can read a JSONP answer, whatever the route's policy says.
+                        let jsonp = if route.inject.is_empty() {
+                            Jsonp::new(upstream)
+                        } else {
+                            Jsonp::refusing(
+                                upstream,
+                                "this route adds headers kept on the server, and any page can read \
+                             a JSONP answer",
+                            )
+                        }
+                        .enabled(args.jsonp);
+                        let cors = CorsLayer::from_handle(handle.clone()).debug(args.debug_cors);
+                        let service = cors.layer(Limited::new(
+                            Admit::new(jsonp, upstreams.clone()),
+                            rates.clone(),
+                        ));
+                        let service =
+                            Measured::new(service, handle.clone(), label, metrics.clone());
+                        (route.prefix.clone(), service)
+                    })
+                    .collect();
+                Router::new(services)
+            },
+        )?;
         return Ok(Status::Ok);
     }
     // SIGHUP: the --policy file again (the flags cannot change while the process runs).
@@ -578,11 +691,21 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                 .limits(limits)
                 .body_timeouts(body_timeouts)
             };
-            run_workers(listeners, held, signals, reload_policy, || {
-                let jsonp = Jsonp::new(upstream()).enabled(args.jsonp);
-                let service = layer.layer(Limited::new(jsonp, rates.clone()));
-                Measured::new(service, handle.clone(), "upstream", metrics.clone())
-            })?;
+            run_workers(
+                listeners,
+                held,
+                connections.clone(),
+                signals,
+                reload_policy,
+                || {
+                    let jsonp = Jsonp::new(upstream()).enabled(args.jsonp);
+                    let service = layer.layer(Limited::new(
+                        Admit::new(jsonp, upstreams.clone()),
+                        rates.clone(),
+                    ));
+                    Measured::new(service, handle.clone(), "upstream", metrics.clone())
+                },
+            )?;
         }
         None => {
             let mut ports = BTreeSet::from([80, 443]);
@@ -615,11 +738,21 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     .rate_limits(rates.clone())
                     .metrics(metrics.clone())
             };
-            run_workers(listeners, held, signals, reload_policy, || {
-                let jsonp = Jsonp::new(anywhere()).enabled(args.jsonp);
-                let service = layer.layer(Limited::new(jsonp, rates.clone()));
-                Measured::new(service, handle.clone(), "anywhere", metrics.clone())
-            })?;
+            run_workers(
+                listeners,
+                held,
+                connections.clone(),
+                signals,
+                reload_policy,
+                || {
+                    let jsonp = Jsonp::new(anywhere()).enabled(args.jsonp);
+                    let service = layer.layer(Limited::new(
+                        Admit::new(jsonp, upstreams.clone()),
+                        rates.clone(),
+                    ));
+                    Measured::new(service, handle.clone(), "anywhere", metrics.clone())
+                },
+            )?;
         }
     }
     Ok(Status::Ok)
@@ -656,6 +789,7 @@ fn listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 fn run_workers<S>(
     listeners: Vec<std::net::TcpListener>,
     held: ConnectionTimeouts,
+    connections: Arc<Connections>,
     signals: Signals,
     reload: impl FnMut(),
     make: impl Fn() -> S + Sync,
@@ -665,7 +799,7 @@ where
 {
     let drain = Duration::from_secs(30);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let shares = Share::split(listeners.len());
+    let shares = Share::split(listeners.len(), connections);
     std::thread::scope(|scope| {
         let workers: Vec<_> = listeners
             .into_iter()

@@ -9,7 +9,9 @@
 //!   use.
 //! - [`forward`] and [`anywhere`]: the two modes' services; [`h1`]: their fast path for a `GET`
 //!   or `HEAD` to a plain-HTTP target; [`routes`], [`jsonp`], [`limit`], [`metrics`]: the layers
-//!   around them; [`serve`]: the server side (hyper), timeouts, workers sharing a socket.
+//!   around them; [`serve`]: the server side (hyper), timeouts, workers sharing a socket;
+//!   [`budget`]: what one client and all of them may hold (descriptors, connections, upstream
+//!   requests in flight).
 //!
 //! # What this crate does not do
 //!
@@ -18,6 +20,7 @@
 
 pub mod anywhere;
 pub mod body;
+pub mod budget;
 pub mod connect;
 pub mod error;
 pub mod forward;

@@ -13,6 +13,16 @@
 //! gives no flow-control window while it keeps reading the connection (nothing waits to be
 //! written then, so the first check cannot see it). Each HTTP/2 answer, and each HTTP/1.1 answer
 //! of more than one frame, is watched; the watch is checked four times per timeout.
+//!
+//! A new connection has [`ConnectionTimeouts::header`] (shorter than the idle timeout) to send
+//! its first request head, or it is closed: a client that connects and then sends a byte now and
+//! then holds a slot that long at most. Connections are counted across every worker
+//! ([`Connections`]): at most so many in all, so many from one client IP; when all are in use,
+//! idle keep-alive connections are closed first to make room (as nginx does), and the rest wait
+//! in the listen backlog. An `accept` that fails for want of descriptors (`EMFILE`) closes idle
+//! connections too, backs off (10 ms doubling to 1 s) and is logged once a second, never in a
+//! loop. An HTTP/1.1 client that half-closes its side after its request (`shutdown(SHUT_WR)`)
+//! still gets its answer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,10 +39,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::body::{BoxError, ProxyBody};
+use crate::budget::{ConnectionLimits, Connections, Refused};
 use crate::limit::ClientAddr;
 use crate::send_timeout::SendTimeout;
 
@@ -40,6 +51,21 @@ use crate::send_timeout::SendTimeout;
 /// (the default [`ConnectionTimeouts::idle`]): a slow client cannot hold a connection open
 /// forever.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a new connection has to send its first request head (the default
+/// [`ConnectionTimeouts::header`]; nginx's `client_header_timeout` is 60 s, Envoy sets none by
+/// default: shorter here, because a slot held by a client that sends nothing is what a slowloris
+/// attack is made of).
+pub const FIRST_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most streams an HTTP/2 client may have open at once on one connection (the default
+/// [`ConnectionTimeouts::max_streams`], `SETTINGS_MAX_CONCURRENT_STREAMS`; nginx's
+/// `http2_max_concurrent_streams` is 128 too).
+pub const MAX_STREAMS: u32 = 128;
+
+/// How many idle keep-alive connections a worker closes at once when every connection is in use,
+/// or descriptors run out (nginx closes 32 of its reusable connections then).
+pub const EVICT_AT_ONCE: usize = 32;
 
 /// How often an HTTP/2 connection is pinged (the default
 /// [`ConnectionTimeouts::keep_alive_interval`]).
@@ -57,13 +83,12 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// 431 before the request reaches crossgate's code.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// The most connections served at once; past it, new connections wait in the listener's backlog
-/// until one closes (so a flood of idle connections cannot exhaust file descriptors).
-pub const MAX_CONNECTIONS: usize = 4096;
-
-/// How long client connections may be held.
+/// How long client connections may be held, and how many HTTP/2 streams each may open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionTimeouts {
+    /// How long a new connection has to send its first request head (both protocols: until
+    /// its first request begins); then it is closed.
+    pub header: Duration,
     /// HTTP/1.1: the longest a client may take to send a request head, counted from the moment
     /// its connection is idle too (hyper's header read timeout). Both protocols: the longest a
     /// connection may stay open without a request in flight; then it is shut down gracefully.
@@ -80,17 +105,22 @@ pub struct ConnectionTimeouts {
     /// answer: a body hyper has not asked for its next frame for this long (over HTTP/2, a
     /// stream given no flow-control window) closes the connection. `None`: no limit.
     pub send_timeout: Option<Duration>,
+    /// HTTP/2: the most streams open at once on one connection
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_streams: u32,
 }
 
 impl Default for ConnectionTimeouts {
-    /// [`HEADER_READ_TIMEOUT`], [`KEEP_ALIVE_INTERVAL`], [`KEEP_ALIVE_TIMEOUT`],
-    /// [`SEND_TIMEOUT`].
+    /// [`FIRST_HEADER_TIMEOUT`], [`HEADER_READ_TIMEOUT`], [`KEEP_ALIVE_INTERVAL`],
+    /// [`KEEP_ALIVE_TIMEOUT`], [`SEND_TIMEOUT`], [`MAX_STREAMS`].
     fn default() -> ConnectionTimeouts {
         ConnectionTimeouts {
+            header: FIRST_HEADER_TIMEOUT,
             idle: HEADER_READ_TIMEOUT,
             keep_alive_interval: KEEP_ALIVE_INTERVAL,
             keep_alive_timeout: KEEP_ALIVE_TIMEOUT,
             send_timeout: Some(SEND_TIMEOUT),
+            max_streams: MAX_STREAMS,
         }
     }
 }
@@ -141,7 +171,8 @@ pub async fn serve<S>(
     .await;
 }
 
-/// [`serve`], with connections held as `timeouts` says.
+/// [`serve`], with connections held as `timeouts` says (and counted within
+/// [`ConnectionLimits::default`]).
 pub async fn serve_with<S>(
     listener: TcpListener,
     service: S,
@@ -151,7 +182,15 @@ pub async fn serve_with<S>(
 ) where
     S: ProxyService,
 {
-    serve_connections(listener, service, shutdown, drain, timeouts, None).await;
+    let share = Share::split(1, Connections::new(ConnectionLimits::default()))
+        .pop()
+        .map(|share| Share {
+            balance: false,
+            ..share
+        });
+    if let Some(share) = share {
+        serve_connections(listener, service, shutdown, drain, timeouts, share).await;
+    }
 }
 
 /// Workers that accept from one listening socket (each a clone of it, on a runtime of its own),
@@ -160,10 +199,13 @@ pub async fn serve_with<S>(
 /// worker that happens to be running takes a burst of new connections whole, and the other
 /// core idles while its clients wait (measured: all 64 of a benchmark's connections on one of two
 /// workers, one run in three). Kernel hashing (`SO_REUSEPORT`) splits them unevenly too.
+/// The share also carries the process's [`Connections`], counted across every worker.
 #[derive(Clone, Debug)]
 pub struct Share {
     index: usize,
     live: Arc<[AtomicUsize]>,
+    connections: Arc<Connections>,
+    balance: bool,
 }
 
 impl Share {
@@ -171,13 +213,16 @@ impl Share {
     /// be busy, or have been told of the connection already and missed it).
     pub const DEFER: Duration = Duration::from_millis(1);
 
-    /// One share for each of `workers` workers.
-    pub fn split(workers: usize) -> Vec<Share> {
+    /// One share for each of `workers` workers, all counting their connections in
+    /// `connections`.
+    pub fn split(workers: usize, connections: Arc<Connections>) -> Vec<Share> {
         let live: Arc<[AtomicUsize]> = (0..workers.max(1)).map(|_| AtomicUsize::new(0)).collect();
         (0..workers.max(1))
             .map(|index| Share {
                 index,
                 live: live.clone(),
+                connections: connections.clone(),
+                balance: true,
             })
             .collect()
     }
@@ -221,8 +266,85 @@ pub async fn serve_shared<S>(
 ) where
     S: ProxyService,
 {
-    serve_connections(listener, service, shutdown, drain, timeouts, Some(share)).await;
+    serve_connections(listener, service, shutdown, drain, timeouts, share).await;
 }
+
+/// The connections of one worker, for closing idle keep-alive ones first when every connection
+/// is in use (or descriptors ran out).
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    live: std::collections::HashMap<u64, Arc<Activity>>,
+}
+
+impl Registry {
+    fn add(registry: &std::sync::Mutex<Registry>, activity: &Arc<Activity>) -> u64 {
+        let mut registry = registry.lock().unwrap_or_else(|e| e.into_inner());
+        registry.next += 1;
+        let id = registry.next;
+        registry.live.insert(id, activity.clone());
+        id
+    }
+
+    fn remove(registry: &std::sync::Mutex<Registry>, id: u64) {
+        let mut registry = registry.lock().unwrap_or_else(|e| e.into_inner());
+        registry.live.remove(&id);
+    }
+
+    /// Tells up to [`EVICT_AT_ONCE`] idle keep-alive connections (a request served, none in
+    /// flight), the longest idle first, to close; returns how many.
+    fn evict(registry: &std::sync::Mutex<Registry>) -> usize {
+        let registry = registry.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle: Vec<&Arc<Activity>> = registry
+            .live
+            .values()
+            .filter(|activity| activity.idle_keep_alive())
+            .collect();
+        idle.sort_by_key(|activity| activity.last.load(Ordering::Relaxed));
+        let evicted = idle.len().min(EVICT_AT_ONCE);
+        for activity in idle.into_iter().take(EVICT_AT_ONCE) {
+            activity.evict.notify_one();
+        }
+        evicted
+    }
+}
+
+/// Logs a recurring event at most once a second, with how many times it happened since.
+struct EverySecond {
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl EverySecond {
+    fn new() -> EverySecond {
+        EverySecond {
+            last: None,
+            count: 0,
+        }
+    }
+
+    /// Counts the event; `Some(count)` when it is time to log it.
+    fn due(&mut self) -> Option<u64> {
+        self.count += 1;
+        let now = Instant::now();
+        match self.last {
+            Some(last) if now.duration_since(last) < Duration::from_secs(1) => None,
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.count))
+            }
+        }
+    }
+}
+
+/// What a client over its IP's connection limit reads before its connection is closed (an
+/// HTTP/1 client; an HTTP/2 one sees the connection close).
+const PER_IP_REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\n\
+retry-after: 1\r\n\
+connection: close\r\n\
+content-length: 109\r\n\r\n\
+{\"error\":\"busy\",\"detail\":\"too many connections from this client: close some (--max-connections-per-ip)\"}";
 
 async fn serve_connections<S>(
     listener: TcpListener,
@@ -230,7 +352,7 @@ async fn serve_connections<S>(
     shutdown: impl Future<Output = ()>,
     drain: Duration,
     timeouts: ConnectionTimeouts,
-    share: Option<Share>,
+    share: Share,
 ) where
     S: ProxyService,
 {
@@ -241,24 +363,40 @@ async fn serve_connections<S>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.idle)
+        .half_close(true)
         .max_buf_size(MAX_HEAD_BYTES);
     builder
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(timeouts.keep_alive_interval)
         .keep_alive_timeout(timeouts.keep_alive_timeout)
+        .max_concurrent_streams(timeouts.max_streams)
         .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = share.connections.clone();
+    let registry = Arc::new(std::sync::Mutex::new(Registry::default()));
     let mut shutdown = std::pin::pin!(shutdown);
+    // `accept` failures for want of descriptors: backed off, logged once a second.
+    let mut backoff = Duration::ZERO;
+    let mut accept_failed = EverySecond::new();
+    let mut over_ip = EverySecond::new();
     loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        if share.as_ref().is_some_and(Share::ahead) {
+        // Every connection in use: close idle keep-alive ones (this worker's) to make room, and
+        // wait for one to end; new connections wait in the listen backlog meanwhile.
+        while connections.full() {
+            let freed = connections.freed();
+            let mut freed = std::pin::pin!(freed);
+            freed.as_mut().enable();
+            if !connections.full() {
+                break;
+            }
+            Registry::evict(&registry);
+            tokio::select! {
+                () = freed => {}
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                () = &mut shutdown => break,
+            }
+        }
+        if share.balance && share.ahead() {
             tokio::select! {
                 () = tokio::time::sleep(Share::DEFER) => {}
                 () = &mut shutdown => break,
@@ -266,20 +404,67 @@ async fn serve_connections<S>(
         }
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
+                Ok(pair) => {
+                    backoff = Duration::ZERO;
+                    pair
+                }
                 Err(e) => {
-                    // Out of file descriptors, a connection reset before accept: keep serving,
-                    // after a pause that keeps a persistent error from spinning the loop.
-                    tracing::warn!(target: "crossgate_proxy", "accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of descriptors (EMFILE, ENFILE, or no memory for a socket): make room
+                    // by closing idle connections, and back off so that a persistent error does
+                    // not spin the loop. A connection reset before it was accepted: go on.
+                    let starved = matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12))
+                        || e.kind() == std::io::ErrorKind::OutOfMemory;
+                    if let Some(count) = accept_failed.due() {
+                        tracing::warn!(
+                            target: "crossgate_proxy",
+                            "accept failed ({count} times since the last report): {e}"
+                        );
+                    }
+                    if starved {
+                        Registry::evict(&registry);
+                        backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff) => {}
+                            () = &mut shutdown => break,
+                        }
+                    }
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
-        let counted = share.as_ref().map(Share::count);
+        let ticket = match connections.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                if let Some(count) = over_ip.due() {
+                    let why = match refused {
+                        Refused::PerIp => format!(
+                            "its IP has {} connections open (--max-connections-per-ip)",
+                            connections.limits().per_ip
+                        ),
+                        Refused::Full => format!(
+                            "all {} connections are in use (--max-connections)",
+                            connections.limits().max
+                        ),
+                    };
+                    tracing::warn!(
+                        target: "crossgate_proxy",
+                        %peer,
+                        "refused a connection ({count} since the last report): {why}"
+                    );
+                }
+                // Best effort, never waiting: the socket's buffer is empty, so the whole answer
+                // fits in it.
+                let _ = stream.try_write(PER_IP_REFUSAL);
+                drop(stream);
+                continue;
+            }
+        };
+        let counted = share.count();
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
+        let id = Registry::add(&registry, &activity);
+        let registry = registry.clone();
         let connection = builder
             .serve_connection_with_upgrades(
                 TokioIo::new(SendTimeout::new(stream, timeouts.send_timeout)),
@@ -293,15 +478,15 @@ async fn serve_connections<S>(
         let mut stopping = stopping.clone();
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
-            // One timer for both deadlines, the idle one and the next check of the send timeout
-            // per answer (a body whose frame hyper has held that long: an HTTP/2 stream the
-            // client gives no window, while it reads the rest), checked four times per timeout:
-            // one timer to poll at each wake-up, not two.
+            // One timer for the deadlines (the first request head's, then the idle one, and the
+            // next check of the send timeout per answer: a body whose frame hyper has held that
+            // long, an HTTP/2 stream the client gives no window while it reads the rest,
+            // checked four times per timeout): one timer to poll at each wake-up, not three.
             let every = timeouts
                 .send_timeout
                 .map(|timeout| (timeout / 4).max(Duration::from_millis(10)));
-            let mut idle_at = Instant::now() + timeouts.idle;
-            let mut check_at = every.map(|every| Instant::now() + every);
+            let mut idle_at = after(timeouts.header.min(timeouts.idle));
+            let mut check_at = every.map(after);
             let mut closing = false;
             let timer = tokio::time::sleep_until(next_deadline(idle_at, check_at, closing));
             let mut timer = std::pin::pin!(timer);
@@ -309,6 +494,7 @@ async fn serve_connections<S>(
                 // Made once: a `changed()` made anew at each wake-up would join the channel's
                 // waiters and leave them again every time.
                 let mut stop = std::pin::pin!(stopping.changed());
+                let mut evicted = std::pin::pin!(activity.evict.notified());
                 loop {
                     tokio::select! {
                         biased;
@@ -319,6 +505,11 @@ async fn serve_connections<S>(
                             break;
                         }
                         _ = stop.as_mut(), if !closing => {
+                            closing = true;
+                            connection.as_mut().graceful_shutdown();
+                        }
+                        () = evicted.as_mut(), if !closing => {
+                            tracing::debug!(target: "crossgate_proxy", %peer, "closing an idle keep-alive connection: every connection is in use");
                             closing = true;
                             connection.as_mut().graceful_shutdown();
                         }
@@ -335,10 +526,19 @@ async fn serve_connections<S>(
                                         );
                                         break;
                                     }
-                                    check_at = Some(now + every);
+                                    check_at = Some(after(every));
                                 }
                             }
                             if !closing && now >= idle_at {
+                                if !activity.begun() {
+                                    tracing::debug!(
+                                        target: "crossgate_proxy",
+                                        %peer,
+                                        "closing a connection that sent no request head in {} ms",
+                                        timeouts.header.min(timeouts.idle).as_millis()
+                                    );
+                                    break;
+                                }
                                 match activity.idle_deadline(timeouts.idle) {
                                     Some(next) => idle_at = next,
                                     None => {
@@ -358,9 +558,10 @@ async fn serve_connections<S>(
                     }
                 }
             }
+            Registry::remove(&registry, id);
             drop(stopping);
             drop(counted);
-            drop(permit);
+            drop(ticket);
         });
     }
     drop(stopping);
@@ -371,6 +572,15 @@ async fn serve_connections<S>(
     }
 }
 
+/// `duration` from now; far away (a year) when that cannot be told (a duration near
+/// `u64::MAX` seconds, from a caller of the library: never a panic).
+fn after(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 60 * 60)))
+        .unwrap_or(now)
+}
+
 /// When a connection's timer must fire next: at the idle deadline (unless the connection is
 /// closing already) or at the next check of the send timeout, whichever comes first; a day away
 /// when neither applies (the timer is reset before then).
@@ -379,7 +589,7 @@ fn next_deadline(idle_at: Instant, check_at: Option<Instant>, closing: bool) -> 
     match (idle_at, check_at) {
         (Some(a), Some(b)) => a.min(b),
         (Some(at), None) | (None, Some(at)) => at,
-        (None, None) => Instant::now() + Duration::from_secs(24 * 60 * 60),
+        (None, None) => after(Duration::from_secs(24 * 60 * 60)),
     }
 }
 
@@ -395,6 +605,10 @@ struct Activity {
     /// frame from it without coming back for the next (milliseconds after `opened`, plus one),
     /// or 0 while hyper is asking it for one.
     held: std::sync::Mutex<Vec<Arc<AtomicU64>>>,
+    /// Whether a request has begun on it: until then, it has [`ConnectionTimeouts::header`].
+    begun: std::sync::atomic::AtomicBool,
+    /// Told when every connection is in use and this one is idle: close.
+    evict: Notify,
 }
 
 impl Activity {
@@ -404,6 +618,8 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             last: AtomicU64::new(0),
             held: std::sync::Mutex::new(Vec::new()),
+            begun: std::sync::atomic::AtomicBool::new(false),
+            evict: Notify::new(),
         }
     }
 
@@ -436,8 +652,19 @@ impl Activity {
         self.last.store(self.millis(), Ordering::Relaxed);
     }
 
+    /// Whether a request has begun on this connection.
+    fn begun(&self) -> bool {
+        self.begun.load(Ordering::Relaxed)
+    }
+
+    /// Whether it is an idle keep-alive connection: a request served, none in flight.
+    fn idle_keep_alive(&self) -> bool {
+        self.begun() && self.in_flight.load(Ordering::Relaxed) == 0
+    }
+
     /// A request begins: its answer is in flight until the guard is dropped (with the body).
     fn begin(self: &Arc<Self>) -> InFlight {
+        self.begun.store(true, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.touch();
         InFlight(self.clone())
@@ -447,9 +674,13 @@ impl Activity {
     fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
         let now = Instant::now();
         if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return Some(now + idle);
+            return Some(after(idle));
         }
-        let due = self.opened + Duration::from_millis(self.last.load(Ordering::Relaxed)) + idle;
+        let due = self
+            .opened
+            .checked_add(Duration::from_millis(self.last.load(Ordering::Relaxed)))
+            .and_then(|last| last.checked_add(idle))
+            .unwrap_or_else(|| after(idle));
         (due > now).then_some(due)
     }
 }
@@ -473,6 +704,9 @@ struct Answer {
     body: ProxyBody,
     in_flight: Option<InFlight>,
     held: Option<Arc<AtomicU64>>,
+    /// The upstream request's place in [`crate::budget::Upstreams`], given back with the body.
+    #[allow(dead_code, reason = "held for its Drop")]
+    upstream: Option<crate::budget::InFlight>,
 }
 
 impl Body for Answer {
@@ -574,7 +808,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let response = std::task::ready!(this.future.poll(cx))?;
+        let mut response = std::task::ready!(this.future.poll(cx))?;
+        let upstream = response
+            .extensions_mut()
+            .remove::<crate::budget::InFlight>();
         let in_flight = this.in_flight.take();
         let held = match &in_flight {
             Some(in_flight) if *this.watched => Some(in_flight.0.hold()),
@@ -584,6 +821,7 @@ where
             body,
             in_flight,
             held,
+            upstream,
         })))
     }
 }
@@ -594,7 +832,7 @@ mod tests {
 
     #[test]
     fn a_worker_more_than_one_connection_ahead_lets_the_others_accept() {
-        let shares = Share::split(2);
+        let shares = Share::split(2, Connections::new(ConnectionLimits::default()));
         let (first, second) = (&shares[0], &shares[1]);
         assert!(!first.ahead() && !second.ahead(), "none to start with");
         let one = first.count();
@@ -608,6 +846,47 @@ mod tests {
         assert!(!first.ahead(), "closed connections are no longer counted");
         drop(one);
         assert_eq!(first.live[0].load(Ordering::Relaxed), 0);
-        assert_eq!(Share::split(0).len(), 1, "always at least one worker");
+        let connections = Connections::new(ConnectionLimits::default());
+        assert_eq!(
+            Share::split(0, connections).len(),
+            1,
+            "always at least one worker"
+        );
+    }
+
+    #[test]
+    fn the_refusal_for_too_many_connections_is_a_whole_http_answer() {
+        let mut headers = [httparse::EMPTY_HEADER; 8];
+        let mut response = httparse::Response::new(&mut headers);
+        let head = match response.parse(PER_IP_REFUSAL) {
+            Ok(httparse::Status::Complete(head)) => head,
+            other => panic!("not a whole head: {other:?}"),
+        };
+        assert_eq!(response.code, Some(503));
+        let length = response
+            .headers
+            .iter()
+            .find(|h| h.name == "content-length")
+            .map(|h| {
+                std::str::from_utf8(h.value)
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
+            });
+        let body = &PER_IP_REFUSAL[head..];
+        assert_eq!(length, Some(body.len()), "content-length matches the body");
+        let json: serde_json::Value = serde_json::from_slice(body).expect("JSON");
+        assert_eq!(json["error"], "busy");
+    }
+
+    #[test]
+    fn huge_durations_make_far_deadlines_not_panics() {
+        let far = after(Duration::MAX);
+        assert!(far > Instant::now() + Duration::from_secs(60 * 60));
+        let activity = Arc::new(Activity::new());
+        let request = activity.begin();
+        assert!(activity.idle_deadline(Duration::MAX).is_some(), "in flight");
+        drop(request);
+        assert!(activity.idle_deadline(Duration::MAX).is_some(), "idle");
     }
 }

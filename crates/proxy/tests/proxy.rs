@@ -6,6 +6,8 @@
 mod anywhere;
 #[path = "proxy/browser.rs"]
 mod browser;
+#[path = "proxy/budget.rs"]
+mod budget;
 #[path = "proxy/connect.rs"]
 mod connect;
 #[path = "../../../tests/chromium/headless.rs"]

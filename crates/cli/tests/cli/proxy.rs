@@ -655,3 +655,79 @@ fn idle_timeout_0_or_over_a_day_exits_2_before_listening() {
     let run = crossgate(&["proxy", "--idle-timeout", "0", "--listen", "127.0.0.1:0"]);
     assert!(run.stderr.contains("at least 1"), "{}", run.stderr);
 }
+
+#[test]
+fn every_number_flag_out_of_range_exits_2_naming_the_flag_and_its_range() {
+    // A value past a flag's range used to be taken, then panic on each request (a duration
+    // added to an instant overflowed).
+    for (flag, value, range) in [
+        ("--body-timeout", "9999999999999999999", "from 0 to 604800"),
+        ("--body-idle-timeout", "86401", "from 0 to 86400"),
+        ("--send-timeout", "18446744073709551616", "from 0 to 86400"),
+        ("--timeout", "0", "from 1 to 86400"),
+        ("--header-timeout", "0", "from 1 to 86400"),
+        (
+            "--max-request-body",
+            "99999999999999999999",
+            "from 0 to 1099511627776",
+        ),
+        (
+            "--max-response-body",
+            "1099511627777",
+            "from 0 to 1099511627776",
+        ),
+        ("--rate-per-ip", "4294967296", "from 0 to 1000000"),
+        ("--rate-per-origin", "x", "from 0 to 1000000"),
+        ("--max-age", "-5", "from 0 to 86400"),
+        ("--max-connections", "0", "from 1 to 1048576"),
+        ("--max-connections-per-ip", "1048577", "from 1 to 1048576"),
+        ("--max-upstream-requests", "0", "from 1 to 1048576"),
+        ("--max-requests-per-ip", "0", "from 1 to 1048576"),
+        ("--max-upstream-per-host", "0", "from 1 to 4096"),
+        ("--max-streams", "0", "from 1 to 10000"),
+    ] {
+        let run = crossgate(&[
+            "proxy",
+            &format!("{flag}={value}"),
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        assert_eq!(run.code, 2, "{flag} {value}: {run:?}");
+        assert!(
+            run.stdout.is_empty(),
+            "{flag} {value}: it listened: {run:?}"
+        );
+        let first = run.stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(flag), "{flag}: {}", run.stderr);
+        assert!(first.contains(range), "{flag}: {}", run.stderr);
+    }
+}
+
+/// `crossgate proxy ARGS` under a descriptor limit of `limit` (soft and hard).
+fn under_descriptor_limit(limit: u32, args: &str) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n {limit} && exec \"$0\" proxy --listen 127.0.0.1:0 {args}"
+        ))
+        .arg(env!("CARGO_BIN_EXE_crossgate"))
+        .output()
+        .expect("sh runs")
+}
+
+#[test]
+fn a_descriptor_limit_too_low_or_too_small_for_the_flags_exits_2_before_listening() {
+    let run = under_descriptor_limit(64, "");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(run.stdout.is_empty(), "it listened: {run:?}");
+    assert!(stderr.contains("descriptor limit is 64"), "{stderr}");
+    assert!(stderr.contains("ulimit -n"), "{stderr}");
+
+    let run = under_descriptor_limit(1024, "--max-connections 1000");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(run.stdout.is_empty(), "it listened: {run:?}");
+    assert!(stderr.contains("--max-connections 1000"), "{stderr}");
+    assert!(stderr.contains("may open 1024"), "{stderr}");
+}
