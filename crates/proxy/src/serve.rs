@@ -343,7 +343,7 @@ const PER_IP_REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: application/json\r\n\
 retry-after: 1\r\n\
 connection: close\r\n\
-content-length: 109\r\n\r\n\
+content-length: 104\r\n\r\n\
 {\"error\":\"busy\",\"detail\":\"too many connections from this client: close some (--max-connections-per-ip)\"}";
 
 async fn serve_connections<S>(
