@@ -47,8 +47,17 @@ Errors are JSON ({\"error\": \"<code>\", \"detail\": \"…\"}) with CORS headers
 can read them. A body that stalls (--body-idle-timeout) or takes too long (--body-timeout) is cut
 off and its connection closed; so is a client that stops reading its answer (--send-timeout). A
 connection with no request in flight is closed after --idle-timeout seconds (30), which is also
-how long an HTTP/1.1 client has to send a request's head. Runs until Ctrl-C or SIGTERM, then
-finishes the requests in flight.
+how long an HTTP/1.1 client has to send a request's head; a new connection has --header-timeout
+seconds (10) for its first.
+
+Budgets against a hostile client: the descriptor limit is raised to its hard value at start and
+split between client connections (--max-connections), upstream requests in flight
+(--max-upstream-requests) and a reserve; one client IP holds at most --max-connections-per-ip
+connections (256; past it the connection is closed after a 503) and --max-requests-per-ip requests
+in flight upstream (256; past it 503 JSON with Retry-After), an HTTP/2 connection at most
+--max-streams streams (128). When every connection is in use, idle keep-alive ones are closed
+first. Every number flag has a range; a value outside it exits 2 naming it. Runs until Ctrl-C or
+SIGTERM, then finishes the requests in flight.
 
 Examples:
   crossgate proxy
