@@ -102,7 +102,7 @@ pub(crate) struct Args {
     /// The URL fetched (http or https)
     #[arg(value_name = "URL")]
     url: String,
-    /// The page's origin, e.g. https://app.example.com
+    /// The page's origin, e.g. `https://app.example.com`
     #[arg(long, value_name = "ORIGIN", required_unless_present = "policy")]
     origin: Option<String>,
     /// The method, as the script writes it

@@ -80,7 +80,7 @@ pub(crate) struct Args {
     /// appended to this URL's path)
     #[arg(long, value_name = "URL", conflicts_with = "config")]
     upstream: Option<String>,
-    /// Upstream mode with several routes: a TOML file of [[route]] tables, each a path prefix,
+    /// Upstream mode with several routes: a TOML file of `[[route]]` tables, each a path prefix,
     /// an upstream, a policy and headers to inject (see crossgate_proxy::routes)
     #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "allow_origins", "allow_methods", "allow_headers", "expose_headers", "allow_credentials", "max_age"])]
     config: Option<PathBuf>,

@@ -4,8 +4,8 @@
 //! # The builder calls
 //!
 //! A tower-http layer is built call by call and checked when it is first used; a crossgate
-//! [`Policy`](crossgate::Policy) is built from the same facts (by [`Policy::builder`], or from a
-//! TOML file with [`Policy::from_toml`]) and checked once, with every problem reported together.
+//! [`Policy`](crossgate::Policy) is built from the same facts (by [`Policy::builder`](crossgate::Policy::builder), or from a
+//! TOML file with [`Policy::from_toml`](crossgate::Policy::from_toml)) and checked once, with every problem reported together.
 //!
 //! | tower-http 0.6 | crossgate (builder / TOML key) |
 //! |---|---|
