@@ -138,6 +138,23 @@ pub fn is_forbidden_response_header(name: &[u8]) -> bool {
         .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// The headers that describe a request's body (Fetch "request-body-header name"): a redirect
+/// that turns the request into a `GET` without a body removes them ("HTTP-redirect fetch", step
+/// 12).
+pub const REQUEST_BODY_HEADERS: [&str; 4] = [
+    "content-encoding",
+    "content-language",
+    "content-location",
+    "content-type",
+];
+
+/// Whether `name` is a request-body-header name (byte-case-insensitive).
+pub fn is_request_body_header(name: &[u8]) -> bool {
+    REQUEST_BODY_HEADERS
+        .iter()
+        .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+}
+
 /// Whether `b` is HTTP optional whitespace (RFC 9110 §5.6.3: space or horizontal tab).
 pub const fn is_ows(b: u8) -> bool {
     b == b' ' || b == b'\t'

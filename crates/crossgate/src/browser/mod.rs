@@ -685,16 +685,8 @@ impl Run {
             if to_get {
                 req.method = "GET".to_owned();
                 req.body = None;
-                req.headers.retain(|(n, _)| {
-                    ![
-                        "content-encoding",
-                        "content-language",
-                        "content-location",
-                        "content-type",
-                    ]
-                    .iter()
-                    .any(|h| n.eq_ignore_ascii_case(h))
-                });
+                req.headers
+                    .retain(|(n, _)| !crate::fetch::is_request_body_header(n.as_bytes()));
             }
             if !next_origin.same_origin(&current) && !self.page.same_origin(&current) {
                 tainted = true;
