@@ -247,17 +247,51 @@ impl fmt::Display for Severity {
     }
 }
 
-/// Why a target cannot be audited.
+/// Why a target cannot be audited: each kind with the offending value.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuditError(pub String);
+#[non_exhaustive]
+pub enum AuditError {
+    /// The target is not a URL.
+    NotAUrl {
+        /// The target as given.
+        target: String,
+        /// Why the URL parser refused it.
+        reason: url::ParseError,
+    },
+    /// The target's scheme is neither http nor https.
+    UnsupportedScheme {
+        /// The target as given.
+        target: String,
+    },
+    /// The target has no host (a URL such as `http:/path` parsed without one).
+    NoHost {
+        /// The target as given.
+        target: String,
+    },
+}
 
 impl fmt::Display for AuditError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            AuditError::NotAUrl { target, reason } => {
+                write!(f, "{target:?} is not a URL: {reason}")
+            }
+            AuditError::UnsupportedScheme { target } => {
+                write!(f, "{target:?}: only http and https URLs can be audited")
+            }
+            AuditError::NoHost { target } => write!(f, "{target:?} has no host"),
+        }
     }
 }
 
-impl std::error::Error for AuditError {}
+impl std::error::Error for AuditError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AuditError::NotAUrl { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+}
 
 /// One probe: an `Origin` to try and what it stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -290,19 +324,25 @@ pub struct Plan {
 
 /// Builds the probes for a target (http or https URL).
 pub fn plan(target: &str) -> Result<Plan, AuditError> {
-    let url =
-        Url::parse(target).map_err(|e| AuditError(format!("{target:?} is not a URL: {e}")))?;
+    let url = Url::parse(target).map_err(|reason| AuditError::NotAUrl {
+        target: target.to_owned(),
+        reason,
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(AuditError(format!(
-            "{target:?}: only http and https URLs can be audited"
-        )));
+        return Err(AuditError::UnsupportedScheme {
+            target: target.to_owned(),
+        });
     }
     let origin = Origin::of_url(&url).to_string();
     let scheme = url.scheme().to_owned();
     let host = match url.host() {
         Some(Host::Domain(d)) => d.to_owned(),
         Some(h) => h.to_string(),
-        None => return Err(AuditError(format!("{target:?} has no host"))),
+        None => {
+            return Err(AuditError::NoHost {
+                target: target.to_owned(),
+            });
+        }
     };
     let is_domain = matches!(url.host(), Some(Host::Domain(_)));
     let domain = if is_domain {

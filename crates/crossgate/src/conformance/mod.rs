@@ -138,17 +138,43 @@ pub struct Matrix {
     pub skipped: Vec<String>,
 }
 
-/// A URL that cannot be checked.
+/// Why no matrix can be derived for a URL: each kind with the offending value.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MatrixError(pub String);
+#[non_exhaustive]
+pub enum MatrixError {
+    /// The URL does not parse.
+    NotAUrl {
+        /// The URL as given.
+        url: String,
+        /// Why the URL parser refused it.
+        reason: url::ParseError,
+    },
+    /// The URL's scheme is neither http nor https.
+    UnsupportedScheme {
+        /// The URL as given.
+        url: String,
+    },
+}
 
 impl fmt::Display for MatrixError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            MatrixError::NotAUrl { url, reason } => write!(f, "{url:?} is not a URL: {reason}"),
+            MatrixError::UnsupportedScheme { url } => {
+                write!(f, "{url:?}: only http and https URLs can be checked")
+            }
+        }
     }
 }
 
-impl std::error::Error for MatrixError {}
+impl std::error::Error for MatrixError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MatrixError::NotAUrl { reason, .. } => Some(reason),
+            MatrixError::UnsupportedScheme { .. } => None,
+        }
+    }
+}
 
 /// How much to ask of one origin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -407,11 +433,12 @@ fn unsafe_value(name: &str) -> Option<&'static str> {
 /// `error_url`, if given, is a URL the server answers with an error status (a 404 page).
 pub fn matrix(policy: &Policy, url: &str, error_url: Option<&str>) -> Result<Matrix, MatrixError> {
     for u in std::iter::once(url).chain(error_url) {
-        let parsed = Url::parse(u).map_err(|e| MatrixError(format!("{u:?} is not a URL: {e}")))?;
+        let parsed = Url::parse(u).map_err(|reason| MatrixError::NotAUrl {
+            url: u.to_owned(),
+            reason,
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(MatrixError(format!(
-                "{u:?}: only http and https URLs can be checked"
-            )));
+            return Err(MatrixError::UnsupportedScheme { url: u.to_owned() });
         }
     }
     let config = policy.config();
