@@ -171,6 +171,8 @@ impl fmt::Display for ProxyError {
     }
 }
 
+impl std::error::Error for ProxyError {}
+
 /// A mode's result as the answer: the response, or the error's JSON response (with a debug
 /// event naming it).
 pub(crate) fn answer(result: Result<Response<ProxyBody>, ProxyError>) -> Response<ProxyBody> {
