@@ -379,7 +379,7 @@ async fn serve_connections<S>(
     let mut backoff = Duration::ZERO;
     let mut accept_failed = EverySecond::new();
     let mut over_ip = EverySecond::new();
-    loop {
+    'serving: loop {
         // Every connection in use: close idle keep-alive ones (this worker's) to make room, and
         // wait for one to end; new connections wait in the listen backlog meanwhile.
         while connections.full() {
@@ -393,13 +393,13 @@ async fn serve_connections<S>(
             tokio::select! {
                 () = freed => {}
                 () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                () = &mut shutdown => break,
+                () = &mut shutdown => break 'serving,
             }
         }
         if share.balance && share.ahead() {
             tokio::select! {
                 () = tokio::time::sleep(Share::DEFER) => {}
-                () = &mut shutdown => break,
+                () = &mut shutdown => break 'serving,
             }
         }
         let (stream, peer) = tokio::select! {
@@ -425,13 +425,13 @@ async fn serve_connections<S>(
                         backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
                         tokio::select! {
                             () = tokio::time::sleep(backoff) => {}
-                            () = &mut shutdown => break,
+                            () = &mut shutdown => break 'serving,
                         }
                     }
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut shutdown => break 'serving,
         };
         let ticket = match connections.admit(peer.ip()) {
             Ok(ticket) => ticket,

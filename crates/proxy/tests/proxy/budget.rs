@@ -390,3 +390,36 @@ async fn http2_clients_are_told_the_stream_limit_in_the_servers_settings() {
     // SETTINGS_MAX_CONCURRENT_STREAMS is 0x3.
     assert!(settings.contains(&(0x3, 7)), "{settings:?}");
 }
+
+#[tokio::test]
+async fn a_shutdown_while_every_connection_is_in_use_ends_serve() {
+    let upstream = gated_upstream(Arc::default(), Arc::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    let share = Share::split(1, Connections::new(limits(1, 10)))
+        .pop()
+        .expect("one share");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(serve_shared(
+        listener,
+        proxy(upstream, Upstreams::new(UpstreamLimits::default())),
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+        ConnectionTimeouts::default(),
+        share,
+    ));
+    // The one slot, taken by a connection that has sent nothing (not idle keep-alive: it cannot
+    // be closed to make room), and a second waiting in the backlog.
+    let _held = connect_from("127.0.0.1", addr).await;
+    let _waiting = connect_from("127.0.0.1", addr).await;
+    tokio::task::yield_now().await;
+    stop.send(()).expect("serving");
+    tokio::time::timeout(Duration::from_secs(10), served)
+        .await
+        .expect("serve ended after the shutdown")
+        .expect("serve did not panic");
+}
