@@ -1,6 +1,7 @@
 //! `crossgate validate POLICY.toml`: every error and warning in a policy file, each with its fix,
 //! and what a valid policy allows.
 
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -196,13 +197,12 @@ fn write_allowed(config: &PolicyConfig, out: &mut dyn Write) -> io::Result<()> {
     let methods = if any(&config.allow_methods) {
         "any (*)".to_owned()
     } else {
-        let mut methods: Vec<String> = fetch::SAFELISTED_METHODS
-            .iter()
-            .map(|&m| m.to_owned())
-            .collect();
+        let mut methods: Vec<&str> = fetch::SAFELISTED_METHODS.to_vec();
+        // A set beside the list: a long list stays linear.
+        let mut seen: HashSet<&str> = methods.iter().copied().collect();
         for m in &config.allow_methods {
-            if !methods.contains(m) {
-                methods.push(m.clone());
+            if seen.insert(m) {
+                methods.push(m);
             }
         }
         methods.join(", ")
