@@ -19,7 +19,8 @@ Reads a CORS policy file (TOML; `-` reads standard input) and checks it the way 
 the tower layer will: every error and warning at once, each with the offending key and value,
 why it is a problem, and the fix. For a valid policy, also prints what it allows.
 
-Exit status: 0 valid (warnings allowed), 1 invalid, 2 the file cannot be read.";
+Exit status: 0 valid (warnings allowed), 1 invalid, 2 the file cannot be read (a file of more
+than 16 MiB, the most crossgate reads from one, cannot).";
 
 const JSON_SCHEMA: &str = "\
 --json prints one object:
