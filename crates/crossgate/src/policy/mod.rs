@@ -141,9 +141,21 @@ impl Policy {
                     .span()
                     .map(|s| line_col(text, s.start))
                     .unwrap_or_default();
-                let problem = Problem::error(ProblemKind::Syntax, at)
-                    .because(format!("not valid TOML: {}", e.message().trim_end_matches('\n')))
-                    .fix("see https://toml.io; lists are written [\"a\", \"b\"], strings in double quotes");
+                let message = e.message().trim_end_matches('\n');
+                let problem = match too_large_integer(message) {
+                    Some(n) => Problem::error(ProblemKind::Syntax, at)
+                        .because(format!(
+                            "not valid TOML: {n} is outside TOML's integers ({} to {})",
+                            i64::MIN,
+                            i64::MAX
+                        ))
+                        .fix(format!(
+                            "max_age, the one number in a policy, is 0 to {MAX_AGE_LIMIT} seconds, e.g. max_age = 600"
+                        )),
+                    None => Problem::error(ProblemKind::Syntax, at)
+                        .because(format!("not valid TOML: {message}"))
+                        .fix("see https://toml.io; lists are written [\"a\", \"b\"], strings in double quotes"),
+                };
                 return Err(PolicyErrors::new(vec![problem]));
             }
         };
@@ -287,6 +299,14 @@ impl PolicyBuilder {
     }
 }
 
+/// The integer of a TOML error about one beyond 64 bits (`invalid type: integer
+/// `99999999999999999999` as i128, …`), which the `toml` crate reports as a type error.
+fn too_large_integer(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("invalid type: integer `")?;
+    let (n, rest) = rest.split_once('`')?;
+    rest.starts_with(" as i128").then_some(n)
+}
+
 /// `line:column` (1-based) of a byte offset, for syntax errors.
 fn line_col(text: &str, offset: usize) -> String {
     let before = &text[..offset.min(text.len())];
@@ -314,12 +334,12 @@ fn read_table(table: &toml::Table, problems: &mut Vec<Problem>) -> PolicyConfig 
             "max_age" => match value {
                 toml::Value::Integer(n) => config.max_age = Some(*n),
                 toml::Value::String(s) if s.parse::<i64>().is_ok() => {
-                    problems.push(wrong_type(
-                        key,
-                        value,
-                        "an integer number of seconds",
-                        &format!("max_age = {s}"),
-                    ));
+                    // The number as the fix only when it is in range (the range error says the rest).
+                    let fix = match s.parse::<i64>() {
+                        Ok(n) if (0..=MAX_AGE_LIMIT).contains(&n) => format!("max_age = {n}"),
+                        _ => "max_age = 600".to_owned(),
+                    };
+                    problems.push(wrong_type(key, value, "an integer number of seconds", &fix));
                     config.max_age = s.parse().ok();
                 }
                 other => problems.push(wrong_type(
