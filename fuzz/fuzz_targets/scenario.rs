@@ -4,12 +4,14 @@
 //! parses is simulated with both profiles; the result must be self-consistent: an allowed fetch
 //! has a status and readable headers and prints nothing to the console; a blocked one has no
 //! status; a preflight, when sent, is the first request and is an OPTIONS with
-//! `Access-Control-Request-Method`; every request carries the page's origin or `null`.
+//! `Access-Control-Request-Method`; every request carries the page's origin or `null`. A scenario
+//! with an answer's status outside 100..=599 is refused by `check` and by the simulation, and
+//! only such a scenario is.
 
 #![no_main]
 
 use crossgate::browser::Profile;
-use crossgate::browser::scenario::Scenario;
+use crossgate::browser::scenario::{STATUS_RANGE, Scenario};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,11 +23,19 @@ fuzz_target!(|data: &[u8]| {
         },
     };
     for scenario in &scenarios {
+        let statuses_ok = scenario
+            .server
+            .values()
+            .flat_map(|e| [&e.preflight, &e.response])
+            .flatten()
+            .all(|a| STATUS_RANGE.contains(&a.status));
+        assert_eq!(scenario.check().is_ok(), statuses_ok, "{scenario:?}");
         for profile in [Profile::Chromium, Profile::Spec] {
             let Ok(result) = scenario.simulate(profile) else { continue };
+            assert!(statuses_ok, "simulated with a status out of range: {scenario:?}");
             match result.outcome.as_str() {
                 "allowed" => {
-                    assert!(result.status.is_some(), "{result:?}");
+                    assert!(result.status.is_some_and(|s| STATUS_RANGE.contains(&s)), "{result:?}");
                     assert!(result.readable_headers.is_some(), "{result:?}");
                     assert!(result.console.is_empty(), "{result:?}");
                 }

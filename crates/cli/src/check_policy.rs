@@ -125,7 +125,7 @@ fn json_result(result: &CaseResult) -> JsonResult<'_> {
 /// Runs `crossgate check --policy`.
 pub(crate) fn run(options: &Options<'_>, out: &mut dyn Write) -> anyhow::Result<Status> {
     let name = options.policy.display();
-    let text = std::fs::read_to_string(options.policy)
+    let text = crate::output::read_file(options.policy)
         .with_context(|| format!("cannot read the policy file {name}"))?;
     let policy = Policy::from_toml(&text).with_context(|| {
         format!("{name} is not a usable policy (`crossgate validate {name}` says more)")

@@ -271,7 +271,7 @@ fn open_policy() -> anyhow::Result<Policy> {
 
 fn policy(args: &Args) -> anyhow::Result<Policy> {
     if let Some(path) = &args.policy {
-        let text = std::fs::read_to_string(path)
+        let text = crate::output::read_file(path)
             .with_context(|| format!("cannot read the policy file {}", path.display()))?;
         return Policy::from_toml(&text)
             .with_context(|| format!("{} is not a usable policy", path.display()));
@@ -329,7 +329,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     }
     let routes = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::output::read_file(path)
                 .with_context(|| format!("cannot read the routes file {}", path.display()))?;
             let routes = crossgate_proxy::routes::parse(&text)
                 .with_context(|| format!("{} is not a usable routes file", path.display()))?;
@@ -526,7 +526,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         let config_path = args.config.clone().unwrap_or_default();
         let reload_routes = || {
             let mut stdout = std::io::stdout().lock();
-            let reread = std::fs::read_to_string(&config_path)
+            let reread = crate::output::read_file(&config_path)
                 .with_context(|| format!("cannot read {}", config_path.display()))
                 .and_then(|text| {
                     crossgate_proxy::routes::parse(&text).with_context(|| {
@@ -637,7 +637,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             let _ = stdout.flush();
             return;
         };
-        let reloaded = std::fs::read_to_string(path)
+        let reloaded = crate::output::read_file(path)
             .with_context(|| format!("cannot read the policy file {}", path.display()))
             .and_then(|text| {
                 Policy::from_toml(&text)

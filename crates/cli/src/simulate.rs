@@ -36,8 +36,9 @@ FILE holds one scenario object or an array of them; the format is in scenarios/R
 Prints a JSON array of results, one per scenario in input order (the contract other tools
 read); --explain prints the same, step by step, for people, with the fix for each blocked one.
 
-Exit status: 0 every scenario allowed, 1 at least one blocked, 2 the file cannot be read or is
-not a valid scenario file (nothing is printed then).";
+Exit status: 0 every scenario allowed, 1 at least one blocked, 2 the file cannot be read (more
+than 16 MiB included) or is not a valid scenario file, such as an answer whose status is outside
+100 to 599 (nothing is printed then).";
 
 const JSON_SCHEMA: &str = "\
 Prints a JSON array, one object per scenario, in input order (scenarios/README.md):

@@ -182,8 +182,10 @@ impl HttpTransport {
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
         if let Some(path) = &args.cacert {
             let name = path.display();
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            let pem =
+                crate::output::read_bytes(path).with_context(|| format!("cannot read {name}"))?;
+            let certs = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
                 .with_context(|| format!("cannot read {name}"))?;
             if certs.is_empty() {
                 return Err(anyhow!(

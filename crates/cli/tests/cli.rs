@@ -10,6 +10,8 @@ mod check;
 mod check_policy;
 #[path = "cli/export.rs"]
 mod export;
+#[path = "cli/input.rs"]
+mod input;
 #[path = "cli/peers.rs"]
 mod peers;
 #[path = "cli/proxy.rs"]

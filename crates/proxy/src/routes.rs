@@ -65,6 +65,27 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// What is wrong with the port of an upstream URL, if anything. `http::Uri` takes any text after
+/// the host's colon and reads a port it cannot parse as none, so `http://127.0.0.1:99999` would
+/// reach port 80: a port must be 1 to 65535 (empty is the scheme's default, as in a URL).
+fn upstream_port_problem(uri: &Uri) -> Option<String> {
+    let authority = uri.authority()?.as_str();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let after_ipv6 = host_port.rfind(']').map_or(0, |i| i + 1);
+    let (_, port) = host_port[after_ipv6..].rsplit_once(':')?;
+    if port.is_empty() {
+        return None;
+    }
+    match port.parse::<u16>() {
+        Ok(n) if n > 0 && port.bytes().all(|b| b.is_ascii_digit()) => None,
+        _ => Some(format!(
+            "port {port} is not a port number from 1 to 65535: write the upstream's port, e.g. \"{}://{}:8080\"",
+            uri.scheme_str().unwrap_or("http"),
+            uri.host().unwrap_or("127.0.0.1"),
+        )),
+    }
+}
+
 /// Reads a routes file: every problem is reported at once.
 pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
     let table: toml::Table = text
@@ -81,6 +102,9 @@ pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
         return Err(ConfigErrors(problems));
     };
     let mut routes = Vec::new();
+    // The prefixes seen: a hash probe per route rather than a search of the routes, so that a
+    // long file is read in linear time (120,000 routes took 55 s).
+    let mut prefixes = std::collections::HashSet::new();
     for (i, entry) in list.iter().enumerate() {
         let at = format!("route[{i}]");
         let Some(entry) = entry.as_table() else {
@@ -113,7 +137,13 @@ pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
                     if matches!(uri.scheme_str(), Some("http" | "https"))
                         && uri.host().is_some() =>
                 {
-                    Some(uri)
+                    match upstream_port_problem(&uri) {
+                        None => Some(uri),
+                        Some(why) => {
+                            problems.push(format!("{at}.upstream = {u:?}: {why}"));
+                            None
+                        }
+                    }
                 }
                 _ => {
                     problems.push(format!("{at}.upstream = {u:?}: not an http or https URL"));
@@ -178,7 +208,7 @@ pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
             other => other,
         };
         if let (Some(prefix), Some(upstream), Some(policy)) = (prefix, upstream, policy) {
-            if routes.iter().any(|r: &Route| r.prefix == prefix) {
+            if !prefixes.insert(prefix.clone()) {
                 problems.push(format!("{at}.prefix = {prefix:?}: another route has it"));
             }
             routes.push(Route {
@@ -330,6 +360,73 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn an_upstream_port_out_of_range_is_a_problem() {
+        let file = |upstream: &str| {
+            format!(
+                "[[route]]\nprefix = \"/\"\nupstream = {upstream:?}\n\
+                 [route.policy]\nallow_origins = [\"https://app.example.com\"]\n"
+            )
+        };
+        // `http::Uri` reads these as "no port", which would have reached port 80 or 443.
+        for (upstream, port) in [
+            ("http://127.0.0.1:99999", "99999"),
+            ("http://127.0.0.1:65536/v1", "65536"),
+            (
+                "https://api.example:18446744073709551617",
+                "18446744073709551617",
+            ),
+            ("http://127.0.0.1:0", "0"),
+            ("http://[::1]:70000", "70000"),
+            ("http://user:pw@127.0.0.1:123456", "123456"),
+            ("http://127.0.0.1:8a", "8a"),
+        ] {
+            let errors = parse(&file(upstream)).expect_err(upstream).to_string();
+            let expected = format!(
+                "route[0].upstream = {upstream:?}: port {port} is not a port number from 1 to 65535: \
+                 write the upstream's port, e.g. \""
+            );
+            assert!(errors.contains(&expected), "{upstream}: {errors}");
+        }
+        for upstream in [
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:65535/v1",
+            "http://[::1]:8080",
+            "http://[::1]",
+            "https://api.example/v2",
+            "http://127.0.0.1:/v1",
+        ] {
+            let routes = parse(&file(upstream)).expect(upstream);
+            assert_eq!(
+                routes[0].upstream.to_string().trim_end_matches('/'),
+                upstream.trim_end_matches('/')
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_file_is_read_in_linear_time_and_a_repeated_prefix_is_found() {
+        // Each prefix was looked for among every route before it: 120,000 routes took 55 s in
+        // release. With a hash probe per route this takes 4 s in a debug build; a search of the
+        // routes again, 23 s (and four times that for each doubling of N).
+        const N: usize = 50_000;
+        let mut text = String::new();
+        for i in (0..N).chain([7]) {
+            text.push_str(&format!(
+                "[[route]]\nprefix = \"/r{i}\"\nupstream = \"http://127.0.0.1:3000\"\n\
+                 [route.policy]\nallow_origins = [\"https://a.example\"]\n"
+            ));
+        }
+        let errors = parse(&text).expect_err("a repeated prefix").to_string();
+        assert_eq!(
+            errors,
+            format!(
+                "invalid proxy configuration (1 problem(s))\n  \
+                 route[{N}].prefix = \"/r7\": another route has it"
+            )
+        );
     }
 
     #[test]

@@ -159,6 +159,23 @@ fn simulate_refuses_invalid_files() {
             "{\"name\": \"bad-url\", \"request\": {\"origin\": \"http://a.test\", \"url\": \"/relative\"}}",
             "scenario \"bad-url\": URL \"/relative\": relative URL without a base",
         ),
+        // Both were reported allowed.
+        (
+            "status-zero.json",
+            "[{\"name\": \"ok\", \"request\": {\"origin\": \"http://a.test\", \"url\": \"http://b.test/\"}},\
+              {\"name\": \"status-zero\", \"request\": {\"origin\": \"http://a.test\", \"url\": \"http://b.test/\"},\
+               \"server\": {\"http://b.test/\": {\"response\": {\"status\": 0, \"headers\": [[\"Access-Control-Allow-Origin\", \"*\"]]}}}}]",
+            "scenario \"status-zero\": server[\"http://b.test/\"].response.status = 0: not an HTTP status \
+             (100 to 599): write the status the server answers, e.g. 200",
+        ),
+        (
+            "status-1000.json",
+            "{\"name\": \"status-1000\", \"request\": {\"origin\": \"http://a.test\", \"url\": \"http://b.test/\", \"method\": \"PUT\"},\
+              \"server\": {\"http://b.test/\": {\"preflight\": {\"status\": 1000, \"headers\": [[\"Access-Control-Allow-Origin\", \"*\"], [\"Access-Control-Allow-Methods\", \"PUT\"]]},\
+                                            \"response\": {\"status\": 200, \"headers\": [[\"Access-Control-Allow-Origin\", \"*\"]]}}}}",
+            "scenario \"status-1000\": server[\"http://b.test/\"].preflight.status = 1000: not an HTTP status \
+             (100 to 599)",
+        ),
     ];
     for (file, text, message) in cases {
         let path = dir.file(file, text);

@@ -70,7 +70,8 @@ impl PreflightCache {
     ) {
         self.entries
             .retain(|e| !(e.origin == origin && e.url == url));
-        let expires = now + result.max_age;
+        // `now` is the caller's clock, any value: saturate rather than overflow (a panic).
+        let expires = now.saturating_add(result.max_age);
         self.entries.push(Entry {
             origin: origin.to_owned(),
             url: url.to_owned(),

@@ -3,6 +3,8 @@
 //! them as they are.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -69,12 +71,37 @@ pub struct Endpoint {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Answer {
-    /// The status.
+    /// The status: an HTTP status, in [`STATUS_RANGE`] ([`Scenario::check`]).
     pub status: u16,
     /// Header pairs, in order.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
 }
+
+/// The statuses an answer may have: the three-digit codes of RFC 9110 §15, 1xx to 5xx. No server
+/// sends another, so a scenario with one (0, 1000) describes nothing a browser could see.
+pub const STATUS_RANGE: RangeInclusive<u16> = 100..=599;
+
+/// Why a scenario cannot be simulated as written, beyond what its JSON schema says: the field,
+/// its value and what it should be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvalidScenario {
+    /// Where, from the scenario: `server["http://127.0.0.1:8002/r"].preflight.status`.
+    pub field: String,
+    /// The value found.
+    pub value: String,
+    /// Why it is refused and the fix.
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidScenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}: {}", self.field, self.value, self.reason)
+    }
+}
+
+impl std::error::Error for InvalidScenario {}
 
 /// The result of one scenario, as `crossgate simulate` prints it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +199,36 @@ impl Transport for CannedTransport {
 }
 
 impl Scenario {
+    /// Checks what the JSON schema cannot say: every answer's status is in [`STATUS_RANGE`].
+    /// The first problem is returned, URLs taken in sorted order (preflight, then response), so
+    /// that the same file always gives the same error. [`Scenario::run`] checks this first.
+    pub fn check(&self) -> Result<(), InvalidScenario> {
+        let mut endpoints: Vec<(&String, &Endpoint)> = self.server.iter().collect();
+        endpoints.sort_by_key(|&(url, _)| url);
+        for (url, endpoint) in endpoints {
+            let answers = [
+                ("preflight", &endpoint.preflight),
+                ("response", &endpoint.response),
+            ];
+            for (which, answer) in answers {
+                let Some(answer) = answer else { continue };
+                if !STATUS_RANGE.contains(&answer.status) {
+                    return Err(InvalidScenario {
+                        field: format!("server[{url:?}].{which}.status"),
+                        value: answer.status.to_string(),
+                        reason: format!(
+                            "not an HTTP status ({} to {}): write the status the server answers, \
+                             e.g. 200 (or 204 for a preflight)",
+                            STATUS_RANGE.start(),
+                            STATUS_RANGE.end()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The page's request.
     pub fn to_request(&self) -> Request {
         Request {
@@ -184,8 +241,10 @@ impl Scenario {
         }
     }
 
-    /// Runs the scenario in a fresh browser (empty preflight cache) and returns the outcome.
+    /// Runs the scenario in a fresh browser (empty preflight cache) and returns the outcome; an
+    /// invalid scenario ([`Scenario::check`]) is an error.
     pub fn run(&self, profile: Profile) -> Result<Outcome, RequestError> {
+        self.check().map_err(|e| RequestError(e.to_string()))?;
         let mut transport = CannedTransport::new(&self.server);
         super::fetch(
             &self.to_request(),

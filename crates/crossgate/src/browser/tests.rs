@@ -171,6 +171,92 @@ fn preflight_cache_saves_a_preflight_until_max_age() {
 }
 
 #[test]
+fn a_preflight_cached_at_the_end_of_the_clock_does_not_overflow() {
+    // `now + max_age` panicked ("overflow when adding durations") for a caller whose clock
+    // reads near `Duration::MAX`; the entry now expires at the end of the clock.
+    let mut server = Fixed {
+        preflight: answer(
+            204,
+            &[
+                ("Access-Control-Allow-Origin", "http://127.0.0.1:8001"),
+                ("Access-Control-Allow-Methods", "PUT"),
+                ("Access-Control-Max-Age", "60"),
+            ],
+        ),
+        response: answer(
+            200,
+            &[("Access-Control-Allow-Origin", "http://127.0.0.1:8001")],
+        ),
+        sent: Vec::new(),
+    };
+    let mut cache = PreflightCache::new();
+    let put = request("PUT", &[], Credentials::Omit);
+    let late = Duration::MAX - Duration::from_secs(1);
+    let first = fetch(&put, Profile::Spec, &mut server, &mut cache, late).unwrap();
+    assert!(first.is_allowed() && first.preflight_sent());
+    assert_eq!(cache.len(), 1);
+    let second = fetch(&put, Profile::Spec, &mut server, &mut cache, late).unwrap();
+    assert!(second.is_allowed() && !second.preflight_sent(), "cached");
+}
+
+#[test]
+fn a_scenario_status_outside_100_to_599_is_refused() {
+    let scenario = |preflight: u16, response: u16| -> Scenario {
+        serde_json::from_value(serde_json::json!({
+            "name": "status",
+            "request": {"origin": "http://127.0.0.1:8001", "url": "http://127.0.0.1:8002/r",
+                        "method": "PUT", "credentials": "omit"},
+            "server": {
+                "http://127.0.0.1:8002/r": {
+                    "preflight": {"status": preflight, "headers": [
+                        ["Access-Control-Allow-Origin", "http://127.0.0.1:8001"],
+                        ["Access-Control-Allow-Methods", "PUT"]]},
+                    "response": {"status": response, "headers": [
+                        ["Access-Control-Allow-Origin", "http://127.0.0.1:8001"]]}
+                },
+                "http://127.0.0.1:8002/other": {"response": {"status": 200}}
+            }
+        }))
+        .unwrap()
+    };
+    let field = |which: &str| format!("server[\"http://127.0.0.1:8002/r\"].{which}.status");
+    for (preflight, response, expected) in [
+        (204, 0, Some(("response", 0))),
+        (204, 1000, Some(("response", 1000))),
+        (204, 99, Some(("response", 99))),
+        (204, 600, Some(("response", 600))),
+        (0, 200, Some(("preflight", 0))),
+        (65535, 1000, Some(("preflight", 65535))),
+        (204, 200, None),
+        (200, 100, None),
+        (299, 599, None),
+    ] {
+        let s = scenario(preflight, response);
+        match expected {
+            Some((which, value)) => {
+                let e = s.check().expect_err("invalid");
+                assert_eq!(e.field, field(which));
+                assert_eq!(e.value, value.to_string());
+                assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "{} = {value}: not an HTTP status (100 to 599): write the status the \
+                         server answers, e.g. 200 (or 204 for a preflight)",
+                        field(which)
+                    )
+                );
+                // Running it says the same: it was allowed before.
+                assert_eq!(s.run(Profile::Chromium).unwrap_err().0, e.to_string());
+            }
+            None => {
+                assert_eq!(s.check(), Ok(()));
+                assert!(s.run(Profile::Chromium).is_ok());
+            }
+        }
+    }
+}
+
+#[test]
 fn max_age_default_and_caps() {
     let run = |max_age: Option<&str>, profile: Profile, later: u64| {
         let mut headers = vec![

@@ -40,6 +40,7 @@ mod fastapi;
 mod nginx;
 mod s3;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -301,7 +302,7 @@ enum Origins {
 }
 
 /// One entry of `allow_origins` (validated, so canonical).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum OriginEntry {
     /// An exact serialized origin.
     Exact(String),
@@ -313,7 +314,7 @@ enum OriginEntry {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum PatternHost {
     /// Exactly this host (any-port patterns).
     Exact(String),
@@ -321,7 +322,7 @@ enum PatternHost {
     Subdomains(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum PatternPort {
     /// No port: the scheme's default.
     Default,
@@ -473,9 +474,11 @@ impl Model {
             Origins::Any
         } else {
             let mut list: Vec<OriginEntry> = Vec::new();
+            // A hash probe per entry, not a search of the list: linear in the number of origins.
+            let mut seen = HashSet::new();
             for raw in &config.allow_origins {
                 let entry = OriginEntry::parse(raw);
-                if !list.contains(&entry) {
+                if seen.insert(entry.clone()) {
                     list.push(entry);
                 }
             }

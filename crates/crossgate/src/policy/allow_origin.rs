@@ -2,7 +2,7 @@
 //! pattern, `*`), and the compiled matcher that answers "is this `Origin` header allowed?" without
 //! allocating.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use http::{HeaderMap, HeaderValue};
 use url::Host;
@@ -11,7 +11,7 @@ use super::error::{Problem, ProblemKind};
 use crate::origin::default_port;
 
 /// One entry of `allow_origins`, read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum OriginRule {
     /// `*`: every origin.
     Any,
@@ -22,7 +22,7 @@ pub(crate) enum OriginRule {
 }
 
 /// A subdomain pattern or an any-port pattern.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Pattern {
     pub(crate) scheme: String,
     pub(crate) host: HostRule,
@@ -30,7 +30,7 @@ pub(crate) struct Pattern {
 }
 
 /// The host part of a pattern.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum HostRule {
     /// Exactly this host.
     Exact(String),
@@ -39,7 +39,7 @@ pub(crate) enum HostRule {
 }
 
 /// The port part of a pattern.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum PortRule {
     /// No port in the origin: the scheme's default.
     Default,
@@ -470,8 +470,9 @@ fn unsendable_host_characters(
     host: &str,
 ) -> Option<Problem> {
     let mut found: Vec<char> = Vec::new();
+    let mut distinct = HashSet::new();
     for c in host.chars().filter(|&c| never_in_sent_host(c)) {
-        if !found.contains(&c) {
+        if distinct.insert(c) {
             found.push(c);
         }
     }

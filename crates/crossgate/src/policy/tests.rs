@@ -130,6 +130,51 @@ fn syntax_errors_say_where() {
 }
 
 #[test]
+fn max_age_is_bounded_however_large() {
+    // The largest and smallest TOML integers are out of range like any other; beyond them, the
+    // TOML error names the number and the range (it was "invalid type: integer … as i128").
+    check(
+        "allow_origins = [\"https://a.example\"]\nmax_age = 9223372036854775807\n",
+        expect![[r#"
+            error[max-age-out-of-range]: max_age = 9223372036854775807: must be between 0 and 86400 seconds (24 hours, Firefox's cap) (fix: max_age = 7200 (Chromium's cap, 2 hours))
+        "#]],
+    );
+    check(
+        "allow_origins = [\"https://a.example\"]\nmax_age = -9223372036854775808\n",
+        expect![[r#"
+            error[max-age-out-of-range]: max_age = -9223372036854775808: must be between 0 and 86400 seconds (24 hours, Firefox's cap) (fix: max_age = 0 to disable preflight caching, or a number of seconds such as max_age = 600)
+        "#]],
+    );
+    check(
+        "allow_origins = [\"https://a.example\"]\nmax_age = 99999999999999999999\n",
+        expect![[r#"
+            error[syntax]: line 2, column 11: not valid TOML: 99999999999999999999 is outside TOML's integers (-9223372036854775808 to 9223372036854775807) (fix: max_age, the one number in a policy, is 0 to 86400 seconds, e.g. max_age = 600)
+        "#]],
+    );
+    check(
+        "allow_origins = [\"https://a.example\"]\nmax_age = -99999999999999999999\n",
+        expect![[r#"
+            error[syntax]: line 2, column 11: not valid TOML: -99999999999999999999 is outside TOML's integers (-9223372036854775808 to 9223372036854775807) (fix: max_age, the one number in a policy, is 0 to 86400 seconds, e.g. max_age = 600)
+        "#]],
+    );
+    // A quoted number out of range: the fix does not suggest it (it suggested `max_age = 99999999999`).
+    check(
+        "allow_origins = [\"https://a.example\"]\nmax_age = \"99999999999\"\n",
+        expect![[r#"
+            error[wrong-type]: max_age = "99999999999": expected an integer number of seconds, found string (fix: write max_age = 600)
+            error[max-age-out-of-range]: max_age = 99999999999: must be between 0 and 86400 seconds (24 hours, Firefox's cap) (fix: max_age = 7200 (Chromium's cap, 2 hours))
+        "#]],
+    );
+    // The builder takes the same range.
+    let errors = Policy::builder()
+        .allow_origins(["https://a.example"])
+        .max_age(i64::MAX)
+        .build()
+        .expect_err("out of range");
+    assert_eq!(errors.errors().count(), 1, "{errors}");
+}
+
+#[test]
 fn warnings_do_not_refuse() {
     check(
         r#"
@@ -530,7 +575,7 @@ fn what_was_meant_is_validated_too() {
         expect![[r#"
             error[wrong-type]: allow_origins = "https://a.example.com/": expected a list of strings, found string (fix: write allow_origins = ["https://a.example.com/"])
             error[wrong-type]: allow_credentials = "true": expected a boolean, found string (fix: write allow_credentials = true (no quotes))
-            error[wrong-type]: max_age = "-5": expected an integer number of seconds, found string (fix: write max_age = -5)
+            error[wrong-type]: max_age = "-5": expected an integer number of seconds, found string (fix: write max_age = 600)
             error[non-canonical-origin]: allow_origins[0] = "https://a.example.com/": browsers never send an Origin with a trailing slash, so this entry would match nothing (fix: write "https://a.example.com")
             error[wildcard-expose-with-credentials]: expose_headers[0] = "*": with credentials, browsers read `*` as a header literally named `*`, so nothing is exposed (fix: list the headers to expose, e.g. ["x-request-id"])
             error[max-age-out-of-range]: max_age = -5: must be between 0 and 86400 seconds (24 hours, Firefox's cap) (fix: max_age = 0 to disable preflight caching, or a number of seconds such as max_age = 600)
