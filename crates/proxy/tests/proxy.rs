@@ -10,6 +10,8 @@ mod browser;
 mod connect;
 #[path = "../../../tests/chromium/headless.rs"]
 mod headless;
+#[path = "proxy/jsonp.rs"]
+mod jsonp;
 #[path = "proxy/support.rs"]
 mod support;
 #[path = "proxy/timeouts.rs"]
