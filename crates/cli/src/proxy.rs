@@ -19,7 +19,7 @@ use crossgate_proxy::budget::{
 };
 use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
 use crossgate_proxy::forward::{Limits, Upstream, client};
-use crossgate_proxy::jsonp::Jsonp;
+use crossgate_proxy::jsonp::{DEFAULT_JSONP_MEMORY, Jsonp, JsonpBudget};
 use crossgate_proxy::limit::{Limited, RateLimits};
 use crossgate_proxy::metrics::{Measured, Metrics, serve_admin};
 use crossgate_proxy::routes::Router;
@@ -202,6 +202,11 @@ pub(crate) struct Args {
     /// on routes that inject headers
     #[arg(long)]
     jsonp: bool,
+    /// The most bytes held at once for JSONP answers, across all requests (each is held whole,
+    /// up to 10 MiB, to be checked and wrapped; default 64 MiB); a JSONP answer that does not fit
+    /// is answered 503 busy with Retry-After. 0 for no limit
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_JSONP_MEMORY)]
+    max_jsonp_memory: u64,
     /// Logs on stderr: text for people, json (one object per line) for collectors
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -365,6 +370,10 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         args.rate_per_target.or(default(600)),
         args.trusted_proxies.clone(),
     ));
+    let jsonp_budget = JsonpBudget::new(match args.max_jsonp_memory {
+        0 => u64::MAX,
+        bytes => bytes,
+    });
     let limits = Limits {
         request_body: (args.max_request_body > 0).then_some(args.max_request_body),
         response_body: (args.max_response_body > 0).then_some(args.max_response_body),
@@ -610,7 +619,8 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                              a JSONP answer",
                             )
                         }
-                        .enabled(args.jsonp);
+                        .enabled(args.jsonp)
+                        .memory_budget(jsonp_budget.clone());
                         let cors = CorsLayer::from_handle(handle.clone()).debug(args.debug_cors);
                         let service = cors.layer(Limited::new(
                             Admit::new(jsonp, upstreams.clone()),
@@ -707,7 +717,9 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                 signals,
                 reload_policy,
                 || {
-                    let jsonp = Jsonp::new(upstream()).enabled(args.jsonp);
+                    let jsonp = Jsonp::new(upstream())
+                        .enabled(args.jsonp)
+                        .memory_budget(jsonp_budget.clone());
                     let service = layer.layer(Limited::new(
                         Admit::new(jsonp, upstreams.clone()),
                         rates.clone(),
@@ -754,7 +766,9 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                 signals,
                 reload_policy,
                 || {
-                    let jsonp = Jsonp::new(anywhere()).enabled(args.jsonp);
+                    let jsonp = Jsonp::new(anywhere())
+                        .enabled(args.jsonp)
+                        .memory_budget(jsonp_budget.clone());
                     let service = layer.layer(Limited::new(
                         Admit::new(jsonp, upstreams.clone()),
                         rates.clone(),

@@ -12,6 +12,8 @@ mod budget;
 mod connect;
 #[path = "../../../tests/chromium/headless.rs"]
 mod headless;
+#[path = "proxy/jsonp.rs"]
+mod jsonp;
 #[path = "proxy/support.rs"]
 mod support;
 #[path = "proxy/timeouts.rs"]
