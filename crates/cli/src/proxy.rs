@@ -3,7 +3,6 @@
 //! style. Builds the policy and the connector rules from the flags, then runs
 //! `crossgate_proxy::serve` until Ctrl-C or SIGTERM, finishing the requests in flight.
 
-use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,20 +11,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use crossgate::Policy;
-use crossgate_proxy::anywhere::Anywhere;
-use crossgate_proxy::body::BodyTimeouts;
-use crossgate_proxy::budget::{
-    Admit, ConnectionLimits, Connections, Descriptors, UpstreamLimits, Upstreams, Wanted,
-};
-use crossgate_proxy::connect::{GuardedConnector, Ports, TargetRules};
-use crossgate_proxy::forward::{Limits, Upstream, client};
-use crossgate_proxy::jsonp::{DEFAULT_JSONP_MEMORY, Jsonp, JsonpBudget};
-use crossgate_proxy::limit::{Limited, RateLimits};
-use crossgate_proxy::metrics::{Measured, Metrics, serve_admin};
-use crossgate_proxy::routes::Router;
-use crossgate_proxy::serve::{ConnectionTimeouts, Share, serve_shared};
-use crossgate_tower::{CorsLayer, PolicyHandle};
-use tower_layer::Layer;
+use crossgate_proxy::Proxy;
+use crossgate_proxy::budget::Descriptors;
+use crossgate_proxy::builder::Mode;
+use crossgate_proxy::forward::Limits;
+use crossgate_proxy::jsonp::DEFAULT_JSONP_MEMORY;
+use crossgate_proxy::metrics::{Metrics, serve_admin};
+use crossgate_proxy::routes::Route;
+use crossgate_proxy::serve::ConnectionTimeouts;
 
 use crate::output::Status;
 
@@ -263,34 +256,20 @@ fn bounded_i64(
     move |text: &str| parse(text).map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// Anywhere mode's policy without --allow-origin: any origin, no credentials, everything
-/// readable.
-fn open_policy() -> anyhow::Result<Policy> {
-    Ok(Policy::builder()
-        .allow_origins(["*"])
-        .allow_methods(["*"])
-        .allow_headers(["*"])
-        .expose_headers(["*"])
-        .build()?)
-}
-
-fn policy(args: &Args) -> anyhow::Result<Policy> {
+/// The policy the flags (or --policy FILE) give; `None` when they give none (anywhere mode then
+/// serves the library's open policy, and upstream mode is refused by the builder).
+fn policy(args: &Args) -> anyhow::Result<Option<Policy>> {
     if let Some(path) = &args.policy {
         let text = crate::output::read_file(path)
             .with_context(|| format!("cannot read the policy file {}", path.display()))?;
         return Policy::from_toml(&text)
+            .map(Some)
             .with_context(|| format!("{} is not a usable policy", path.display()));
     }
-    let anywhere = args.upstream.is_none();
     if args.allow_origins.is_empty() {
-        if !anywhere {
-            bail!(
-                "upstream mode needs the page origins allowed to read the API: \
-                 --allow-origin http://localhost:5173 (or --policy FILE)"
-            );
-        }
-        return open_policy();
+        return Ok(None);
     }
+    let anywhere = args.upstream.is_none();
     let or_star = |list: &[String]| {
         if list.is_empty() && anywhere {
             vec!["*".to_owned()]
@@ -309,7 +288,80 @@ fn policy(args: &Args) -> anyhow::Result<Policy> {
     }
     builder
         .build()
+        .map(Some)
         .context("the --allow-* flags make an unusable policy")
+}
+
+/// Reads and parses the routes file at `path`.
+fn read_routes(path: &std::path::Path) -> anyhow::Result<Vec<Route>> {
+    let text = crate::output::read_file(path)
+        .with_context(|| format!("cannot read the routes file {}", path.display()))?;
+    crossgate_proxy::routes::parse(&text)
+        .with_context(|| format!("{} is not a usable routes file", path.display()))
+}
+
+/// The proxy the flags describe: every flag mapped to the library's builder, which checks them
+/// together.
+fn build(args: &Args, routes: Option<Vec<Route>>, metrics: Arc<Metrics>) -> anyhow::Result<Proxy> {
+    let seconds = |n: u64| (n > 0).then(|| Duration::from_secs(n));
+    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let mut builder = Proxy::builder()
+        .listen(args.listen)
+        .allow_private(args.allow_private)
+        .allow_targets(&args.allow_targets)
+        .allow_ports(args.allow_ports.iter().copied())
+        .open(args.open)
+        .timeout(Duration::from_secs(args.timeout))
+        .body_idle_timeout(seconds(args.body_idle_timeout))
+        .connection_timeouts(ConnectionTimeouts {
+            idle: Duration::from_secs(args.idle_timeout),
+            send_timeout: seconds(args.send_timeout),
+            header: Duration::from_secs(args.header_timeout),
+            max_streams: u32::try_from(args.max_streams).unwrap_or(u32::MAX),
+            ..ConnectionTimeouts::default()
+        })
+        .body_limits(Limits {
+            request_body: (args.max_request_body > 0).then_some(args.max_request_body),
+            response_body: (args.max_response_body > 0).then_some(args.max_response_body),
+        })
+        .rate_limits(args.rate_per_ip, args.rate_per_origin, args.rate_per_target)
+        .trust_proxies(args.trusted_proxies.iter().copied())
+        .jsonp(
+            args.jsonp,
+            (args.max_jsonp_memory > 0).then_some(args.max_jsonp_memory),
+        )
+        .max_connections(
+            args.max_connections.map(count),
+            count(args.max_connections_per_ip),
+        )
+        .max_upstream(
+            args.max_upstream_requests.map(count),
+            count(args.max_requests_per_ip),
+            count(args.max_upstream_per_host),
+        )
+        .descriptors(Descriptors::raise().context("cannot read the descriptor limit")?)
+        .metrics(metrics)
+        .debug_cors(args.debug_cors);
+    if let Some(total) = args.body_timeout {
+        builder = builder.body_timeout(seconds(total));
+    }
+    builder = match (routes, &args.upstream) {
+        (Some(routes), _) => builder.routes(routes),
+        (None, Some(upstream)) => builder.upstream(upstream),
+        (None, None) => builder.anywhere(),
+    };
+    if args.config.is_none() {
+        if let Some(policy) = policy(args)? {
+            for warning in policy.warnings() {
+                eprintln!("crossgate: policy warning: {warning}");
+            }
+            builder = builder.policy(policy);
+        }
+    }
+    builder.build().map_err(|errors| {
+        let lines: Vec<String> = errors.problems().iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(lines.join("\ncrossgate: "))
+    })
 }
 
 pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
@@ -320,83 +372,7 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
              cookies to third parties"
         );
     }
-    if anywhere
-        && !args.listen.ip().is_loopback()
-        && args.allow_origins.is_empty()
-        && args.allow_targets.is_empty()
-        && !args.open
-    {
-        bail!(
-            "anywhere mode on {} would be an open relay for anyone who can reach it: limit it \
-             with --allow-origin or --allow-target, or say --open",
-            args.listen
-        );
-    }
-    let routes = match &args.config {
-        Some(path) => {
-            let text = crate::output::read_file(path)
-                .with_context(|| format!("cannot read the routes file {}", path.display()))?;
-            let routes = crossgate_proxy::routes::parse(&text)
-                .with_context(|| format!("{} is not a usable routes file", path.display()))?;
-            Some(routes)
-        }
-        None => None,
-    };
-    // The routes' own policies when there are routes; this one otherwise.
-    let policy = match &routes {
-        Some(_) => open_policy()?,
-        None => policy(args)?,
-    };
-    if anywhere && policy.config().allow_credentials {
-        bail!(
-            "the policy allows credentials, which anywhere mode never does: it would forward \
-             nothing of them anyway, and must not tell pages it does"
-        );
-    }
-    for warning in policy.warnings() {
-        eprintln!("crossgate: policy warning: {warning}");
-    }
-    let timeout = Duration::from_secs(args.timeout);
-    let default = |anywhere_default: u32| {
-        if anywhere {
-            Some(anywhere_default)
-        } else {
-            None
-        }
-    };
-    let rates = Arc::new(RateLimits::new(
-        args.rate_per_ip.or(default(120)),
-        args.rate_per_origin.or(default(600)),
-        args.rate_per_target.or(default(600)),
-        args.trusted_proxies.clone(),
-    ));
-    let jsonp_budget = JsonpBudget::new(match args.max_jsonp_memory {
-        0 => u64::MAX,
-        bytes => bytes,
-    });
-    let limits = Limits {
-        request_body: (args.max_request_body > 0).then_some(args.max_request_body),
-        response_body: (args.max_response_body > 0).then_some(args.max_response_body),
-    };
-    let seconds = |n: u64| (n > 0).then(|| Duration::from_secs(n));
-    let body_timeouts = BodyTimeouts {
-        idle: seconds(args.body_idle_timeout),
-        total: match args.body_timeout {
-            Some(n) => seconds(n),
-            None if anywhere => Some(Duration::from_secs(600)),
-            None => None,
-        },
-    };
-    // How long client connections may be held: --idle-timeout and --send-timeout, the rest as
-    // the library's.
-    let held = ConnectionTimeouts {
-        idle: Duration::from_secs(args.idle_timeout),
-        send_timeout: seconds(args.send_timeout),
-        header: Duration::from_secs(args.header_timeout),
-        max_streams: u32::try_from(args.max_streams).unwrap_or(u32::MAX),
-        ..ConnectionTimeouts::default()
-    };
-
+    let routes = args.config.as_deref().map(read_routes).transpose()?;
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(tracing::Level::INFO);
@@ -404,68 +380,38 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
         LogFormat::Json => logs.json().try_init(),
     };
-    // One single-threaded runtime per core, all accepting from one listening socket (balanced by
-    // connection count: `Share`), each with its own upstream connection pool, as nginx runs a
-    // worker per core: a request never hops between threads. A multi-threaded
-    // runtime spent most of its time waking tasks across threads (measured: kernel futex work).
-    let workers = if cfg!(unix) {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        1
-    };
-    // One descriptor budget for the process: the soft limit raised to the hard one, split
-    // between client connections, upstream requests, idle pooled connections and a reserve.
-    let descriptors = Descriptors::raise().context("cannot read the descriptor limit")?;
-    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    let plan = descriptors
-        .plan(
-            workers,
-            Wanted {
-                connections: args.max_connections.map(count),
-                upstream_requests: args.max_upstream_requests.map(count),
-                idle_per_host: Some(count(args.max_upstream_per_host)),
-            },
-        )
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    tracing::info!(
-        target: "crossgate_proxy",
-        "descriptor limit {} (soft, was {}; hard {}): {} client connections ({} per IP), {} \
-         upstream requests in flight ({} per client), {} idle upstream connections per host, \
-         {} kept for idle upstream connections and the process",
-        descriptors.soft,
-        descriptors.soft_before,
-        descriptors.hard,
-        plan.connections,
-        args.max_connections_per_ip,
-        plan.upstream_requests,
-        args.max_requests_per_ip,
-        plan.idle_per_host,
-        plan.reserve,
-    );
-    let connections = Connections::new(ConnectionLimits {
-        max: plan.connections,
-        per_ip: count(args.max_connections_per_ip),
-        exempt: args.trusted_proxies.clone(),
-    });
-    let upstreams = Upstreams::new(UpstreamLimits {
-        in_flight: plan.upstream_requests,
-        per_ip: count(args.max_requests_per_ip),
-        trusted_proxies: args.trusted_proxies.clone(),
-    });
-    let signals = Signals::register()?;
-    let listeners = bind_workers(args.listen, workers)
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let local = listeners[0]
-        .local_addr()
-        .context("cannot read the listening address")?;
-    let handle = PolicyHandle::new(policy.clone());
-    let layer = CorsLayer::from_handle(handle.clone()).debug(args.debug_cors);
-    let origins = policy.config().allow_origins.join(", ");
     let metrics = Arc::new(if args.admin.is_some() {
         Metrics::new()
     } else {
         Metrics::disabled()
     });
+    let proxy = build(args, routes, metrics.clone())?;
+    let (plan, descriptors) = proxy.plan();
+    let (connections_per_ip, requests_per_ip) = proxy.per_ip();
+    if let Some(descriptors) = descriptors {
+        tracing::info!(
+            target: "crossgate_proxy",
+            "descriptor limit {} (soft, was {}; hard {}): {} client connections ({} per IP), {} \
+             upstream requests in flight ({} per client), {} idle upstream connections per host, \
+             {} kept for idle upstream connections and the process",
+            descriptors.soft,
+            descriptors.soft_before,
+            descriptors.hard,
+            plan.connections,
+            connections_per_ip,
+            plan.upstream_requests,
+            requests_per_ip,
+            plan.idle_per_host,
+            plan.reserve,
+        );
+    }
+    let signals = Signals::register()?;
+    let bound = proxy
+        .bind()
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = bound
+        .local_addr()
+        .context("cannot read the listening address")?;
     let mut admin_line: Option<String> = None;
     if let Some(admin) = args.admin {
         let listener = std::net::TcpListener::bind(admin)
@@ -492,71 +438,64 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
             })
             .context("cannot start the admin thread")?;
     }
-    if let Some(routes) = routes {
-        for route in &routes {
-            for warning in route.policy.warnings() {
-                eprintln!("crossgate: policy warning ({}): {warning}", route.prefix);
+    let origins = proxy.policy().config().allow_origins.join(", ");
+    match proxy.mode() {
+        Mode::Routes(routes) => {
+            for route in routes {
+                for warning in route.policy.warnings() {
+                    eprintln!("crossgate: policy warning ({}): {warning}", route.prefix);
+                }
             }
-        }
-        writeln!(
-            out,
-            "crossgate proxy: {} route(s) on http://{local}",
-            routes.len()
-        )?;
-        for route in &routes {
-            let jsonp = match (args.jsonp, route.inject.is_empty()) {
-                (false, _) => "",
-                (true, true) => "; JSONP",
-                (true, false) => "; no JSONP: it injects headers",
-            };
             writeln!(
                 out,
-                "  {} -> {} (allowed origins: {}{jsonp})",
-                route.prefix,
-                route.upstream,
-                route.policy.config().allow_origins.join(", ")
+                "crossgate proxy: {} route(s) on http://{local}",
+                routes.len()
             )?;
+            for route in routes {
+                let jsonp = match (args.jsonp, route.inject.is_empty()) {
+                    (false, _) => "",
+                    (true, true) => "; JSONP",
+                    (true, false) => "; no JSONP: it injects headers",
+                };
+                writeln!(
+                    out,
+                    "  {} -> {} (allowed origins: {}{jsonp})",
+                    route.prefix,
+                    route.upstream,
+                    route.policy.config().allow_origins.join(", ")
+                )?;
+            }
         }
-        if let Some(line) = &admin_line {
-            writeln!(out, "{line}")?;
+        Mode::Upstream(base) => {
+            writeln!(
+                out,
+                "crossgate proxy: upstream mode on http://{local} -> {base}"
+            )?;
+            writeln!(out, "allowed origins: {origins}")?;
         }
-        out.flush()?;
-        // Metrics labels live as long as the process; routes are read once, at start.
-        let labels: Vec<&'static str> = routes
-            .iter()
-            .map(|r| &*Box::leak(r.prefix.clone().into_boxed_str()))
-            .collect();
-        // Each route's policy in a handle: SIGHUP re-reads the file and swaps the policies of the
-        // routes whose prefix, upstream and injected headers are unchanged.
-        let handles: Vec<PolicyHandle> = routes
-            .iter()
-            .map(|r| PolicyHandle::new(r.policy.clone()))
-            .collect();
-        let config_path = args.config.clone().unwrap_or_default();
-        let reload_routes = || {
-            let mut stdout = std::io::stdout().lock();
-            let reread = crate::output::read_file(&config_path)
-                .with_context(|| format!("cannot read {}", config_path.display()))
-                .and_then(|text| {
-                    crossgate_proxy::routes::parse(&text).with_context(|| {
-                        format!("{} is not a usable routes file", config_path.display())
-                    })
-                });
-            match reread {
+        _ => {
+            writeln!(
+                out,
+                "crossgate proxy: anywhere mode on http://{local} (try \
+                 http://{local}/https://example.com/)"
+            )?;
+            writeln!(out, "allowed origins: {origins}")?;
+        }
+    }
+    if let Some(line) = &admin_line {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    let reloader = proxy.reloader();
+    // SIGHUP: the --config routes file or the --policy file again (flags cannot change while the
+    // process runs).
+    let reload = || {
+        let mut stdout = std::io::stdout().lock();
+        if let Some(path) = &args.config {
+            match read_routes(path) {
                 Ok(fresh) => {
-                    let mut swapped = 0;
-                    for new in &fresh {
-                        let same = routes.iter().position(|old| {
-                            old.prefix == new.prefix
-                                && old.upstream == new.upstream
-                                && old.inject == new.inject
-                        });
-                        if let Some(i) = same {
-                            handles[i].replace(new.policy.clone());
-                            swapped += 1;
-                        }
-                    }
-                    if swapped < fresh.len() || fresh.len() < routes.len() {
+                    let reloaded = reloader.routes(&fresh);
+                    if reloaded.needs_restart {
                         eprintln!(
                             "crossgate: routes were added, removed or changed: those changes \
                              need a restart; the policies of unchanged routes were reloaded"
@@ -564,8 +503,9 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     }
                     let _ = writeln!(
                         stdout,
-                        "reloaded: {} ({swapped} route policies)",
-                        config_path.display()
+                        "reloaded: {} ({} route policies)",
+                        path.display(),
+                        reloaded.swapped
                     );
                 }
                 Err(e) => {
@@ -573,293 +513,33 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
                     let _ = writeln!(stdout, "reload failed: the running routes stay");
                 }
             }
-            let _ = stdout.flush();
-        };
-        run_workers(
-            listeners,
-            held,
-            connections.clone(),
-            signals,
-            reload_routes,
-            || {
-                let services = routes
-                    .iter()
-                    .zip(&labels)
-                    .zip(&handles)
-                    .map(|((route, label), handle)| {
-                        let host = route
-                            .upstream
-                            .host()
-                            .unwrap_or_default()
-                            .trim_start_matches('[')
-                            .trim_end_matches(']')
-                            .to_ascii_lowercase();
-                        let rules = TargetRules {
-                            allow_private: true,
-                            ports: Ports::Any,
-                            hosts: Some(BTreeSet::from([host])),
-                        };
-                        let upstream = Upstream::new(
-                            route.upstream.clone(),
-                            client(GuardedConnector::new(rules)),
-                            timeout,
-                        )
-                        .limits(limits)
-                        .body_timeouts(body_timeouts)
-                        .metrics(metrics.clone())
-                        .inject(route.inject.clone());
-                        // JSONP as in the other modes, but never where the route spends a secret:
-                        // any page can read a JSONP answer, whatever the route's policy says.
-                        let jsonp = if route.inject.is_empty() {
-                            Jsonp::new(upstream)
-                        } else {
-                            Jsonp::refusing(
-                                upstream,
-                                "this route adds headers kept on the server, and any page can read \
-                             a JSONP answer",
-                            )
-                        }
-                        .enabled(args.jsonp)
-                        .memory_budget(jsonp_budget.clone());
-                        let cors = CorsLayer::from_handle(handle.clone()).debug(args.debug_cors);
-                        let service = cors.layer(Limited::new(
-                            Admit::new(jsonp, upstreams.clone()),
-                            rates.clone(),
-                        ));
-                        let service =
-                            Measured::new(service, handle.clone(), label, metrics.clone());
-                        (route.prefix.clone(), service)
-                    })
-                    .collect();
-                Router::new(services)
-            },
-        )?;
-        return Ok(Status::Ok);
-    }
-    // SIGHUP: the --policy file again (the flags cannot change while the process runs).
-    let reload_policy = || {
-        let mut stdout = std::io::stdout().lock();
-        let Some(path) = &args.policy else {
+        } else if args.policy.is_some() {
+            let reloaded = policy(args).and_then(|policy| match policy {
+                Some(policy) => reloader.policy(policy).map_err(anyhow::Error::from),
+                None => Ok(()),
+            });
+            let path = args.policy.as_deref().unwrap_or(std::path::Path::new(""));
+            match reloaded {
+                Ok(()) => {
+                    let _ = writeln!(stdout, "reloaded: {}", path.display());
+                }
+                Err(e) => {
+                    eprintln!("crossgate: reload failed, the running policy stays: {e:#}");
+                    let _ = writeln!(stdout, "reload failed: the running policy stays");
+                }
+            }
+        } else {
             let _ = writeln!(
                 stdout,
                 "reload: nothing to reload (the policy comes from flags)"
             );
-            let _ = stdout.flush();
-            return;
-        };
-        let reloaded = crate::output::read_file(path)
-            .with_context(|| format!("cannot read the policy file {}", path.display()))
-            .and_then(|text| {
-                Policy::from_toml(&text)
-                    .with_context(|| format!("{} is not a usable policy", path.display()))
-            });
-        let reloaded = reloaded.and_then(|policy| {
-            if anywhere && policy.config().allow_credentials {
-                anyhow::bail!("the policy allows credentials, which anywhere mode never does");
-            }
-            Ok(policy)
-        });
-        match reloaded {
-            Ok(policy) => {
-                handle.replace(policy);
-                let _ = writeln!(stdout, "reloaded: {}", path.display());
-            }
-            Err(e) => {
-                eprintln!("crossgate: reload failed, the running policy stays: {e:#}");
-                let _ = writeln!(stdout, "reload failed: the running policy stays");
-            }
         }
         let _ = stdout.flush();
     };
-    match &args.upstream {
-        Some(base) => {
-            let base: http::Uri = base
-                .parse()
-                .with_context(|| format!("--upstream {base:?} is not a URL"))?;
-            let host = base
-                .host()
-                .with_context(|| format!("--upstream {base} has no host"))?
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_ascii_lowercase();
-            if !matches!(base.scheme_str(), Some("http" | "https")) {
-                bail!("--upstream {base} must be an http or https URL");
-            }
-            // The operator named this upstream: it may be private (it usually is), and it is
-            // the only host the proxy connects to.
-            let rules = TargetRules {
-                allow_private: true,
-                ports: Ports::Any,
-                hosts: Some(BTreeSet::from([host])),
-            };
-            writeln!(
-                out,
-                "crossgate proxy: upstream mode on http://{local} -> {base}"
-            )?;
-            writeln!(out, "allowed origins: {origins}")?;
-            if let Some(line) = &admin_line {
-                writeln!(out, "{line}")?;
-            }
-            out.flush()?;
-            let upstream = || {
-                Upstream::new(
-                    base.clone(),
-                    client(GuardedConnector::new(rules.clone())),
-                    timeout,
-                )
-                .limits(limits)
-                .body_timeouts(body_timeouts)
-            };
-            run_workers(
-                listeners,
-                held,
-                connections.clone(),
-                signals,
-                reload_policy,
-                || {
-                    let jsonp = Jsonp::new(upstream())
-                        .enabled(args.jsonp)
-                        .memory_budget(jsonp_budget.clone());
-                    let service = layer.layer(Limited::new(
-                        Admit::new(jsonp, upstreams.clone()),
-                        rates.clone(),
-                    ));
-                    Measured::new(service, handle.clone(), "upstream", metrics.clone())
-                },
-            )?;
-        }
-        None => {
-            let mut ports = BTreeSet::from([80, 443]);
-            ports.extend(args.allow_ports.iter().copied());
-            let hosts = (!args.allow_targets.is_empty()).then(|| {
-                args.allow_targets
-                    .iter()
-                    .map(|h| h.to_ascii_lowercase())
-                    .collect()
-            });
-            let rules = TargetRules {
-                allow_private: args.allow_private,
-                ports: Ports::Only(ports),
-                hosts,
-            };
-            writeln!(
-                out,
-                "crossgate proxy: anywhere mode on http://{local} (try \
-                 http://{local}/https://example.com/)"
-            )?;
-            writeln!(out, "allowed origins: {origins}")?;
-            if let Some(line) = &admin_line {
-                writeln!(out, "{line}")?;
-            }
-            out.flush()?;
-            let anywhere = || {
-                Anywhere::new(client(GuardedConnector::new(rules.clone())), timeout)
-                    .limits(limits)
-                    .body_timeouts(body_timeouts)
-                    .rate_limits(rates.clone())
-                    .metrics(metrics.clone())
-            };
-            run_workers(
-                listeners,
-                held,
-                connections.clone(),
-                signals,
-                reload_policy,
-                || {
-                    let jsonp = Jsonp::new(anywhere())
-                        .enabled(args.jsonp)
-                        .memory_budget(jsonp_budget.clone());
-                    let service = layer.layer(Limited::new(
-                        Admit::new(jsonp, upstreams.clone()),
-                        rates.clone(),
-                    ));
-                    Measured::new(service, handle.clone(), "anywhere", metrics.clone())
-                },
-            )?;
-        }
-    }
+    bound
+        .run(|| signals.wait(reload))
+        .context("a worker failed")?;
     Ok(Status::Ok)
-}
-
-/// `count` handles on one listening socket on `addr` (which picks the port when `addr`'s is 0),
-/// one per worker: the workers balance connections between them ([`Share`]).
-fn bind_workers(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let first = listener(addr)?;
-    let mut all = Vec::with_capacity(count);
-    for _ in 1..count {
-        all.push(first.try_clone()?);
-    }
-    all.insert(0, first);
-    Ok(all)
-}
-
-/// A non-blocking listening socket (`SO_REUSEADDR`, as every server: a restart does not wait for
-/// the old connections' `TIME_WAIT`; not `SO_REUSEPORT`, which would let another process of the
-/// same user bind the port and take a share of the connections).
-fn listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
-}
-
-/// Serves on every listener, each on a thread of its own with a single-threaded runtime and a
-/// service `make` builds there, connections held as `held` says, until Ctrl-C or SIGTERM; then
-/// each finishes its requests in flight.
-fn run_workers<S>(
-    listeners: Vec<std::net::TcpListener>,
-    held: ConnectionTimeouts,
-    connections: Arc<Connections>,
-    signals: Signals,
-    reload: impl FnMut(),
-    make: impl Fn() -> S + Sync,
-) -> anyhow::Result<()>
-where
-    S: crossgate_proxy::serve::ProxyService,
-{
-    let drain = Duration::from_secs(30);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let shares = Share::split(listeners.len(), connections);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = listeners
-            .into_iter()
-            .zip(shares)
-            .enumerate()
-            .map(|(i, (listener, share))| {
-                let mut stopped = stopped.clone();
-                let make = &make;
-                std::thread::Builder::new()
-                    .name(format!("crossgate-worker-{i}"))
-                    .spawn_scoped(scope, move || -> anyhow::Result<()> {
-                        let runtime = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .context("cannot start a worker's runtime")?;
-                        runtime.block_on(async move {
-                            let listener = tokio::net::TcpListener::from_std(listener)
-                                .context("cannot use the listening socket")?;
-                            let shutdown = async move {
-                                let _ = stopped.wait_for(|stop| *stop).await;
-                            };
-                            serve_shared(listener, make(), shutdown, drain, held, share).await;
-                            Ok(())
-                        })
-                    })
-            })
-            .collect::<Result<_, _>>()
-            .context("cannot start the worker threads")?;
-        signals.wait(reload);
-        let _ = stop.send(true);
-        for worker in workers {
-            worker
-                .join()
-                .map_err(|_| anyhow::anyhow!("a worker thread panicked"))??;
-        }
-        Ok(())
-    })
 }
 
 /// Ctrl-C and SIGTERM, listened for from before the proxy says it is listening (a signal that

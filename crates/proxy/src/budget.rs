@@ -141,6 +141,26 @@ impl Descriptors {
         })
     }
 
+    /// Reads `RLIMIT_NOFILE` without changing it.
+    #[cfg(unix)]
+    pub fn current() -> std::io::Result<Descriptors> {
+        use rustix::process::{Resource, getrlimit};
+        const CEILING: u64 = 1 << 20;
+        let limit = getrlimit(Resource::Nofile);
+        let soft = limit.current.unwrap_or(CEILING);
+        Ok(Descriptors {
+            soft_before: soft,
+            soft,
+            hard: limit.maximum.unwrap_or(CEILING),
+        })
+    }
+
+    /// Elsewhere: a limit of 8,192 assumed.
+    #[cfg(not(unix))]
+    pub fn current() -> std::io::Result<Descriptors> {
+        Descriptors::raise()
+    }
+
     /// Elsewhere: a limit of 8,192 assumed.
     #[cfg(not(unix))]
     pub fn raise() -> std::io::Result<Descriptors> {
@@ -395,6 +415,11 @@ impl Upstreams {
             in_flight: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The most requests in flight for one client.
+    pub fn per_ip(&self) -> usize {
+        self.limits.per_ip
     }
 
     /// How many are in flight now.

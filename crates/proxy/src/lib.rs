@@ -21,6 +21,7 @@
 pub mod anywhere;
 pub mod body;
 pub mod budget;
+pub mod builder;
 pub mod connect;
 pub mod error;
 pub mod forward;
@@ -33,3 +34,5 @@ pub mod routes;
 mod send_timeout;
 pub mod serve;
 pub mod ssrf;
+
+pub use builder::{Proxy, ProxyBuilder};

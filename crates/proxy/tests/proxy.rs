@@ -10,6 +10,8 @@ mod browser;
 mod budget;
 #[path = "proxy/connect.rs"]
 mod connect;
+#[path = "proxy/embed.rs"]
+mod embed;
 #[path = "../../../tests/chromium/headless.rs"]
 mod headless;
 #[path = "proxy/jsonp.rs"]
