@@ -33,3 +33,9 @@ pub mod routes;
 mod send_timeout;
 pub mod serve;
 pub mod ssrf;
+
+// The README, compiled and run with the doctests (`cargo test --doc`) so that its example stays
+// true; not part of the documentation.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
