@@ -1,5 +1,6 @@
-//! Real headless Chromium for Rust integration tests (crossgate-tower's and crossgate-proxy's,
-//! which include this file with `#[path]`): a page served from its own loopback origin runs its
+//! Real headless Chromium for Rust integration tests (the `chromium` test targets of
+//! crossgate-tower and crossgate-proxy, which include this file with `#[path]`; `cargo test`
+//! leaves them out, `scripts/test` runs them): a page served from its own loopback origin runs its
 //! script and POSTs what happened to `/report` on that same origin; the test gets the report.
 //!
 //! Chromium is Debian's `chromium` (`scripts/test` installs it) or the binary `CROSSGATE_CHROMIUM`

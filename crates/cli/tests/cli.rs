@@ -1,6 +1,8 @@
 //! End-to-end tests of the `crossgate` binary: each runs the real executable and checks its
-//! output and exit status. One test binary: the subcommands with more to test have a module
-//! under `cli/`.
+//! output and exit status. One test binary for everything that needs only the binary and
+//! loopback servers written here: the subcommands with more to test have a module under `cli/`.
+//! The tests that run real nginx, Apache, Caddy, Node.js and Python servers are the `peers`
+//! target (`tests/peers.rs`), which `cargo test` leaves out and `scripts/test` runs.
 
 #[path = "cli/audit.rs"]
 mod audit;
@@ -12,95 +14,21 @@ mod check_policy;
 mod export;
 #[path = "cli/input.rs"]
 mod input;
-#[path = "cli/peers.rs"]
-mod peers;
 #[path = "cli/proxy.rs"]
 mod proxy;
 #[path = "cli/servers.rs"]
 mod servers;
 #[path = "cli/simulate.rs"]
 mod simulate;
+#[path = "cli/support.rs"]
+mod support;
 #[path = "cli/zoo.rs"]
 mod zoo;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-/// What a run of `crossgate` produced.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `crossgate args…` with `stdin` as standard input; never a panic, whatever the outcome.
-fn crossgate_with_stdin(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crossgate"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("crossgate starts");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    input
-        .write_all(stdin.as_bytes())
-        .expect("stdin takes input");
-    drop(input);
-    let output = child.wait_with_output().expect("crossgate runs");
-    let run = Run {
-        code: output.status.code().expect("crossgate exits, not killed"),
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    };
-    assert!(
-        !run.stdout.contains("panicked") && !run.stderr.contains("panicked"),
-        "crossgate {args:?} panicked: {run:?}"
-    );
-    run
-}
-
-fn crossgate(args: &[&str]) -> Run {
-    crossgate_with_stdin(args, "")
-}
-
-fn json(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).expect("stdout is JSON")
-}
-
-/// A fresh directory under the system's temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("crossgate-cli-tests-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-
-    /// Writes `text` to `name` in the directory and returns its path as a string.
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write temp file");
-        path_str(&path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn path_str(path: &Path) -> String {
-    path.to_str().expect("temp paths are UTF-8").to_owned()
-}
+use support::{Run, TempDir, crossgate, crossgate_with_stdin, json, path_str};
 
 /// The cells of a table line (columns are at least two spaces apart).
 fn cells(line: &str) -> Vec<&str> {

@@ -62,3 +62,9 @@ pub mod server;
 
 pub use origin::Origin;
 pub use policy::{Policy, PolicyErrors};
+
+// The README, compiled and run with the doctests (`cargo test --doc`) so that its example stays
+// true; not part of the documentation.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -581,15 +581,18 @@ pin_project_lite::pin_project! {
     /// [`Admit`]'s future: the inner one, its answer carrying the [`InFlight`] guard; or the
     /// refusal.
     #[project = AdmittedProj]
+    // pin-project-lite takes no attribute on a variant's fields but #[pin], so the fields cannot
+    // carry doc comments: the variants' say what they are.
     #[allow(missing_docs)]
     pub enum Admitted<F> {
-        /// Admitted.
+        /// Admitted: `future` is the inner service's, `held` the request's [`InFlight`] (none
+        /// for a request without a [`ClientAddr`]), put in the answer's extensions.
         Inner {
             #[pin]
             future: F,
             held: Option<InFlight>,
         },
-        /// Refused: the `503`.
+        /// Refused: `error` is the `503` to answer with (taken when polled).
         Refused {
             error: Option<ProxyError>,
         },

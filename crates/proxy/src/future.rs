@@ -10,6 +10,8 @@ use std::task::{Context, Poll};
 pin_project_lite::pin_project! {
     /// One of two futures (`future`: the one it is).
     #[project = EitherProj]
+    // pin-project-lite takes no attribute on a variant's fields but #[pin], so `future` cannot
+    // carry its doc comment: the enum's says what it is.
     #[allow(missing_docs)]
     #[derive(Debug)]
     pub enum Either<A, B> {

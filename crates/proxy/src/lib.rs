@@ -36,3 +36,9 @@ pub mod serve;
 pub mod ssrf;
 
 pub use builder::{Proxy, ProxyBuilder};
+
+// The README, compiled and run with the doctests (`cargo test --doc`) so that its example stays
+// true; not part of the documentation.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -86,3 +86,9 @@ pub use future::ResponseFuture;
 pub use handle::PolicyHandle;
 pub use layer::CorsLayer;
 pub use service::{Cors, REJECTION_HEADER};
+
+// The README, compiled and run with the doctests (`cargo test --doc`) so that its example stays
+// true; not part of the documentation.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

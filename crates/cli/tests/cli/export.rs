@@ -1,21 +1,12 @@
 //! `crossgate export`: the configuration on stdout or in a file, differences on stderr and in
-//! JSON, refusals and invalid policies exit 1 without writing anything, the nginx snippet
-//! passes `nginx -t` when included in a minimal configuration, and the Apache export removes a
-//! CGI script's CORS headers on real Apache.
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
+//! JSON, refusals and invalid policies exit 1 without writing anything. What the exports do on
+//! the real servers (`nginx -t`, Apache in front of a CGI script, every target held to its
+//! policy) is in the `peers` target (`tests/peers/export.rs`, `tests/peers.rs`).
 
 use super::{TempDir, crossgate, json, path_str};
 
-const POLICY: &str = r#"
-allow_origins = ["https://app.example.com", "https://*.example.org", "http://localhost:*"]
-allow_methods = ["PUT", "DELETE"]
-allow_headers = ["content-type", "x-request-id"]
-expose_headers = ["x-total-count"]
-allow_credentials = true
-max_age = 600
-"#;
+/// Exact, subdomain and any-port origins, methods, headers, exposed headers, credentials, max-age.
+const POLICY: &str = include_str!("export_policy.toml");
 
 /// The nginx snippet's two parts, as the header comment tells users to split them.
 const PART_2: &str = "# === part 2: inside the location { } that serves the API ===";
@@ -191,73 +182,6 @@ fn export_usage_and_io_errors_exit_2() {
     );
 }
 
-/// nginx, from Debian's package (scripts/peers installs it).
-fn nginx() -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
-        let path = Path::new(dir).join("nginx");
-        if path.is_file() {
-            return path;
-        }
-    }
-    panic!(
-        "nginx is missing: run scripts/peers (scripts/test does), which installs Debian's nginx"
-    );
-}
-
-/// What a user does with the snippet: part 1 included in `http {}`, part 2 in a `location`, and
-/// `nginx -t` on it; for several policies, block_disallowed_origins included.
-#[test]
-fn export_nginx_passes_nginx_t() {
-    for (name, policy) in [
-        ("full", POLICY),
-        (
-            "public",
-            "allow_origins = [\"*\"]\nallow_methods = [\"*\"]\nallow_headers = [\"*\"]\nexpose_headers = [\"*\"]\n",
-        ),
-        (
-            "blocking",
-            "allow_origins = [\"https://app.example.com\"]\nblock_disallowed_origins = true\n",
-        ),
-        ("nothing", "allow_origins = []\n"),
-        // Found in review: a quote in an origin ended nginx's quoted string early. The URL
-        // standard allows these characters in an http(s) host, so validation lets them through.
-        (
-            "quotes",
-            "allow_origins = [\"https://a\\\"b;c{d}$e'f`g.example.com\", \"https://*.q\\\"r.example.org\"]\n",
-        ),
-    ] {
-        let dir = TempDir::new(&format!("export-nginx-t-{name}"));
-        let policy = dir.file("policy.toml", policy);
-        let run = crossgate(&["export", "--to", "nginx", &policy]);
-        assert_eq!(run.code, 0, "{name}: {run:?}");
-        let (maps, location) = run.stdout.split_once(PART_2).expect("two parts");
-        let maps = dir.file("maps.conf", maps);
-        let location = dir.file("location.conf", location);
-        let root = path_str(&dir.0);
-        let conf = dir.file(
-            "nginx.conf",
-            &format!(
-                "pid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{}}\nhttp {{\n\
-                 client_body_temp_path {root};\nproxy_temp_path {root};\nfastcgi_temp_path {root};\n\
-                 uwsgi_temp_path {root};\nscgi_temp_path {root};\naccess_log off;\n\
-                 include {maps};\n\
-                 server {{\n listen 127.0.0.1:1;\n location / {{\n  include {location};\n  \
-                 proxy_pass http://127.0.0.1:2;\n }}\n}}\n}}\n"
-            ),
-        );
-        let output = Command::new(nginx())
-            .args(["-t", "-q", "-p", &root, "-c", &conf])
-            .output()
-            .expect("nginx runs");
-        assert!(
-            output.status.success(),
-            "{name}: nginx -t refused the export:\n{}\n{}",
-            String::from_utf8_lossy(&output.stderr),
-            run.stdout
-        );
-    }
-}
-
 /// Found in review: origins of other schemes were only checked for white space and `%`, so
 /// quotes and `;` reached the exported configurations. Now the policy is invalid, nothing is
 /// exported, and the error names every character and the fix.
@@ -290,67 +214,4 @@ fn regression_export_refuses_config_syntax_in_an_origin() {
             run.stderr
         );
     }
-}
-
-/// Found in review: the Apache export removed the application's CORS headers with `Header
-/// unset` alone, which leaves those of CGI scripts and mod_proxy_fcgi (PHP-FPM), kept in
-/// mod_headers' `always` table: a script's `Access-Control-Allow-Origin: *` reached every site.
-/// Real Apache (scripts/peers installs it) runs the export in front of such a script.
-#[test]
-fn regression_apache_export_removes_a_cgi_scripts_cors_headers() {
-    use std::os::unix::fs::PermissionsExt;
-
-    let dir = TempDir::new("export-apache-cgi");
-    let policy = dir.file(
-        "policy.toml",
-        "allow_origins = [\"https://app.example.com\"]\nallow_credentials = true\n",
-    );
-    let run = crossgate(&["export", "--to", "apache", &policy]);
-    assert_eq!(run.code, 0, "{run:?}");
-    let cgi = dir.0.join("cgi");
-    std::fs::create_dir(&cgi).expect("cgi dir");
-    let script = cgi.join("app.sh");
-    std::fs::write(
-        &script,
-        concat!(
-            "#!/bin/sh\n",
-            "printf 'Content-Type: text/plain\\r\\n",
-            "Access-Control-Allow-Origin: *\\r\\n",
-            "Access-Control-Allow-Credentials: true\\r\\n",
-            "Access-Control-Expose-Headers: x-secret\\r\\n\\r\\nhi\\n'\n",
-        ),
-    )
-    .expect("write the script");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let d = path_str(&dir.0);
-    let config = format!(
-        "LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so\n\
-         LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so\n\
-         ScriptSock {d}/cgid.sock\nScriptAlias /cgi/ {d}/cgi/\n\
-         <Directory {d}/cgi>\n  Require all granted\n</Directory>\n{}",
-        run.stdout
-    );
-    let apache = super::peers::apache("export-cgi", &config);
-
-    let evil = apache.request("GET", "/cgi/app.sh", &[("Origin", "https://evil.example")]);
-    assert_eq!(evil.status, 200, "the script ran: {evil:?}");
-    for name in [
-        "access-control-allow-origin",
-        "access-control-allow-credentials",
-        "access-control-expose-headers",
-    ] {
-        assert_eq!(evil.one(name), None, "{name}: {evil:?}");
-    }
-    let app = apache.request(
-        "GET",
-        "/cgi/app.sh",
-        &[("Origin", "https://app.example.com")],
-    );
-    assert_eq!(
-        app.one("access-control-allow-origin"),
-        Some("https://app.example.com"),
-        "{app:?}"
-    );
-    assert_eq!(app.one("access-control-allow-credentials"), Some("true"));
-    assert_eq!(app.one("access-control-expose-headers"), None, "{app:?}");
 }

@@ -11,10 +11,6 @@
 //! let port = zoo.spawn(Kind::PrefixMatch);
 //! // crossgate audit $(zoo.url(port)) --resolve $(Zoo::resolve(port)) --cacert ca.pem
 //! ```
-//!
-//! Shared: `tests/cli.rs` (the audit tests) and the benchmark binary include this file with
-//! `#[path]`; each uses a part of it.
-#![allow(dead_code)]
 
 use std::convert::Infallible;
 use std::net::TcpListener;
@@ -203,34 +199,6 @@ impl Kind {
             // No read finding: browsers refuse these answers.
             Kind::UpperCase | Kind::OtherPort | Kind::SeveralValues => &[],
             Kind::ExactList | Kind::CrossgatePolicy | Kind::PublicWildcard => &[],
-        }
-    }
-
-    /// A kebab-case name.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Kind::ReflectAny => "reflect-any",
-            Kind::PrefixMatch => "prefix-match",
-            Kind::SuffixMatch => "suffix-match",
-            Kind::UnescapedDot => "unescaped-dot",
-            Kind::SubstringMatch => "substring-match",
-            Kind::NullOrigin => "null-origin",
-            Kind::InsecureOrigin => "insecure-origin",
-            Kind::AnySubdomain => "any-subdomain",
-            Kind::ThirdPartyHosting => "third-party-hosting",
-            Kind::SpecialCharacters => "special-characters",
-            Kind::WildcardWithCredentials => "wildcard-with-credentials",
-            Kind::WildcardPrivate => "wildcard-private",
-            Kind::ReflectWithoutVary => "reflect-without-vary",
-            Kind::ReflectWithoutCredentials => "reflect-without-credentials",
-            Kind::PreflightReflect => "preflight-reflect",
-            Kind::PreflightWildcard => "preflight-wildcard",
-            Kind::UpperCase => "upper-case",
-            Kind::OtherPort => "other-port",
-            Kind::SeveralValues => "several-values",
-            Kind::ExactList => "exact-list",
-            Kind::CrossgatePolicy => "crossgate-policy",
-            Kind::PublicWildcard => "public-wildcard",
         }
     }
 }

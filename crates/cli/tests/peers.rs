@@ -22,12 +22,26 @@
 //!   but those the export's own warnings announce ([`WARNED`]), or the refusal [`REFUSALS`]
 //!   expects.
 //!
-//! Every server of a test starts at once (each on its own thread); the whole module takes about
-//! 15 seconds.
+//! Every server of a test starts at once (each on its own thread); the whole target takes about
+//! 15 seconds. [`export`] has the exports' checks that are not a policy held by `check
+//! --policy` (`nginx -t`, Apache in front of a CGI script).
+//!
+//! A test target of its own, declared with `test = false` in `Cargo.toml`: `cargo test` leaves it
+//! out (it needs every program above), `scripts/test` runs it after the rest, by name:
+//! `cargo test -p crossgate-cli --test peers`.
 //!
 //! S3 is moto's server, made to answer as S3 documents where moto does not
 //! (`tests/peers/python/s3_server.py` lists each place: whole-origin matching, credentials, `*`,
 //! `Vary`, CORS headers on every answer).
+
+#[path = "peers/export.rs"]
+mod export;
+#[allow(
+    dead_code,
+    reason = "shared with the cli target; each uses a part of it"
+)]
+#[path = "cli/support.rs"]
+mod support;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -39,7 +53,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Run, TempDir, crossgate, path_str};
+use support::{Run, TempDir, crossgate, path_str};
 
 /// The repository's root (the tests run with the CLI crate's directory as working directory).
 fn root() -> PathBuf {

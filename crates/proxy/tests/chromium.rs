@@ -3,6 +3,19 @@
 //! carried), a preflighted PUT, an upstream that is down (the page reads the 502), and anywhere
 //! mode over the simulated network (a public target read, a loopback target refused with a 403
 //! the page can read), and JSONP through a `<script>` tag.
+//!
+//! A test target of its own, declared with `test = false` in `Cargo.toml`: `cargo test` leaves it
+//! out (it needs Chromium), `scripts/test` runs it after the rest, by name:
+//! `cargo test -p crossgate-proxy --test chromium`.
+
+#[path = "../../../tests/chromium/headless.rs"]
+mod headless;
+#[allow(
+    dead_code,
+    reason = "shared with the proxy target; each uses a part of it"
+)]
+#[path = "proxy/support.rs"]
+mod support;
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;

@@ -5,6 +5,19 @@
 //!
 //! Chromium runs through `tests/chromium/headless.rs` (shared with crossgate-proxy's tests): the
 //! page reports its results by POSTing them to its own server.
+//!
+//! A test target of its own, declared with `test = false` in `Cargo.toml`: `cargo test` leaves it
+//! out (it needs Chromium), `scripts/test` runs it after the rest, by name:
+//! `cargo test -p crossgate-tower --test chromium`.
+
+#[path = "../../../tests/chromium/headless.rs"]
+mod headless;
+#[allow(
+    dead_code,
+    reason = "shared with the tower target; each uses a part of it"
+)]
+#[path = "tower/support.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
