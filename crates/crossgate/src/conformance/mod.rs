@@ -53,7 +53,7 @@ use crate::browser::{
 };
 use crate::fetch as spec;
 use crate::origin::Origin;
-use crate::policy::Policy;
+use crate::policy::{OriginRule, Policy, PortRule};
 use crate::server::Action;
 
 /// The most `allow_origins` entries probed; the others are listed in [`Matrix::skipped`].
@@ -192,14 +192,6 @@ struct Candidate {
     depth: Depth,
 }
 
-/// The port part of an entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Port {
-    Default,
-    Exact(u16),
-    Any,
-}
-
 /// `scheme://host[:port]`.
 fn origin_text(scheme: &str, host: &str, port: Option<u16>) -> String {
     match port {
@@ -218,12 +210,12 @@ fn other_scheme(scheme: &str) -> Option<&'static str> {
 }
 
 /// A port that is not the entry's.
-fn other_port(scheme: &str, port: Port) -> Option<u16> {
+fn other_port(scheme: &str, port: PortRule) -> Option<u16> {
     match port {
-        Port::Exact(n) => Some(n.checked_add(1).unwrap_or(n - 1)),
-        Port::Default if scheme == "https" => Some(8443),
-        Port::Default => Some(8080),
-        Port::Any => None,
+        PortRule::Exact(n) => Some(n.checked_add(1).unwrap_or(n - 1)),
+        PortRule::Default if scheme == "https" => Some(8443),
+        PortRule::Default => Some(8080),
+        PortRule::Any => None,
     }
 }
 
@@ -237,39 +229,31 @@ fn dot_replaced(host: &str) -> Vec<String> {
         .collect()
 }
 
-/// The origins to try for one `allow_origins` entry (canonical, as validation requires):
-/// what it allows, then its near misses.
-fn entry_candidates(entry: &str) -> Vec<Candidate> {
+/// The origins to try for one rule of `allow_origins`: what it allows, then its near misses.
+fn entry_candidates(rule: &OriginRule) -> Vec<Candidate> {
     let mut out = Vec::new();
-    if entry == "*" {
-        return out;
-    }
-    let Some((scheme, rest)) = entry.split_once("://") else {
-        return out;
-    };
-    // The port separator is never inside an IPv6 address's brackets.
-    let after_brackets = rest.rfind(']').map_or(0, |i| i + 1);
-    let (host_part, port) = match rest[after_brackets..].rfind(':') {
-        Some(i) => {
-            let (h, p) = rest.split_at(after_brackets + i);
-            match &p[1..] {
-                "*" => (h, Port::Any),
-                n => match n.parse::<u16>() {
-                    Ok(n) => (h, Port::Exact(n)),
-                    Err(_) => return out,
-                },
-            }
+    let (scheme, host, port, subdomains) = match rule {
+        OriginRule::Exact { scheme, host, port } => (
+            scheme.as_str(),
+            host.as_str(),
+            port.map_or(PortRule::Default, PortRule::Exact),
+            false,
+        ),
+        OriginRule::Subdomains {
+            scheme,
+            domain,
+            port,
+        } => (scheme.as_str(), domain.as_str(), *port, true),
+        OriginRule::AnyPort { scheme, host } => {
+            (scheme.as_str(), host.as_str(), PortRule::Any, false)
         }
-        None => (rest, Port::Default),
+        OriginRule::Any => return out,
     };
-    let (subdomains, host) = match host_part.strip_prefix("*.") {
-        Some(domain) => (true, domain),
-        None => (false, host_part),
-    };
+    let entry = rule.to_string();
     let port_of = |i: usize| match port {
-        Port::Default => None,
-        Port::Exact(n) => Some(n),
-        Port::Any => Some(ANY_PORTS[i % ANY_PORTS.len()]),
+        PortRule::Default => None,
+        PortRule::Exact(n) => Some(n),
+        PortRule::Any => Some(ANY_PORTS[i % ANY_PORTS.len()]),
     };
     let mut add = |origin: String, note: String, depth: Depth| {
         out.push(Candidate {
@@ -330,7 +314,7 @@ fn entry_candidates(entry: &str) -> Vec<Candidate> {
         }
         return out;
     }
-    if port == Port::Any {
+    if port == PortRule::Any {
         add(
             origin_text(scheme, host, port_of(0)),
             format!("matches {entry}"),
@@ -498,12 +482,13 @@ pub fn matrix(policy: &Policy, url: &str, error_url: Option<&str>) -> Result<Mat
 
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut skipped = Vec::new();
-    for (i, entry) in config.allow_origins.iter().enumerate() {
+    let rules = policy.origin_rules();
+    for (i, rule) in rules.iter().enumerate() {
         if i >= MAX_ENTRIES {
-            skipped.push(entry.clone());
+            skipped.push(rule.to_string());
             continue;
         }
-        candidates.extend(entry_candidates(entry));
+        candidates.extend(entry_candidates(rule));
     }
     candidates.push(Candidate {
         origin: "null".to_owned(),
@@ -511,7 +496,7 @@ pub fn matrix(policy: &Policy, url: &str, error_url: Option<&str>) -> Result<Mat
         depth: Depth::Basic,
     });
     // With `*`, an unrelated origin is an allowed one: it gets everything.
-    let any_origin = config.allow_origins.iter().any(|o| o == "*");
+    let any_origin = rules.contains(&OriginRule::Any);
     candidates.push(Candidate {
         origin: UNRELATED_ORIGIN.to_owned(),
         note: if any_origin {

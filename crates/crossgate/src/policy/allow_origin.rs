@@ -10,43 +10,123 @@ use url::Host;
 use super::error::{Problem, ProblemKind};
 use crate::origin::default_port;
 
-/// One entry of `allow_origins`, read.
+/// One entry of `allow_origins`, read and validated: what [`Policy::origin_rules`] lists, in the
+/// policy's order, each once. Its `Display` is the entry as the policy spells it, which
+/// validation requires to be canonical (what a browser sends in `Origin`, or a pattern over it).
+///
+/// ```
+/// use crossgate::Policy;
+/// use crossgate::policy::{OriginRule, PortRule};
+///
+/// let policy = Policy::from_toml(r#"
+///     allow_origins = ["https://app.example.com", "https://*.example.org", "http://localhost:*"]
+/// "#)?;
+/// let rules = policy.origin_rules();
+/// assert!(matches!(&rules[1], OriginRule::Subdomains { domain, port: PortRule::Default, .. } if domain == "example.org"));
+/// assert_eq!(rules[2].to_string(), "http://localhost:*");
+/// # Ok::<(), crossgate::policy::PolicyErrors>(())
+/// ```
+///
+/// [`Policy::origin_rules`]: super::Policy::origin_rules
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum OriginRule {
+#[non_exhaustive]
+pub enum OriginRule {
+    /// An exact origin (`https://app.example.com`, `http://[::1]:3000`): only itself.
+    Exact {
+        /// The scheme, lower case.
+        scheme: String,
+        /// The host as browsers serialize it: lower case, IDNA-encoded, an IPv6 address in
+        /// brackets.
+        host: String,
+        /// The port; `None` for the scheme's default (or none).
+        port: Option<u16>,
+    },
+    /// A subdomain pattern, `scheme://*.domain[:port]`: any host with one or more labels before
+    /// `domain`, never `domain` itself.
+    Subdomains {
+        /// The scheme, lower case.
+        scheme: String,
+        /// The domain under which every host matches, lower case, without the `*.`.
+        domain: String,
+        /// The port the pattern allows.
+        port: PortRule,
+    },
+    /// An any-port pattern, `scheme://host:*`: `host` on any port, or on none.
+    AnyPort {
+        /// The scheme, lower case.
+        scheme: String,
+        /// The host, as in [`OriginRule::Exact`].
+        host: String,
+    },
     /// `*`: every origin.
     Any,
-    /// An exact, canonical serialized origin.
-    Exact(String),
-    /// `scheme://*.domain[:port]` or `scheme://host:*`.
-    Pattern(Pattern),
 }
 
-/// A subdomain pattern or an any-port pattern.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Pattern {
-    pub(crate) scheme: String,
-    pub(crate) host: HostRule,
-    pub(crate) port: PortRule,
-}
-
-/// The host part of a pattern.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum HostRule {
-    /// Exactly this host.
-    Exact(String),
-    /// Any host with one or more labels before this domain (never the domain itself).
-    Subdomains(String),
-}
-
-/// The port part of a pattern.
+/// The port part of a subdomain pattern ([`OriginRule::Subdomains`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum PortRule {
+#[non_exhaustive]
+pub enum PortRule {
     /// No port in the origin: the scheme's default.
     Default,
     /// Exactly this port.
     Exact(u16),
-    /// Any port, or none.
+    /// Any port, or none (`:*`).
     Any,
+}
+
+impl OriginRule {
+    /// The scheme and the host (the domain of a subdomain pattern); `None` for `*`.
+    pub fn scheme_host(&self) -> Option<(&str, &str)> {
+        match self {
+            OriginRule::Exact { scheme, host, .. }
+            | OriginRule::AnyPort { scheme, host }
+            | OriginRule::Subdomains {
+                scheme,
+                domain: host,
+                ..
+            } => Some((scheme, host)),
+            OriginRule::Any => None,
+        }
+    }
+
+    /// The shape of an entry, read without a check: for tests that put what validation refuses
+    /// (quotes, line breaks) past it. `None` without `://`.
+    #[cfg(test)]
+    pub(crate) fn unchecked(entry: &str) -> Option<OriginRule> {
+        let (scheme, rest) = entry.split_once("://")?;
+        let after_brackets = rest.rfind(']').map_or(0, |i| i + 1);
+        let (host, port) = match rest[after_brackets..].rfind(':') {
+            Some(i) => (&rest[..after_brackets + i], &rest[after_brackets + i + 1..]),
+            None => (rest, ""),
+        };
+        let port = match port {
+            "" => PortRule::Default,
+            "*" => PortRule::Any,
+            digits => digits.parse().map_or(PortRule::Default, PortRule::Exact),
+        };
+        let scheme = scheme.to_owned();
+        Some(match (host.strip_prefix("*."), port) {
+            (Some(domain), port) => OriginRule::Subdomains {
+                scheme,
+                domain: domain.to_owned(),
+                port,
+            },
+            (None, PortRule::Any) => OriginRule::AnyPort {
+                scheme,
+                host: host.to_owned(),
+            },
+            (None, PortRule::Exact(n)) => OriginRule::Exact {
+                scheme,
+                host: host.to_owned(),
+                port: Some(n),
+            },
+            (None, PortRule::Default) => OriginRule::Exact {
+                scheme,
+                host: rest.to_owned(),
+                port: None,
+            },
+        })
+    }
 }
 
 /// What reading one entry needs to know about the rest of the policy.
@@ -321,35 +401,35 @@ pub(crate) fn read_entry(
     };
 
     let rule = match (subdomains, port) {
-        (true, port) => OriginRule::Pattern(Pattern {
+        (true, port) => OriginRule::Subdomains {
             scheme,
-            host: HostRule::Subdomains(host),
+            domain: host,
             port,
-        }),
-        (false, PortRule::Any) => OriginRule::Pattern(Pattern {
+        },
+        (false, PortRule::Any) => OriginRule::AnyPort { scheme, host },
+        (false, PortRule::Default) => OriginRule::Exact {
             scheme,
-            host: HostRule::Exact(host),
-            port,
-        }),
-        (false, PortRule::Default) => OriginRule::Exact(format!("{scheme}://{host}")),
-        (false, PortRule::Exact(p)) => OriginRule::Exact(format!("{scheme}://{host}:{p}")),
+            host,
+            port: None,
+        },
+        (false, PortRule::Exact(p)) => OriginRule::Exact {
+            scheme,
+            host,
+            port: Some(p),
+        },
     };
 
     // The checks that matter most run on the corrected spelling, so that a fix never suggests a
     // value that is refused in turn.
-    if let OriginRule::Pattern(Pattern {
-        host: HostRule::Subdomains(domain),
-        ..
-    }) = &rule
-    {
+    if let OriginRule::Subdomains { scheme, domain, .. } = &rule {
         if is_public_suffix(domain) {
-            problems.push(public_suffix_pattern(key, raw, rule_scheme(&rule), domain));
+            problems.push(public_suffix_pattern(key, raw, scheme, domain));
             return None;
         }
     }
 
     if cx.credentials && !cx.insecure_ok {
-        if let Some((scheme, host)) = rule_scheme_host(&rule) {
+        if let Some((scheme, host)) = rule.scheme_host() {
             if scheme == "http" && !is_loopback_host(host) {
                 let https = rule.to_string().replacen("http://", "https://", 1);
                 problems.push(
@@ -415,31 +495,10 @@ fn no_ip_subdomains(key: &str, raw: &str) -> Problem {
         .fix("list the IP origin exactly, e.g. \"http://127.0.0.1:8080\"")
 }
 
-fn rule_scheme(rule: &OriginRule) -> &str {
-    rule_scheme_host(rule).map_or("https", |(s, _)| s)
-}
-
-fn rule_scheme_host(rule: &OriginRule) -> Option<(&str, &str)> {
-    match rule {
-        OriginRule::Any => None,
-        OriginRule::Exact(s) => {
-            let (scheme, rest) = s.split_once("://")?;
-            let host = if rest.starts_with('[') {
-                rest.find(']').map_or(rest, |i| &rest[..=i])
-            } else {
-                rest.rsplit_once(':').map_or(rest, |(h, _)| h)
-            };
-            Some((scheme, host))
-        }
-        OriginRule::Pattern(p) => match &p.host {
-            HostRule::Exact(h) | HostRule::Subdomains(h) => Some((&p.scheme, h)),
-        },
-    }
-}
-
 /// Whether an `http:` rule names a non-loopback host (used for the dangerous opt-in warning).
 pub(crate) fn is_insecure_rule(rule: &OriginRule) -> bool {
-    rule_scheme_host(rule).is_some_and(|(s, h)| s == "http" && !is_loopback_host(h))
+    rule.scheme_host()
+        .is_some_and(|(s, h)| s == "http" && !is_loopback_host(h))
 }
 
 /// Whether a character can never be in the host of an `Origin` a browser sends for a scheme other
@@ -565,19 +624,27 @@ fn join_and(items: &[&str]) -> String {
 impl std::fmt::Display for OriginRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OriginRule::Any => f.write_str("*"),
-            OriginRule::Exact(s) => f.write_str(s),
-            OriginRule::Pattern(p) => {
-                match &p.host {
-                    HostRule::Exact(h) => write!(f, "{}://{h}", p.scheme)?,
-                    HostRule::Subdomains(d) => write!(f, "{}://*.{d}", p.scheme)?,
+            OriginRule::Exact { scheme, host, port } => {
+                write!(f, "{scheme}://{host}")?;
+                match port {
+                    Some(n) => write!(f, ":{n}"),
+                    None => Ok(()),
                 }
-                match p.port {
+            }
+            OriginRule::Subdomains {
+                scheme,
+                domain,
+                port,
+            } => {
+                write!(f, "{scheme}://*.{domain}")?;
+                match port {
                     PortRule::Default => Ok(()),
                     PortRule::Exact(n) => write!(f, ":{n}"),
                     PortRule::Any => f.write_str(":*"),
                 }
             }
+            OriginRule::AnyPort { scheme, host } => write!(f, "{scheme}://{host}:*"),
+            OriginRule::Any => f.write_str("*"),
         }
     }
 }
@@ -638,24 +705,19 @@ impl OriginMatcher {
         for rule in rules {
             match rule {
                 OriginRule::Any => m.any = true,
-                OriginRule::Exact(s) => {
-                    if let Some(v) = super::intern::header_value(s) {
-                        m.exact.insert(s.as_bytes().into(), v);
+                OriginRule::Exact { .. } => {
+                    let origin = rule.to_string();
+                    if let Some(v) = super::intern::header_value(&origin) {
+                        m.exact.insert(origin.into_bytes().into(), v);
                     }
                 }
-                OriginRule::Pattern(p) => {
-                    let (host, subdomains) = match &p.host {
-                        HostRule::Exact(h) => (h, false),
-                        HostRule::Subdomains(d) => (d, true),
-                    };
-                    m.patterns
-                        .entry(host.as_str().into())
-                        .or_default()
-                        .push(PatternTail {
-                            scheme: p.scheme.as_str().into(),
-                            subdomains,
-                            port: p.port,
-                        });
+                OriginRule::Subdomains {
+                    scheme,
+                    domain,
+                    port,
+                } => m.add_pattern(scheme, domain, true, *port),
+                OriginRule::AnyPort { scheme, host } => {
+                    m.add_pattern(scheme, host, false, PortRule::Any)
                 }
             }
         }
@@ -671,6 +733,17 @@ impl OriginMatcher {
                 .collect();
         }
         m
+    }
+
+    fn add_pattern(&mut self, scheme: &str, host: &str, subdomains: bool, port: PortRule) {
+        self.patterns
+            .entry(host.into())
+            .or_default()
+            .push(PatternTail {
+                scheme: scheme.into(),
+                subdomains,
+                port,
+            });
     }
 
     /// Gives each of a handful of exact origins the whole answer to an allowed preflight from it:

@@ -40,9 +40,10 @@ use http::{HeaderMap, HeaderValue};
 use crate::server::Reflect;
 use serde::{Deserialize, Serialize};
 
+pub use allow_origin::{OriginRule, PortRule};
 pub use error::{PolicyErrors, Problem, ProblemKind, Severity};
 
-use allow_origin::{EntryContext, OriginRule, read_entry};
+use allow_origin::{EntryContext, read_entry};
 pub(crate) use allow_origin::{Match, OriginMatcher};
 
 use crate::fetch;
@@ -107,6 +108,8 @@ pub struct Policy {
 struct Inner {
     config: PolicyConfig,
     warnings: Vec<Problem>,
+    /// `allow_origins` read: each distinct entry once, in the policy's order.
+    origin_rules: Vec<OriginRule>,
     compiled: Compiled,
 }
 
@@ -175,7 +178,7 @@ impl Policy {
     }
 
     fn validate(config: PolicyConfig, mut problems: Vec<Problem>) -> Result<Policy, PolicyErrors> {
-        let compiled = compile(&config, &mut problems);
+        let (compiled, origin_rules) = compile(&config, &mut problems);
         if problems.iter().any(|p| p.severity == Severity::Error) {
             return Err(PolicyErrors::new(problems));
         }
@@ -183,6 +186,7 @@ impl Policy {
             inner: Arc::new(Inner {
                 config,
                 warnings: problems,
+                origin_rules,
                 compiled,
             }),
         })
@@ -196,6 +200,12 @@ impl Policy {
     /// What validation found worth saying that did not refuse the policy.
     pub fn warnings(&self) -> &[Problem] {
         &self.inner.warnings
+    }
+
+    /// The `allow_origins` entries as rules, each distinct one once, in the policy's order: the one
+    /// reading of the entries, for whatever needs them beyond matching (an export, a probe).
+    pub fn origin_rules(&self) -> &[OriginRule] {
+        &self.inner.origin_rules
     }
 
     /// Whether a request from `origin` (an `Origin` header value) may read responses.
@@ -462,10 +472,11 @@ fn unknown_key(key: &str) -> Problem {
     }
 }
 
-/// Validates every key and builds the compiled form. Problems are pushed in the order of [`KEYS`].
-fn compile(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Compiled {
+/// Validates every key and builds the compiled form, and the origin rules it matches. Problems are
+/// pushed in the order of [`KEYS`].
+fn compile(config: &PolicyConfig, problems: &mut Vec<Problem>) -> (Compiled, Vec<OriginRule>) {
     let credentials = config.allow_credentials;
-    let origins = compile_origins(config, problems);
+    let (origins, origin_rules) = compile_origins(config, problems);
     let (methods, allow_methods) = compile_methods(&config.allow_methods, problems);
     let (headers, allow_headers) = compile_allow_headers(&config.allow_headers, problems);
     let expose_headers = compile_expose_headers(&config.expose_headers, credentials, problems);
@@ -482,7 +493,7 @@ fn compile(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Compiled {
     origins.set_preflight_answers(|allow_origin| {
         crate::server::with_allow_origin(&preflight_answer, allow_origin.clone())
     });
-    Compiled {
+    let compiled = Compiled {
         origins,
         credentials,
         block_disallowed: config.block_disallowed_origins,
@@ -491,7 +502,8 @@ fn compile(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Compiled {
         expose_headers,
         vary_origin,
         preflight_answer,
-    }
+    };
+    (compiled, origin_rules)
 }
 
 /// A preflight list: the policy's, or the request's when the policy says `*` (no set).
@@ -502,7 +514,10 @@ fn reflect<'a>(set: &Option<NameSet>, list: &'a Option<HeaderValue>) -> Reflect<
     }
 }
 
-fn compile_origins(config: &PolicyConfig, problems: &mut Vec<Problem>) -> OriginMatcher {
+fn compile_origins(
+    config: &PolicyConfig,
+    problems: &mut Vec<Problem>,
+) -> (OriginMatcher, Vec<OriginRule>) {
     let list = &config.allow_origins;
     let mut rules: Vec<OriginRule> = Vec::with_capacity(list.len());
     // The duplicate check is a hash probe per entry: a list of a hundred thousand origins is read
@@ -574,7 +589,7 @@ fn compile_origins(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Origin
                 .fix("move those origins to https and remove this key"),
         );
     }
-    OriginMatcher::new(&rules)
+    (OriginMatcher::new(&rules), rules)
 }
 
 /// `allow_methods`: tokens, not forbidden, in the case browsers send. Returns the method set
