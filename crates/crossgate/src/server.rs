@@ -42,7 +42,9 @@ use http::header::{
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::fetch;
-use crate::policy::{Compiled, Match, Policy};
+use crate::policy::{
+    Compiled, Match, Policy, STAR, TRUE_VALUE, VARY_PREFLIGHT_VALUE, with_allow_origin,
+};
 
 /// The most non-empty elements an `Access-Control-Request-Headers` may list before the preflight
 /// is refused as malformed. Browsers list each distinct header the script set, once.
@@ -239,12 +241,6 @@ const VARY_PREFLIGHT: [&str; 3] = [
     "access-control-request-headers",
 ];
 const VARY_ORIGIN_VALUE: HeaderValue = HeaderValue::from_static("Origin");
-const VARY_PREFLIGHT_VALUE: HeaderValue = HeaderValue::from_static(
-    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
-);
-/// A `static`, not a `const`: [`Decision::headers`] hands out references to it.
-static TRUE_VALUE: HeaderValue = HeaderValue::from_static("true");
-const STAR: HeaderValue = HeaderValue::from_static("*");
 
 impl Decision {
     /// What kind of request it was.
@@ -433,66 +429,6 @@ fn write_answer(response: &mut HeaderMap, answer: &HeaderMap) {
         response.insert(name.clone(), value.clone());
     }
     merge_vary(response, Vary::Preflight);
-}
-
-/// The headers of every allowed preflight's answer, built once when the policy is compiled:
-/// `Access-Control-Allow-Origin` (a placeholder, replaced in place per request), credentials, the
-/// method and header lists (placeholders where `*` reflects the request's, replaced or removed per
-/// request), max-age, and `Vary`. Every entry a request may write is already there, so a clone
-/// (whose storage is exactly as long as the map) never grows.
-pub(crate) fn preflight_answer(
-    credentials: bool,
-    allow_methods: Reflect<'_>,
-    allow_headers: Reflect<'_>,
-    max_age: Option<&HeaderValue>,
-) -> HeaderMap {
-    let mut answer = HeaderMap::with_capacity(8);
-    answer.insert(ACCESS_CONTROL_ALLOW_ORIGIN, STAR);
-    if credentials {
-        answer.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE_VALUE.clone());
-    }
-    for (name, value) in [
-        (ACCESS_CONTROL_ALLOW_METHODS, allow_methods),
-        (ACCESS_CONTROL_ALLOW_HEADERS, allow_headers),
-    ] {
-        match value {
-            Reflect::Listed(Some(value)) => {
-                answer.insert(name, value.clone());
-            }
-            Reflect::Listed(None) => {}
-            Reflect::Request => {
-                answer.insert(name, STAR);
-            }
-        }
-    }
-    if let Some(max_age) = max_age {
-        answer.insert(ACCESS_CONTROL_MAX_AGE, max_age.clone());
-    }
-    answer.insert(VARY, VARY_PREFLIGHT_VALUE);
-    answer
-}
-
-/// The precompiled preflight answer with its `Access-Control-Allow-Origin`: the first entry is
-/// the placeholder, replaced in place without hashing (`insert` if a later `http` ever iterates
-/// in another order).
-pub(crate) fn with_allow_origin(answer: &HeaderMap, allow_origin: HeaderValue) -> HeaderMap {
-    let mut answer = answer.clone();
-    match answer.iter_mut().next() {
-        Some((name, value)) if *name == ACCESS_CONTROL_ALLOW_ORIGIN => *value = allow_origin,
-        _ => {
-            answer.insert(ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
-        }
-    }
-    answer
-}
-
-/// Where a preflight answer's method or header list comes from.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Reflect<'a> {
-    /// The policy's list (`None`: nothing to send, e.g. only safelisted methods).
-    Listed(Option<&'a HeaderValue>),
-    /// `*`: the request's own, per request.
-    Request,
 }
 
 /// What [`Decision::apply`] found in the response it wrote to.
