@@ -40,8 +40,9 @@ pub use check::{DEFAULT_MAX_AGE, max_age, readable_headers};
 use crate::fetch as spec;
 use crate::origin::Origin;
 
-/// Which browser to imitate.
+/// Which browser to imitate. Non-exhaustive: Firefox and WebKit profiles may come.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Profile {
     /// What Chromium does (held to real headless Chromium).
     #[default]

@@ -3,6 +3,7 @@
 //! preflight. [`crate::server`] only reads what is built here.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
@@ -406,6 +407,32 @@ fn check_header_name(key: &str, name: &str, problems: &mut Vec<Problem>) -> bool
     false
 }
 
+/// The fix for a `max_age` too long.
+fn chromium_cap_fix() -> String {
+    format!("max_age = {CHROMIUM_MAX_AGE_CAP} (Chromium's cap, 2 hours)")
+}
+
+/// Why a `max_age` out of range is refused.
+fn max_age_range() -> String {
+    format!("must be between 0 and {MAX_AGE_LIMIT} seconds (24 hours, Firefox's cap)")
+}
+
+/// The problem with a `max_age` given to the builder as a [`Duration`] that is no whole number of
+/// seconds an `i64` holds: its value is the seconds as a decimal number.
+pub(super) fn max_age_duration_problem(max_age: Duration) -> Problem {
+    let seconds = max_age.as_secs();
+    let in_range = seconds <= MAX_AGE_LIMIT.unsigned_abs();
+    let draft =
+        Problem::error(ProblemKind::MaxAgeOutOfRange, "max_age").value(max_age.as_secs_f64());
+    if in_range {
+        draft
+            .because("must be a whole number of seconds (Access-Control-Max-Age has no fractions)")
+            .fix(format!("max_age = {seconds}"))
+    } else {
+        draft.because(max_age_range()).fix(chromium_cap_fix())
+    }
+}
+
 fn compile_max_age(max_age: Option<i64>, problems: &mut Vec<Problem>) -> Option<HeaderValue> {
     let seconds = max_age?;
     if !(0..=MAX_AGE_LIMIT).contains(&seconds) {
@@ -413,14 +440,12 @@ fn compile_max_age(max_age: Option<i64>, problems: &mut Vec<Problem>) -> Option<
             "max_age = 0 to disable preflight caching, or a number of seconds such as max_age = 600"
                 .to_owned()
         } else {
-            format!("max_age = {CHROMIUM_MAX_AGE_CAP} (Chromium's cap, 2 hours)")
+            chromium_cap_fix()
         };
         problems.push(
             Problem::error(ProblemKind::MaxAgeOutOfRange, "max_age")
                 .value(seconds)
-                .because(format!(
-                    "must be between 0 and {MAX_AGE_LIMIT} seconds (24 hours, Firefox's cap)"
-                ))
+                .because(max_age_range())
                 .fix(fix),
         );
         return None;

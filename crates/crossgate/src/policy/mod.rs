@@ -34,11 +34,12 @@ mod error;
 mod intern;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 pub use allow_origin::{OriginRule, PortRule};
-pub use error::{PolicyErrors, Problem, ProblemKind, Severity};
+pub use error::{PolicyErrors, Problem, ProblemKind, ProblemValue, Severity};
 
 pub(crate) use allow_origin::Match;
 use compile::compile;
@@ -199,56 +200,56 @@ impl Policy {
 
 /// Builds a [`Policy`] in code, with the same validation as a policy file.
 ///
+/// The lists take anything that is a string: `&str`, `String`, and `http`'s own names.
+///
 /// ```
+/// use std::time::Duration;
+/// use http::{Method, header};
+///
 /// let policy = crossgate::Policy::builder()
 ///     .allow_origins(["https://app.example.com"])
-///     .allow_methods(["PUT", "DELETE"])
-///     .allow_headers(["content-type"])
+///     .allow_methods([Method::PUT, Method::DELETE])
+///     .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+///     .expose_headers(["x-request-id"])
 ///     .allow_credentials(true)
-///     .max_age(600)
+///     .max_age(Duration::from_secs(600))
 ///     .build()?;
 /// assert!(policy.allows_origin("https://app.example.com"));
+/// assert_eq!(policy.config().allow_methods, ["PUT", "DELETE"]);
 /// # Ok::<(), crossgate::policy::PolicyErrors>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 #[must_use]
 pub struct PolicyBuilder {
     config: PolicyConfig,
+    /// What [`PolicyBuilder::max_age`] could not put in the model (a fraction of a second, or
+    /// more seconds than an `i64` holds), returned by [`PolicyBuilder::build`].
+    max_age_problem: Option<Problem>,
 }
 
 impl PolicyBuilder {
     /// Adds allowed origins (see [`PolicyConfig::allow_origins`]).
-    pub fn allow_origins<I: IntoIterator<Item = S>, S: Into<String>>(mut self, origins: I) -> Self {
-        self.config
-            .allow_origins
-            .extend(origins.into_iter().map(Into::into));
+    pub fn allow_origins(mut self, origins: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        extend(&mut self.config.allow_origins, origins);
         self
     }
 
-    /// Adds allowed methods (see [`PolicyConfig::allow_methods`]).
-    pub fn allow_methods<I: IntoIterator<Item = S>, S: Into<String>>(mut self, methods: I) -> Self {
-        self.config
-            .allow_methods
-            .extend(methods.into_iter().map(Into::into));
+    /// Adds allowed methods (see [`PolicyConfig::allow_methods`]): `"PUT"` or `Method::PUT`.
+    pub fn allow_methods(mut self, methods: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        extend(&mut self.config.allow_methods, methods);
         self
     }
 
-    /// Adds allowed request headers (see [`PolicyConfig::allow_headers`]).
-    pub fn allow_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, headers: I) -> Self {
-        self.config
-            .allow_headers
-            .extend(headers.into_iter().map(Into::into));
+    /// Adds allowed request headers (see [`PolicyConfig::allow_headers`]): `"content-type"` or
+    /// `header::CONTENT_TYPE`.
+    pub fn allow_headers(mut self, headers: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        extend(&mut self.config.allow_headers, headers);
         self
     }
 
     /// Adds exposed response headers (see [`PolicyConfig::expose_headers`]).
-    pub fn expose_headers<I: IntoIterator<Item = S>, S: Into<String>>(
-        mut self,
-        headers: I,
-    ) -> Self {
-        self.config
-            .expose_headers
-            .extend(headers.into_iter().map(Into::into));
+    pub fn expose_headers(mut self, headers: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        extend(&mut self.config.expose_headers, headers);
         self
     }
 
@@ -258,9 +259,21 @@ impl PolicyBuilder {
         self
     }
 
-    /// Sets `Access-Control-Max-Age` in seconds (see [`PolicyConfig::max_age`]).
-    pub fn max_age(mut self, seconds: i64) -> Self {
-        self.config.max_age = Some(seconds);
+    /// Sets `Access-Control-Max-Age` (see [`PolicyConfig::max_age`]). The header counts whole
+    /// seconds: a duration with a fraction of a second is a [`Problem`], as is one outside
+    /// 0 to [`MAX_AGE_LIMIT`] seconds, which [`PolicyBuilder::build`] returns with the others.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        let seconds = i64::try_from(max_age.as_secs()).ok();
+        match seconds.filter(|_| max_age.subsec_nanos() == 0) {
+            Some(seconds) => {
+                self.config.max_age = Some(seconds);
+                self.max_age_problem = None;
+            }
+            None => {
+                self.config.max_age = None;
+                self.max_age_problem = Some(compile::max_age_duration_problem(max_age));
+            }
+        }
         self
     }
 
@@ -280,8 +293,13 @@ impl PolicyBuilder {
 
     /// Validates and compiles the policy.
     pub fn build(self) -> Result<Policy, PolicyErrors> {
-        Policy::from_config(self.config)
+        Policy::validate(self.config, self.max_age_problem.into_iter().collect())
     }
+}
+
+/// Adds each item to a list of the model, as a string.
+fn extend(list: &mut Vec<String>, items: impl IntoIterator<Item = impl AsRef<str>>) {
+    list.extend(items.into_iter().map(|item| item.as_ref().to_owned()));
 }
 
 /// The integer of a TOML error about one beyond 64 bits (`invalid type: integer
