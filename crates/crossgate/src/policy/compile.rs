@@ -11,8 +11,9 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderValue};
 
-use super::allow_origin::{self, EntryContext, OriginMatcher, OriginRule, read_entry};
+use super::allow_origin::{self, EntryContext, OriginRule, read_entry};
 use super::error::{Problem, ProblemKind};
+use super::origin_matcher::OriginMatcher;
 use super::{CHROMIUM_MAX_AGE_CAP, MAX_AGE_LIMIT, PolicyConfig, intern};
 use crate::fetch;
 

@@ -32,6 +32,7 @@ mod allow_origin;
 mod compile;
 mod error;
 mod intern;
+mod origin_matcher;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,9 +42,9 @@ use serde::{Deserialize, Serialize};
 pub use allow_origin::{OriginRule, PortRule};
 pub use error::{PolicyErrors, Problem, ProblemKind, ProblemValue, Severity};
 
-pub(crate) use allow_origin::Match;
 use compile::compile;
 pub(crate) use compile::{Compiled, STAR, TRUE_VALUE, VARY_PREFLIGHT_VALUE, with_allow_origin};
+pub(crate) use origin_matcher::Match;
 
 /// The policy as written: the TOML model, before validation. Build a [`Policy`] from it with
 /// [`Policy::from_config`].
