@@ -284,7 +284,7 @@ fn policy(args: &Args) -> anyhow::Result<Option<Policy>> {
         .expose_headers(or_star(&args.expose_headers))
         .allow_credentials(args.allow_credentials);
     if let Some(seconds) = args.max_age {
-        builder = builder.max_age(seconds);
+        builder = builder.max_age(Duration::from_secs(seconds.unsigned_abs()));
     }
     builder
         .build()

@@ -171,14 +171,11 @@ pub(crate) fn write_problem(name: &str, p: &Problem, out: &mut dyn Write) -> io:
 }
 
 /// The offending value as JSON: a TOML string, number, boolean or array becomes the same JSON
-/// value; a date-time (which serde would turn into a private wrapper object) becomes a string.
+/// value; a date-time becomes a string (the engine's `ProblemValue` serializes it so).
 fn json_value(p: &Problem) -> serde_json::Value {
     let Some(value) = &p.value else {
         return serde_json::Value::Null;
     };
-    if let Some(datetime) = value.as_datetime() {
-        return serde_json::Value::String(datetime.to_string());
-    }
     // A TOML value always has a JSON form, except a non-finite float, which becomes null.
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }

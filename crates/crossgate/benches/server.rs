@@ -29,7 +29,7 @@ fn policy_with_origins<I: IntoIterator<Item = String>>(origins: I) -> Policy {
         .allow_methods(["GET", "POST", "PUT"])
         .allow_headers(["content-type", "x-request-id"])
         .allow_credentials(true)
-        .max_age(600)
+        .max_age(std::time::Duration::from_secs(600))
         .build()
         .expect("the benchmark policies are valid")
 }

@@ -59,7 +59,7 @@ fn crossgate_layer(origins: &[String]) -> crossgate_tower::CorsLayer {
         .allow_methods(["GET", "POST", "PUT"])
         .allow_headers(["content-type", "x-request-id"])
         .allow_credentials(true)
-        .max_age(600)
+        .max_age(Duration::from_secs(600))
         .build()
         .expect("the benchmark policy is valid");
     crossgate_tower::CorsLayer::new(policy)

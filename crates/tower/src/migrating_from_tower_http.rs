@@ -16,14 +16,14 @@
 //! | `AllowOrigin::predicate(\|o, _\| o.as_bytes().ends_with(b".example.com"))` | a pattern: `"https://*.example.com"` (labels matched, never a bare suffix: `https://evil-example.com` does not match) or `"http://localhost:*"` (any port) |
 //! | `AllowOrigin::async_predicate(…)` (origins in a database) | [`PolicyHandle`](crate::PolicyHandle): build a new policy when the list changes and [`replace`](crate::PolicyHandle::replace) it; no query per request |
 //! | `AllowOrigin::mirror_request()` | no equivalent: reflecting any origin (with credentials, the classic CORS vulnerability) is what crossgate exists to prevent. List the origins, or use a pattern |
-//! | `.allow_methods([Method::GET, Method::POST])` | `.allow_methods(["GET", "POST"])`; GET, HEAD and POST are always allowed and need not be listed |
+//! | `.allow_methods([Method::GET, Method::POST])` | the same, or `.allow_methods(["GET", "POST"])`; GET, HEAD and POST are always allowed and need not be listed |
 //! | `.allow_methods(Any)`, `AllowMethods::mirror_request()` | `.allow_methods(["*"])`: the requested method is echoed, which also works with credentials |
-//! | `.allow_headers([CONTENT_TYPE])` | `.allow_headers(["content-type"])` |
+//! | `.allow_headers([CONTENT_TYPE])` | the same, or `.allow_headers(["content-type"])` |
 //! | `.allow_headers(Any)` | `.allow_headers(["*"])`, **wider**: tower-http sends a literal `*`, which by the Fetch standard never covers `Authorization` (Firefox and Safari hold to that; Chromium lets it through); crossgate echoes the requested headers, `Authorization` included, in every browser. List the headers by name to keep `Authorization` out |
 //! | `AllowHeaders::mirror_request()` | `.allow_headers(["*"])`: the requested headers are echoed, which also works with credentials |
 //! | `.expose_headers([…])`, `.expose_headers(Any)` | `.expose_headers([…])`, `["*"]` (not with credentials: refused with the reason) |
 //! | `.allow_credentials(true)` | `.allow_credentials(true)` |
-//! | `.max_age(Duration::from_secs(600))` | `.max_age(600)` (0 to 86 400; a warning above Chromium's cap of 7 200) |
+//! | `.max_age(Duration::from_secs(600))` | `.max_age(Duration::from_secs(600))` (whole seconds, 0 to 86 400; a warning above Chromium's cap of 7 200) |
 //! | `MaxAge::dynamic(…)`, `AllowCredentials::predicate(…)` | no equivalent: one answer per policy, so that a policy can be validated, audited and exported |
 //! | `.vary([…])` | nothing to set: `Vary` is written exactly where the answer depends on the request |
 //! | `.allow_private_network(true)` | not supported: every `Access-Control-Allow-Private-Network` header the application sets is removed |
@@ -49,7 +49,7 @@
 //!         .allow_methods(["GET", "POST", "PUT"])
 //!         .allow_headers(["content-type", "authorization"])
 //!         .allow_credentials(true)
-//!         .max_age(600)
+//!         .max_age(std::time::Duration::from_secs(600))
 //!         .build()?,
 //! );
 //! # Ok::<(), crossgate::policy::PolicyErrors>(())

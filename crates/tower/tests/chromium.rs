@@ -66,7 +66,7 @@ async fn chromium_fetches_succeed_or_fail_as_the_policy_says() {
         .allow_headers(["content-type", "x-request-id"])
         .expose_headers(["x-request-id"])
         .allow_credentials(true)
-        .max_age(600)
+        .max_age(std::time::Duration::from_secs(600))
         .build()
         .expect("valid");
     let calls = Calls::default();

@@ -3,8 +3,27 @@
 
 use std::time::Duration;
 
+use url::Url;
+
 use super::Profile;
 use super::check::PreflightResult;
+
+/// What a preflight asks, and what a cached answer must allow for none to be sent: the cache's
+/// key (the `Origin` sent, the URL, the credentials mode) and the request's method and
+/// CORS-unsafe header names.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PreflightQuery<'a> {
+    /// The `Origin` the request carries (the page's, or `null` once tainted).
+    pub(crate) origin: &'a str,
+    /// The request's URL.
+    pub(crate) url: &'a Url,
+    /// Whether the request includes credentials.
+    pub(crate) include: bool,
+    /// The request's method.
+    pub(crate) method: &'a str,
+    /// The request's CORS-unsafe header names.
+    pub(crate) names: &'a [String],
+}
 
 /// Cached preflight answers. One per browsing session; [`super::fetch`] reads and fills it.
 #[derive(Clone, Debug, Default)]
@@ -36,27 +55,22 @@ impl PreflightCache {
         self.entries.is_empty()
     }
 
-    /// Whether a live entry for `origin` and `url` allows this method and these header names
+    /// Whether a live entry for the query's origin and URL allows its method and header names
     /// (a "method cache entry match" and a "header-name cache entry match" for each), so that no
     /// preflight is needed.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn allows(
         &self,
-        origin: &str,
-        url: &str,
-        include: bool,
-        method: &str,
-        names: &[String],
+        query: &PreflightQuery<'_>,
         profile: Profile,
         now: Duration,
     ) -> bool {
         self.entries.iter().any(|e| {
-            e.origin == origin
-                && e.url == url
+            e.origin == query.origin
+                && e.url == query.url.as_str()
                 && now < e.expires
-                && (!include || e.result.credentials)
-                && e.result.allows_method(method).is_ok()
-                && e.result.allows_headers(names, profile).is_ok()
+                && (!query.include || e.result.credentials)
+                && e.result.allows_method(query.method).is_ok()
+                && e.result.allows_headers(query.names, profile).is_ok()
         })
     }
 

@@ -35,13 +35,15 @@ use std::time::Duration;
 use url::Url;
 
 pub use cache::PreflightCache;
+use cache::PreflightQuery;
 pub use check::{DEFAULT_MAX_AGE, max_age, readable_headers};
 
 use crate::fetch as spec;
 use crate::origin::Origin;
 
-/// Which browser to imitate.
+/// Which browser to imitate. Non-exhaustive: Firefox and WebKit profiles may come.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Profile {
     /// What Chromium does (held to real headless Chromium).
     #[default]
@@ -575,16 +577,14 @@ impl Run {
                 && (!spec::is_cors_safelisted_method(req.method.as_bytes())
                     || !unsafe_names.is_empty());
             if needs_preflight {
-                let cached = cache.allows(
-                    &origin_header,
-                    url.as_str(),
-                    self.include,
-                    &req.method,
-                    &unsafe_names,
-                    self.profile,
-                    now,
-                );
-                if cached {
+                let query = PreflightQuery {
+                    origin: &origin_header,
+                    url: &url,
+                    include: self.include,
+                    method: &req.method,
+                    names: &unsafe_names,
+                };
+                if cache.allows(&query, self.profile, now) {
                     // About the request about to be sent, which needs no preflight.
                     let next = self.outcome.exchanges.len();
                     self.check_at(
@@ -597,15 +597,7 @@ impl Run {
                             unsafe_names.join(",")
                         ),
                     );
-                } else if !self.preflight(
-                    &req,
-                    &url,
-                    &origin_header,
-                    &unsafe_names,
-                    transport,
-                    cache,
-                    now,
-                ) {
+                } else if !self.preflight(&query, transport, cache, now) {
                     return;
                 }
             }
@@ -729,24 +721,27 @@ impl Run {
 
     /// The CORS-preflight fetch (Fetch §4.8): send it, check the answer, cache it. False when
     /// blocked.
-    #[allow(clippy::too_many_arguments)]
     fn preflight(
         &mut self,
-        req: &Prepared,
-        url: &Url,
-        origin: &str,
-        unsafe_names: &[String],
+        query: &PreflightQuery<'_>,
         transport: &mut dyn Transport,
         cache: &mut PreflightCache,
         now: Duration,
     ) -> bool {
+        let &PreflightQuery {
+            origin,
+            url,
+            method,
+            names: unsafe_names,
+            ..
+        } = query;
         let mut sorted = unsafe_names.to_vec();
         sorted.sort();
         let mut headers = vec![
             ("Origin".to_owned(), origin.to_owned()),
             (
                 "Access-Control-Request-Method".to_owned(),
-                req.method.clone(),
+                method.to_owned(),
             ),
         ];
         if !sorted.is_empty() {
@@ -792,13 +787,13 @@ impl Run {
                 return false;
             }
         };
-        if let Err(error) = result.allows_method(&req.method) {
+        if let Err(error) = result.allows_method(method) {
             self.check(
                 "Access-Control-Allow-Methods",
                 false,
                 format!(
                     "{} not in {:?}",
-                    req.method,
+                    method,
                     response
                         .header("access-control-allow-methods")
                         .unwrap_or_default()
@@ -810,7 +805,7 @@ impl Run {
         self.check(
             "Access-Control-Allow-Methods",
             true,
-            format!("{} allowed", req.method),
+            format!("{} allowed", method),
         );
         let order: &[String] = if self.profile == Profile::Spec {
             &sorted

@@ -4,6 +4,7 @@
 use expect_test::expect;
 
 use super::*;
+use crate::browser::{Credentials, Request, WireRequest, WireResponse};
 
 const URL: &str = "https://api.example.com/items";
 const ERROR_URL: &str = "https://api.example.com/missing";

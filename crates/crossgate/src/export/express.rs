@@ -11,6 +11,7 @@
 //! list sends no header.
 
 use super::{Model, Origins, Rendered, header_comment};
+use crate::policy::OriginRule;
 
 pub(super) fn render(model: &Model, out: &mut Rendered) {
     if model.block {
@@ -46,7 +47,9 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
             out.line("  origin: [");
             for entry in list {
                 match entry {
-                    super::OriginEntry::Exact(s) => out.line(format!("    {},", js_string(s))),
+                    OriginRule::Exact { .. } => {
+                        out.line(format!("    {},", js_string(&entry.to_string())))
+                    }
                     pattern => out.line(format!(
                         "    {},  // {}",
                         js_regex(&format!("^{}$", pattern.regex())),

@@ -13,6 +13,7 @@
 
 use super::{Model, Origins, Rendered, escaped_list, escaped_string, header_comment};
 use crate::fetch;
+use crate::policy::OriginRule;
 
 /// The request headers Starlette allows in every preflight.
 const STARLETTE_ALWAYS_ALLOWED: [&str; 4] = [
@@ -58,15 +59,13 @@ pub(super) fn render(model: &Model, out: &mut Rendered) {
         Origins::List(list) => {
             let exact: Vec<String> = list
                 .iter()
-                .filter_map(|e| match e {
-                    super::OriginEntry::Exact(s) => Some(escaped_string(s)),
-                    super::OriginEntry::Pattern { .. } => None,
-                })
+                .filter(|e| matches!(e, OriginRule::Exact { .. }))
+                .map(|e| escaped_string(&e.to_string()))
                 .collect();
             out.line(format!("    allow_origins=[{}],", exact.join(", ")));
-            let patterns: Vec<&super::OriginEntry> = list
+            let patterns: Vec<&OriginRule> = list
                 .iter()
-                .filter(|e| matches!(e, super::OriginEntry::Pattern { .. }))
+                .filter(|e| !matches!(e, OriginRule::Exact { .. }))
                 .collect();
             if !patterns.is_empty() {
                 let spelled: Vec<String> = patterns.iter().map(|p| p.commented()).collect();

@@ -40,7 +40,6 @@ mod fastapi;
 mod nginx;
 mod s3;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -48,6 +47,7 @@ use http::header::{ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS};
 
 use crate::Policy;
 use crate::fetch;
+use crate::policy::{OriginRule, PortRule};
 
 /// A server or service a policy can be exported to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -237,7 +237,7 @@ pub fn render(policy: &Policy, target: Target) -> Result<Export, Refusal> {
 /// other character is the renderers' to escape: each quotes what it writes.
 fn refuse_unwritable_origins(model: &Model, out: &mut Rendered) {
     for entry in model.entries() {
-        let spelled = entry.spelled();
+        let spelled = entry.to_string();
         if spelled.contains(|c: char| c.is_control() || c.is_whitespace()) {
             out.refuse(
                 "origin-characters",
@@ -292,106 +292,23 @@ struct Model {
     block: bool,
 }
 
-/// `allow_origins`, read.
+/// `allow_origins`, as the policy read it ([`Policy::origin_rules`]).
 #[derive(Debug, PartialEq, Eq)]
 enum Origins {
     /// `*`: every origin, answered `Access-Control-Allow-Origin: *`.
     Any,
-    /// The listed origins and patterns, each echoed when it matches.
-    List(Vec<OriginEntry>),
+    /// The listed origins and patterns (never [`OriginRule::Any`]), each echoed when it matches.
+    List(Vec<OriginRule>),
 }
 
-/// One entry of `allow_origins` (validated, so canonical).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum OriginEntry {
-    /// An exact serialized origin.
-    Exact(String),
-    /// `scheme://*.domain[:port|:*]` or `scheme://host:*`.
-    Pattern {
-        scheme: String,
-        host: PatternHost,
-        port: PatternPort,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum PatternHost {
-    /// Exactly this host (any-port patterns).
-    Exact(String),
-    /// One or more labels before this domain.
-    Subdomains(String),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum PatternPort {
-    /// No port: the scheme's default.
-    Default,
-    Exact(u16),
-    /// Any port, or none.
-    Any,
-}
-
-impl OriginEntry {
-    /// Reads a validated entry (never `*`).
-    fn parse(entry: &str) -> OriginEntry {
-        let Some((scheme, rest)) = entry.split_once("://") else {
-            return OriginEntry::Exact(entry.to_owned());
-        };
-        if !rest.contains('*') {
-            return OriginEntry::Exact(entry.to_owned());
-        }
-        // The port separator is the last ':' outside an IPv6 literal's brackets.
-        let after_brackets = rest.rfind(']').map_or(0, |i| i + 1);
-        let (host, port) = match rest[after_brackets..].rfind(':') {
-            Some(i) => (&rest[..after_brackets + i], &rest[after_brackets + i + 1..]),
-            None => (rest, ""),
-        };
-        let port = match port {
-            "" => PatternPort::Default,
-            "*" => PatternPort::Any,
-            digits => match digits.parse() {
-                Ok(n) => PatternPort::Exact(n),
-                // Never reached for a validated policy; an exact entry matches only itself.
-                Err(_) => return OriginEntry::Exact(entry.to_owned()),
-            },
-        };
-        let host = match host.strip_prefix("*.") {
-            Some(domain) => PatternHost::Subdomains(domain.to_owned()),
-            None => PatternHost::Exact(host.to_owned()),
-        };
-        OriginEntry::Pattern {
-            scheme: scheme.to_owned(),
-            host,
-            port,
-        }
-    }
-
-    /// The entry as the policy spells it.
-    fn spelled(&self) -> String {
-        match self {
-            OriginEntry::Exact(s) => s.clone(),
-            OriginEntry::Pattern { scheme, host, port } => {
-                let host = match host {
-                    PatternHost::Exact(h) => h.clone(),
-                    PatternHost::Subdomains(d) => format!("*.{d}"),
-                };
-                let port = match port {
-                    PatternPort::Default => String::new(),
-                    PatternPort::Exact(n) => format!(":{n}"),
-                    PatternPort::Any => ":*".to_owned(),
-                };
-                format!("{scheme}://{host}{port}")
-            }
-        }
-    }
-
+impl OriginRule {
     /// The entry for a comment line: what is not plainly an origin's character (quotes, `$`, `{`,
     /// `\`, controls…) percent-encoded, so that no comment
     /// ends early, continues onto the next line (Apache's trailing `\`) or is read for variables
     /// (Caddy's `{$VAR}`).
     fn commented(&self) -> String {
         let mut out = String::new();
-        for c in self.spelled().chars() {
+        for c in self.to_string().chars() {
             if c.is_ascii_alphanumeric() || "-._~:/*[]@!&()+,=".contains(c) {
                 out.push(c);
             } else {
@@ -409,20 +326,29 @@ impl OriginEntry {
     /// agree on. Host labels are what browsers send: lower-case letters, digits, `-` and `_`.
     fn regex(&self) -> String {
         match self {
-            OriginEntry::Exact(s) => regex_escape(s),
-            OriginEntry::Pattern { scheme, host, port } => {
-                let host = match host {
-                    PatternHost::Exact(h) => regex_escape(h),
-                    PatternHost::Subdomains(d) => {
-                        format!("{SUBDOMAIN_LABELS}{}", regex_escape(d))
-                    }
-                };
+            OriginRule::Exact { .. } | OriginRule::Any => regex_escape(&self.to_string()),
+            OriginRule::Subdomains {
+                scheme,
+                domain,
+                port,
+            } => {
                 let port = match port {
-                    PatternPort::Default => String::new(),
-                    PatternPort::Exact(n) => format!(":{n}"),
-                    PatternPort::Any => ANY_PORT.to_owned(),
+                    PortRule::Default => String::new(),
+                    PortRule::Exact(n) => format!(":{n}"),
+                    PortRule::Any => ANY_PORT.to_owned(),
                 };
-                format!("{}://{host}{port}", regex_escape(scheme))
+                format!(
+                    "{}://{SUBDOMAIN_LABELS}{}{port}",
+                    regex_escape(scheme),
+                    regex_escape(domain)
+                )
+            }
+            OriginRule::AnyPort { scheme, host } => {
+                format!(
+                    "{}://{}{ANY_PORT}",
+                    regex_escape(scheme),
+                    regex_escape(host)
+                )
             }
         }
     }
@@ -470,19 +396,11 @@ impl Model {
     fn new(policy: &Policy) -> Model {
         let config = policy.config();
         let compiled = policy.compiled();
-        let origins = if compiled.origins.is_any() {
+        let rules = policy.origin_rules();
+        let origins = if rules.contains(&OriginRule::Any) {
             Origins::Any
         } else {
-            let mut list: Vec<OriginEntry> = Vec::new();
-            // A hash probe per entry, not a search of the list: linear in the number of origins.
-            let mut seen = HashSet::new();
-            for raw in &config.allow_origins {
-                let entry = OriginEntry::parse(raw);
-                if seen.insert(entry.clone()) {
-                    list.push(entry);
-                }
-            }
-            Origins::List(list)
+            Origins::List(rules.to_vec())
         };
         let names = |set: &Option<Vec<Box<[u8]>>>, value: Option<&http::HeaderValue>| {
             set.as_ref().map(|_| split_list(value))
@@ -507,7 +425,7 @@ impl Model {
     }
 
     /// The listed origins (empty for `*`).
-    fn entries(&self) -> &[OriginEntry] {
+    fn entries(&self) -> &[OriginRule] {
         match &self.origins {
             Origins::Any => &[],
             Origins::List(list) => list,
@@ -526,7 +444,7 @@ impl Model {
         if entries.is_empty() {
             return None;
         }
-        let parts: Vec<String> = entries.iter().map(OriginEntry::regex).collect();
+        let parts: Vec<String> = entries.iter().map(OriginRule::regex).collect();
         Some(format!("^(?:{})$", parts.join("|")))
     }
 
@@ -585,7 +503,7 @@ impl Model {
             Origins::List(list) if list.is_empty() => "none".to_owned(),
             Origins::List(list) => list
                 .iter()
-                .map(OriginEntry::commented)
+                .map(OriginRule::commented)
                 .collect::<Vec<_>>()
                 .join(", "),
         };

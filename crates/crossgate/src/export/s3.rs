@@ -10,8 +10,9 @@
 //! `AllowedOrigins` of `*`; refused preflights get 403, allowed ones 200; there is no setting for
 //! credentials and no way to refuse actual requests by origin.
 
-use super::{Model, OriginEntry, Origins, PatternHost, PatternPort, Rendered, escaped_list};
+use super::{Model, Origins, Rendered, escaped_list};
 use crate::fetch;
+use crate::policy::{OriginRule, PortRule};
 
 /// The only methods S3 accepts in `AllowedMethods`.
 const S3_METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
@@ -120,32 +121,26 @@ fn origins(model: &Model, out: &mut Rendered) -> Vec<String> {
     let mut origins = Vec::new();
     for entry in list {
         match entry {
-            OriginEntry::Exact(s) => origins.push(s.clone()),
-            OriginEntry::Pattern {
-                host: PatternHost::Subdomains(_),
-                port: PatternPort::Any,
+            OriginRule::Subdomains {
+                port: PortRule::Any,
                 ..
             } => out.refuse(
                 "origin-pattern",
                 format!(
                     "S3 allows one * per origin, and {} needs two (any subdomain and any port); list the \
                      ports you use, e.g. {}",
-                    entry.spelled(),
-                    entry.spelled().replace(":*", ":8443")
+                    entry,
+                    entry.to_string().replace(":*", ":8443")
                 ),
             ),
             // Any-port patterns also match the default port (no port at all).
-            OriginEntry::Pattern {
-                scheme,
-                host: PatternHost::Exact(host),
-                port: PatternPort::Any,
-            } => {
+            OriginRule::AnyPort { scheme, host } => {
                 origins.push(format!("{scheme}://{host}"));
                 origins.push(format!("{scheme}://{host}:*"));
             }
-            // `*.` then the domain: S3's `*` matches one or more labels and their dots, and
-            // nothing else a browser can send before a domain.
-            pattern => origins.push(pattern.spelled()),
+            // An exact origin; or `*.` then the domain: S3's `*` matches one or more labels and
+            // their dots, and nothing else a browser can send before a domain.
+            rule => origins.push(rule.to_string()),
         }
     }
     origins

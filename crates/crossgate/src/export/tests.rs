@@ -784,8 +784,9 @@ fn snapshot_s3() {
 /// string meant, nothing more (found in review: the FastAPI export turned policy text into Python
 /// code, nginx's and Apache's quoted strings ended early).
 mod hostile {
-    use super::super::{Model, OriginEntry, Origins, Rendered, Target};
+    use super::super::{Model, Origins, Rendered, Target};
     use super::policy;
+    use crate::policy::OriginRule;
 
     const ORIGINS: [&str; 8] = [
         "x://*.a\"if\"\"else\"b",
@@ -804,7 +805,7 @@ mod hostile {
                allow_methods = ["PUT"]
                allow_headers = ["x-id"]"#,
         ));
-        model.origins = Origins::List(ORIGINS.iter().map(|o| OriginEntry::parse(o)).collect());
+        model.origins = Origins::List(ORIGINS.iter().map(|o| rule(o)).collect());
         model
     }
 
@@ -849,8 +850,13 @@ mod hostile {
         out.text
     }
 
+    /// An entry past validation, as it is written.
+    fn rule(entry: &str) -> OriginRule {
+        OriginRule::unchecked(entry).expect("scheme://…")
+    }
+
     fn regexes() -> Vec<String> {
-        model().entries().iter().map(OriginEntry::regex).collect()
+        model().entries().iter().map(OriginRule::regex).collect()
     }
 
     /// One double-quoted token at the start of `s`, as a configuration reads it: `\` followed
@@ -999,8 +1005,8 @@ mod hostile {
         let patterns: Vec<String> = model()
             .entries()
             .iter()
-            .filter(|e| matches!(e, OriginEntry::Pattern { .. }))
-            .map(OriginEntry::regex)
+            .filter(|e| !matches!(e, OriginRule::Exact { .. }))
+            .map(OriginRule::regex)
             .collect();
         assert_eq!(regex, format!("^(?:{})$", patterns.join("|")));
         let mut list = text
@@ -1061,7 +1067,7 @@ mod hostile {
             .entries()
             .iter()
             .map(|e| match e {
-                OriginEntry::Exact(s) => s.clone(),
+                OriginRule::Exact { .. } => e.to_string(),
                 pattern => format!("^{}$", pattern.regex()),
             })
             .collect();
@@ -1085,10 +1091,7 @@ mod hostile {
     fn control_characters_are_refused_for_every_target() {
         for target in Target::ALL {
             let mut model = model();
-            model.origins = Origins::List(vec![
-                OriginEntry::parse("x://a\nb"),
-                OriginEntry::parse("x://c\u{2028}"),
-            ]);
+            model.origins = Origins::List(vec![rule("x://a\nb"), rule("x://c\u{2028}")]);
             let mut out = Rendered::default();
             super::super::refuse_unwritable_origins(&model, &mut out);
             let codes: Vec<&str> = out.refusals.iter().map(|r| r.code).collect();

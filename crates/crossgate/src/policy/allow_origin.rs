@@ -1,52 +1,131 @@
-//! `allow_origins`: each entry read and checked (exact origin, subdomain pattern, any-port
-//! pattern, `*`), and the compiled matcher that answers "is this `Origin` header allowed?" without
-//! allocating.
+//! `allow_origins`: the one reader of its grammar. Each entry is read and checked (exact
+//! origin, subdomain pattern, any-port pattern, `*`) into an [`OriginRule`], which
+//! [`super::origin_matcher`] compiles and `export` and `conformance` read.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use http::{HeaderMap, HeaderValue};
 use url::Host;
 
 use super::error::{Problem, ProblemKind};
 use crate::origin::default_port;
 
-/// One entry of `allow_origins`, read.
+/// One entry of `allow_origins`, read and validated: what [`Policy::origin_rules`] lists, in the
+/// policy's order, each once. Its `Display` is the entry as the policy spells it, which
+/// validation requires to be canonical (what a browser sends in `Origin`, or a pattern over it).
+///
+/// ```
+/// use crossgate::Policy;
+/// use crossgate::policy::{OriginRule, PortRule};
+///
+/// let policy = Policy::from_toml(r#"
+///     allow_origins = ["https://app.example.com", "https://*.example.org", "http://localhost:*"]
+/// "#)?;
+/// let rules = policy.origin_rules();
+/// assert!(matches!(&rules[1], OriginRule::Subdomains { domain, port: PortRule::Default, .. } if domain == "example.org"));
+/// assert_eq!(rules[2].to_string(), "http://localhost:*");
+/// # Ok::<(), crossgate::policy::PolicyErrors>(())
+/// ```
+///
+/// [`Policy::origin_rules`]: super::Policy::origin_rules
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum OriginRule {
+#[non_exhaustive]
+pub enum OriginRule {
+    /// An exact origin (`https://app.example.com`, `http://[::1]:3000`): only itself.
+    Exact {
+        /// The scheme, lower case.
+        scheme: String,
+        /// The host as browsers serialize it: lower case, IDNA-encoded, an IPv6 address in
+        /// brackets.
+        host: String,
+        /// The port; `None` for the scheme's default (or none).
+        port: Option<u16>,
+    },
+    /// A subdomain pattern, `scheme://*.domain[:port]`: any host with one or more labels before
+    /// `domain`, never `domain` itself.
+    Subdomains {
+        /// The scheme, lower case.
+        scheme: String,
+        /// The domain under which every host matches, lower case, without the `*.`.
+        domain: String,
+        /// The port the pattern allows.
+        port: PortRule,
+    },
+    /// An any-port pattern, `scheme://host:*`: `host` on any port, or on none.
+    AnyPort {
+        /// The scheme, lower case.
+        scheme: String,
+        /// The host, as in [`OriginRule::Exact`].
+        host: String,
+    },
     /// `*`: every origin.
     Any,
-    /// An exact, canonical serialized origin.
-    Exact(String),
-    /// `scheme://*.domain[:port]` or `scheme://host:*`.
-    Pattern(Pattern),
 }
 
-/// A subdomain pattern or an any-port pattern.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Pattern {
-    pub(crate) scheme: String,
-    pub(crate) host: HostRule,
-    pub(crate) port: PortRule,
-}
-
-/// The host part of a pattern.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum HostRule {
-    /// Exactly this host.
-    Exact(String),
-    /// Any host with one or more labels before this domain (never the domain itself).
-    Subdomains(String),
-}
-
-/// The port part of a pattern.
+/// The port part of a subdomain pattern ([`OriginRule::Subdomains`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum PortRule {
+#[non_exhaustive]
+pub enum PortRule {
     /// No port in the origin: the scheme's default.
     Default,
     /// Exactly this port.
     Exact(u16),
-    /// Any port, or none.
+    /// Any port, or none (`:*`).
     Any,
+}
+
+impl OriginRule {
+    /// The scheme and the host (the domain of a subdomain pattern); `None` for `*`.
+    pub fn scheme_host(&self) -> Option<(&str, &str)> {
+        match self {
+            OriginRule::Exact { scheme, host, .. }
+            | OriginRule::AnyPort { scheme, host }
+            | OriginRule::Subdomains {
+                scheme,
+                domain: host,
+                ..
+            } => Some((scheme, host)),
+            OriginRule::Any => None,
+        }
+    }
+
+    /// The shape of an entry, read without a check: for tests that put what validation refuses
+    /// (quotes, line breaks) past it. `None` without `://`.
+    #[cfg(test)]
+    pub(crate) fn unchecked(entry: &str) -> Option<OriginRule> {
+        let (scheme, rest) = entry.split_once("://")?;
+        let after_brackets = rest.rfind(']').map_or(0, |i| i + 1);
+        let (host, port) = match rest[after_brackets..].rfind(':') {
+            Some(i) => (&rest[..after_brackets + i], &rest[after_brackets + i + 1..]),
+            None => (rest, ""),
+        };
+        let port = match port {
+            "" => PortRule::Default,
+            "*" => PortRule::Any,
+            digits => digits.parse().map_or(PortRule::Default, PortRule::Exact),
+        };
+        let scheme = scheme.to_owned();
+        Some(match (host.strip_prefix("*."), port) {
+            (Some(domain), port) => OriginRule::Subdomains {
+                scheme,
+                domain: domain.to_owned(),
+                port,
+            },
+            (None, PortRule::Any) => OriginRule::AnyPort {
+                scheme,
+                host: host.to_owned(),
+            },
+            (None, PortRule::Exact(n)) => OriginRule::Exact {
+                scheme,
+                host: host.to_owned(),
+                port: Some(n),
+            },
+            (None, PortRule::Default) => OriginRule::Exact {
+                scheme,
+                host: rest.to_owned(),
+                port: None,
+            },
+        })
+    }
 }
 
 /// What reading one entry needs to know about the rest of the policy.
@@ -321,35 +400,35 @@ pub(crate) fn read_entry(
     };
 
     let rule = match (subdomains, port) {
-        (true, port) => OriginRule::Pattern(Pattern {
+        (true, port) => OriginRule::Subdomains {
             scheme,
-            host: HostRule::Subdomains(host),
+            domain: host,
             port,
-        }),
-        (false, PortRule::Any) => OriginRule::Pattern(Pattern {
+        },
+        (false, PortRule::Any) => OriginRule::AnyPort { scheme, host },
+        (false, PortRule::Default) => OriginRule::Exact {
             scheme,
-            host: HostRule::Exact(host),
-            port,
-        }),
-        (false, PortRule::Default) => OriginRule::Exact(format!("{scheme}://{host}")),
-        (false, PortRule::Exact(p)) => OriginRule::Exact(format!("{scheme}://{host}:{p}")),
+            host,
+            port: None,
+        },
+        (false, PortRule::Exact(p)) => OriginRule::Exact {
+            scheme,
+            host,
+            port: Some(p),
+        },
     };
 
     // The checks that matter most run on the corrected spelling, so that a fix never suggests a
     // value that is refused in turn.
-    if let OriginRule::Pattern(Pattern {
-        host: HostRule::Subdomains(domain),
-        ..
-    }) = &rule
-    {
+    if let OriginRule::Subdomains { scheme, domain, .. } = &rule {
         if is_public_suffix(domain) {
-            problems.push(public_suffix_pattern(key, raw, rule_scheme(&rule), domain));
+            problems.push(public_suffix_pattern(key, raw, scheme, domain));
             return None;
         }
     }
 
     if cx.credentials && !cx.insecure_ok {
-        if let Some((scheme, host)) = rule_scheme_host(&rule) {
+        if let Some((scheme, host)) = rule.scheme_host() {
             if scheme == "http" && !is_loopback_host(host) {
                 let https = rule.to_string().replacen("http://", "https://", 1);
                 problems.push(
@@ -415,31 +494,10 @@ fn no_ip_subdomains(key: &str, raw: &str) -> Problem {
         .fix("list the IP origin exactly, e.g. \"http://127.0.0.1:8080\"")
 }
 
-fn rule_scheme(rule: &OriginRule) -> &str {
-    rule_scheme_host(rule).map_or("https", |(s, _)| s)
-}
-
-fn rule_scheme_host(rule: &OriginRule) -> Option<(&str, &str)> {
-    match rule {
-        OriginRule::Any => None,
-        OriginRule::Exact(s) => {
-            let (scheme, rest) = s.split_once("://")?;
-            let host = if rest.starts_with('[') {
-                rest.find(']').map_or(rest, |i| &rest[..=i])
-            } else {
-                rest.rsplit_once(':').map_or(rest, |(h, _)| h)
-            };
-            Some((scheme, host))
-        }
-        OriginRule::Pattern(p) => match &p.host {
-            HostRule::Exact(h) | HostRule::Subdomains(h) => Some((&p.scheme, h)),
-        },
-    }
-}
-
 /// Whether an `http:` rule names a non-loopback host (used for the dangerous opt-in warning).
 pub(crate) fn is_insecure_rule(rule: &OriginRule) -> bool {
-    rule_scheme_host(rule).is_some_and(|(s, h)| s == "http" && !is_loopback_host(h))
+    rule.scheme_host()
+        .is_some_and(|(s, h)| s == "http" && !is_loopback_host(h))
 }
 
 /// Whether a character can never be in the host of an `Origin` a browser sends for a scheme other
@@ -565,613 +623,30 @@ fn join_and(items: &[&str]) -> String {
 impl std::fmt::Display for OriginRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OriginRule::Any => f.write_str("*"),
-            OriginRule::Exact(s) => f.write_str(s),
-            OriginRule::Pattern(p) => {
-                match &p.host {
-                    HostRule::Exact(h) => write!(f, "{}://{h}", p.scheme)?,
-                    HostRule::Subdomains(d) => write!(f, "{}://*.{d}", p.scheme)?,
+            OriginRule::Exact { scheme, host, port } => {
+                write!(f, "{scheme}://{host}")?;
+                match port {
+                    Some(n) => write!(f, ":{n}"),
+                    None => Ok(()),
                 }
-                match p.port {
+            }
+            OriginRule::Subdomains {
+                scheme,
+                domain,
+                port,
+            } => {
+                write!(f, "{scheme}://*.{domain}")?;
+                match port {
                     PortRule::Default => Ok(()),
                     PortRule::Exact(n) => write!(f, ":{n}"),
                     PortRule::Any => f.write_str(":*"),
                 }
             }
+            OriginRule::AnyPort { scheme, host } => write!(f, "{scheme}://{host}:*"),
+            OriginRule::Any => f.write_str("*"),
         }
     }
-}
-
-/// foldhash (hashbrown's own default) rather than SipHash: a lookup hashes the request's origin,
-/// every request, and SipHash was a fifth of `decide` for an exact origin. Flooding is not a
-/// concern: the keys are the policy's, fixed when it is compiled; requests only look up.
-type Hasher = foldhash::fast::RandomState;
-
-/// Up to this many exact origins are compared one by one rather than hashed.
-const FEW: usize = 8;
-
-/// The compiled `allow_origins`: an exact set, and patterns indexed by host or domain, so that a
-/// lookup costs one hash probe per label of the request's host, however many patterns there are.
-#[derive(Debug, Default)]
-pub(crate) struct OriginMatcher {
-    any: bool,
-    /// Exact origins → the precomputed `Access-Control-Allow-Origin` value.
-    exact: HashMap<Box<[u8]>, HeaderValue, Hasher>,
-    /// The same, when there are at most [`FEW`]: compared by length, then bytes, without
-    /// hashing the request's origin (a policy lists a handful of origins, and every CORS request
-    /// looks one up). Empty when `exact` is larger.
-    few: Vec<FewOrigin>,
-    /// Host (any-port patterns) or domain (subdomain patterns) → the patterns on it.
-    patterns: HashMap<Box<str>, Vec<PatternTail>, Hasher>,
-}
-
-/// One of a handful of exact origins ([`FEW`]).
-#[derive(Debug)]
-struct FewOrigin {
-    origin: Box<[u8]>,
-    allow_origin: HeaderValue,
-    preflight: Option<HeaderMap>,
-}
-
-#[derive(Debug)]
-struct PatternTail {
-    scheme: Box<str>,
-    subdomains: bool,
-    port: PortRule,
-}
-
-/// Where a match came from.
-#[derive(Debug)]
-pub(crate) enum Match<'a> {
-    /// `*` in the policy.
-    Any,
-    /// An exact entry, with its precomputed header value and, for one of a handful, the whole
-    /// answer to an allowed preflight from it.
-    Exact(&'a HeaderValue, Option<&'a HeaderMap>),
-    /// A pattern: the request's own value is reflected.
-    Pattern,
-}
-
-impl OriginMatcher {
-    pub(crate) fn new(rules: &[OriginRule]) -> OriginMatcher {
-        let mut m = OriginMatcher::default();
-        for rule in rules {
-            match rule {
-                OriginRule::Any => m.any = true,
-                OriginRule::Exact(s) => {
-                    if let Some(v) = super::intern::header_value(s) {
-                        m.exact.insert(s.as_bytes().into(), v);
-                    }
-                }
-                OriginRule::Pattern(p) => {
-                    let (host, subdomains) = match &p.host {
-                        HostRule::Exact(h) => (h, false),
-                        HostRule::Subdomains(d) => (d, true),
-                    };
-                    m.patterns
-                        .entry(host.as_str().into())
-                        .or_default()
-                        .push(PatternTail {
-                            scheme: p.scheme.as_str().into(),
-                            subdomains,
-                            port: p.port,
-                        });
-                }
-            }
-        }
-        if m.exact.len() <= FEW {
-            m.few = m
-                .exact
-                .iter()
-                .map(|(k, v)| FewOrigin {
-                    origin: k.clone(),
-                    allow_origin: v.clone(),
-                    preflight: None,
-                })
-                .collect();
-        }
-        m
-    }
-
-    /// Gives each of a handful of exact origins the whole answer to an allowed preflight from it:
-    /// `answer` with its `Access-Control-Allow-Origin` (a clone per preflight, nothing to
-    /// replace in it).
-    pub(crate) fn set_preflight_answers(&mut self, answer: impl Fn(&HeaderValue) -> HeaderMap) {
-        for f in &mut self.few {
-            f.preflight = Some(answer(&f.allow_origin));
-        }
-    }
-
-    /// Whether every origin is allowed.
-    pub(crate) fn is_any(&self) -> bool {
-        self.any
-    }
-
-    /// Finds the rule that allows `origin` (an `Origin` header value), without allocating.
-    pub(crate) fn find(&self, origin: &[u8]) -> Option<Match<'_>> {
-        if self.any {
-            return Some(Match::Any);
-        }
-        let exact = if self.exact.len() <= FEW {
-            self.few
-                .iter()
-                .find(|f| f.origin.len() == origin.len() && *f.origin == *origin)
-                .map(|f| Match::Exact(&f.allow_origin, f.preflight.as_ref()))
-        } else {
-            self.exact.get(origin).map(|v| Match::Exact(v, None))
-        };
-        if exact.is_some() {
-            return exact;
-        }
-        if self.patterns.is_empty() {
-            return None;
-        }
-        let (scheme, host, port) = split_origin(origin)?;
-        let port_ok = |rule: PortRule| match (rule, port) {
-            (PortRule::Any, _) | (PortRule::Default, None) => true,
-            (PortRule::Exact(n), Some(p)) => p == n,
-            _ => false,
-        };
-        let fits = |tails: &Vec<PatternTail>, subdomains: bool| {
-            tails.iter().any(|t| {
-                t.subdomains == subdomains && t.scheme.as_bytes() == scheme && port_ok(t.port)
-            })
-        };
-        if self.patterns.get(host).is_some_and(|t| fits(t, false)) {
-            return Some(Match::Pattern);
-        }
-        // Every proper suffix of the host that starts after a dot: a.b.example.com → b.example.com,
-        // example.com, com. Labels are non-empty (checked by `split_origin`).
-        let mut rest = host;
-        while let Some(dot) = rest.find('.') {
-            rest = &rest[dot + 1..];
-            if self.patterns.get(rest).is_some_and(|t| fits(t, true)) {
-                return Some(Match::Pattern);
-            }
-        }
-        None
-    }
-}
-
-/// Splits an `Origin` header value as a browser serializes it into scheme, host and port, or
-/// `None` if it is not one (patterns only ever match well-formed, lower-case origins).
-fn split_origin(origin: &[u8]) -> Option<(&[u8], &str, Option<u16>)> {
-    let sep = origin.windows(3).position(|w| w == b"://")?;
-    let (scheme, rest) = (&origin[..sep], &origin[sep + 3..]);
-    if !scheme.first()?.is_ascii_lowercase()
-        || !scheme.iter().all(|&b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.')
-        })
-    {
-        return None;
-    }
-    let rest = std::str::from_utf8(rest).ok()?;
-    let (host, port) = if rest.starts_with('[') {
-        let end = rest.find(']')?;
-        match &rest[end + 1..] {
-            "" => (&rest[..=end], None),
-            p => (&rest[..=end], Some(p.strip_prefix(':')?)),
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (rest, None),
-        }
-    };
-    let port = match port {
-        None => None,
-        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(p.parse::<u16>().ok()?)
-        }
-        Some(_) => return None,
-    };
-    let host_ok = host.starts_with('[')
-        || (!host.is_empty()
-            && host.split('.').all(|label| {
-                !label.is_empty()
-                    && label.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_')
-                    })
-            }));
-    host_ok.then_some((scheme, host, port))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::policy::error::Severity;
-
-    fn read(raw: &str, credentials: bool) -> Result<String, Vec<String>> {
-        let mut problems = Vec::new();
-        let cx = EntryContext {
-            key: "allow_origins[0]",
-            credentials,
-            insecure_ok: false,
-        };
-        match read_entry(raw, &cx, &mut problems) {
-            Some(rule) if problems.is_empty() => Ok(rule.to_string()),
-            _ => Err(problems
-                .iter()
-                .filter(|p| p.severity == Severity::Error)
-                .map(|p| format!("{}: {} / {}", p.kind.code(), p.reason, p.fix))
-                .collect()),
-        }
-    }
-
-    #[test]
-    fn accepted_entries() {
-        for ok in [
-            "*",
-            "https://app.example.com",
-            "https://app.example.com:8443",
-            "http://localhost:5173",
-            "http://localhost:*",
-            "http://127.0.0.1:*",
-            "http://[::1]:3000",
-            "https://*.example.com",
-            "https://*.example.co.uk",
-            "https://*.example.com:8443",
-            "https://*.example.com:*",
-            "chrome-extension://abcdefghijklmnop",
-            "https://xn--bcher-kva.example",
-            // What browsers send for the schemes they give a real origin.
-            "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
-            "moz-extension://2c127fa4-62c7-7e4f-90e5-472b45eecfdc",
-            "capacitor://localhost",
-            "ionic://localhost",
-            "tauri://localhost",
-            "app://my_app.local:8080",
-            "x-app://*.example.com",
-            "x-app://localhost:*",
-        ] {
-            assert_eq!(read(ok, false), Ok(ok.to_owned()), "{ok}");
-        }
-    }
-
-    #[test]
-    fn non_canonical_entries_suggest_the_origin() {
-        let cases = [
-            (
-                "https://example.com/",
-                "a trailing slash",
-                "https://example.com",
-            ),
-            ("https://example.com/app", "a path", "https://example.com"),
-            ("https://example.com?x=1", "a query", "https://example.com"),
-            (
-                "https://example.com#top",
-                "a fragment",
-                "https://example.com",
-            ),
-            (
-                "https://user:pw@example.com",
-                "userinfo",
-                "https://example.com",
-            ),
-            (
-                "HTTPS://example.com",
-                "an upper-case scheme",
-                "https://example.com",
-            ),
-            (
-                "https://Example.COM",
-                "an upper-case host",
-                "https://example.com",
-            ),
-            (
-                "https://example.com:443",
-                "an explicit default port",
-                "https://example.com",
-            ),
-            (
-                "http://example.com:80",
-                "an explicit default port",
-                "http://example.com",
-            ),
-            (
-                "https://bücher.example",
-                "a non-ASCII host",
-                "https://xn--bcher-kva.example",
-            ),
-            (
-                "http://127.1:8080",
-                "a host that browsers serialize differently",
-                "http://127.0.0.1:8080",
-            ),
-            (
-                " https://example.com",
-                "surrounding whitespace",
-                "https://example.com",
-            ),
-            (
-                "https://*.Example.com",
-                "an upper-case host",
-                "https://*.example.com",
-            ),
-            (
-                "HTTPS://Example.com:443/",
-                "an upper-case scheme, a trailing slash, an explicit default port and an upper-case host",
-                "https://example.com",
-            ),
-        ];
-        for (raw, why, fix) in cases {
-            let errs = read(raw, false).unwrap_err();
-            assert_eq!(errs.len(), 1, "{raw}: {errs:?}");
-            assert!(
-                errs[0].starts_with("non-canonical-origin"),
-                "{raw}: {errs:?}"
-            );
-            assert!(errs[0].contains(why), "{raw}: {errs:?}");
-            assert!(
-                errs[0].ends_with(&format!("write {fix:?}")),
-                "{raw}: {errs:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn refused_entries() {
-        let cases = [
-            ("null", "null-origin"),
-            ("NULL", "null-origin"),
-            ("file://", "file-origin"),
-            ("file:///home/me/index.html", "file-origin"),
-            (
-                "example.com",
-                "not-an-origin: not an origin: expected scheme://host[:port], `*`, or a pattern / write the scheme too: \"https://example.com\"",
-            ),
-            ("https://", "not-an-origin: no host"),
-            (
-                "https://example.com:99999",
-                "not-an-origin: \"99999\" is not a port",
-            ),
-            (
-                "ht tp://example.com",
-                "not-an-origin: \"ht tp\" is not a URL scheme",
-            ),
-            ("https://exa mple.com", "not-an-origin: invalid host"),
-            (
-                "https://*example.com",
-                "malformed-pattern: the wildcard must be a whole label: `*example.com` would also admit `evilexample.com` / write \"https://*.example.com\"",
-            ),
-            (
-                "https://a.*.example.com",
-                "malformed-pattern: the wildcard may only be the leftmost label (`*.example.com`: one or more labels) / write \"https://*.example.com\"",
-            ),
-            (
-                "https://*",
-                "malformed-pattern: this admits every https origin",
-            ),
-            (
-                "https://*.*",
-                "malformed-pattern: this admits every https origin",
-            ),
-            (
-                "https://*.com",
-                "public-suffix-pattern: the names directly under \"com\" are public suffixes",
-            ),
-            (
-                "https://*.co.uk",
-                "public-suffix-pattern: the names directly under \"co.uk\" are public suffixes",
-            ),
-            (
-                "https://*.github.io",
-                "public-suffix-pattern: the names directly under \"github.io\" are public suffixes",
-            ),
-            (
-                "http://*.127.0.0.1",
-                "malformed-pattern: a subdomain pattern needs a domain",
-            ),
-            // Wildcard rules of the Public Suffix List: every name under these is a suffix.
-            (
-                "https://*.np",
-                "public-suffix-pattern: the names directly under \"np\"",
-            ),
-            (
-                "https://*.kawasaki.jp",
-                "public-suffix-pattern: the names directly under \"kawasaki.jp\"",
-            ),
-            ("https://*.ck", "public-suffix-pattern"),
-            // Found in review: multi-byte text where the `file:` check used to slice bytes.
-            ("中中", "not-an-origin"),
-            ("abcdé", "not-an-origin"),
-            ("fileé", "not-an-origin"),
-            (
-                "日本.jp",
-                "not-an-origin: not an origin: expected scheme://host[:port], `*`, or a pattern / write the scheme too: \"https://日本.jp\"",
-            ),
-            (
-                "https://*.[::1]",
-                "malformed-pattern: a subdomain pattern needs a domain",
-            ),
-            (
-                "https://*.example.com.",
-                "malformed-pattern: a trailing dot",
-            ),
-            // The fix never suggests a value that is refused in turn.
-            (
-                " *",
-                "non-canonical-origin: surrounding whitespace / write \"*\"",
-            ),
-            ("https://*.COM", "public-suffix-pattern"),
-            ("https://*.Github.io", "public-suffix-pattern"),
-            ("https://*.*.com", "public-suffix-pattern"),
-            ("https://*com", "public-suffix-pattern"),
-            (
-                "https://*.*.np",
-                "public-suffix-pattern: the names directly under \"np\" are public suffixes (each registered by a different owner), so this admits sites an attacker can register / name your own registrable domain, e.g. \"https://*.example.com\"",
-            ),
-            // A backslash starts the path of a special URL: the host here is evil.com.
-            (
-                "https://evil.com\\@example.com",
-                "non-canonical-origin: browsers never send an Origin with a path, so this entry would match nothing / write \"https://evil.com\"",
-            ),
-            (
-                "https://a.example.com:08443",
-                "non-canonical-origin: browsers never send an Origin with a port with leading zeros, so this entry would match nothing / write \"https://a.example.com:8443\"",
-            ),
-        ];
-        for (raw, want) in cases {
-            let errs = read(raw, false).unwrap_err();
-            assert_eq!(errs.len(), 1, "{raw}: {errs:?}");
-            assert!(errs[0].starts_with(want), "{raw}: {errs:?}");
-        }
-    }
-
-    /// Found in review: a non-special scheme's host was checked only for white space and `%`, so
-    /// quotes, `;`, `$`… reached the exported configurations (Python code from a FastAPI export).
-    #[test]
-    fn regression_config_syntax_in_a_non_special_host_is_refused() {
-        let cases = [
-            (
-                "x://*.a\"if\"\"else\"b",
-                "not-an-origin: `\"` in the host: browsers never send it in the Origin of a x: URL (its host \
-                 is sent as a domain: letters, digits, `-`, `.`, `_`), and it is syntax in the server \
-                 configurations `crossgate export` writes / copy the origin from the Origin header the \
-                 browser sends (developer tools, network tab), e.g. \"x://*.aifelseb\"",
-            ),
-            ("x://a\"+b;c", "not-an-origin: `\"` and `;` in the host"),
-            (
-                "x://a'b\\c;d{e}f$g`h<i>j^k|l",
-                "not-an-origin: `'`, `\\`, `;`, `{`, `}`, `$`, `` ` ``, `<`, `>`, `^` and `|` in the host: \
-                 browsers never send them in the Origin of a x: URL (its host is sent as a domain: letters, \
-                 digits, `-`, `.`, `_`), and they are syntax",
-            ),
-            ("x://a\u{1}b", "not-an-origin: `\\u{1}` in the host"),
-            ("x://a\u{7f}b", "not-an-origin: `\\u{7f}` in the host"),
-            ("x://bücher", "not-an-origin: `\\u{fc}` in the host"),
-            ("x://localhost\"", "e.g. \"x://localhost\""),
-            (
-                "x://\"\"",
-                "e.g. \"chrome-extension://abcdefghijklmnopabcdefghijklmnop\"",
-            ),
-            ("x://a$b:*", "not-an-origin: `$` in the host"),
-            ("x://*.a{b}:8080", "not-an-origin: `{` and `}` in the host"),
-        ];
-        for (raw, want) in cases {
-            let errs = read(raw, false).unwrap_err();
-            assert_eq!(errs.len(), 1, "{raw}: {errs:?}");
-            assert!(
-                errs[0].starts_with(want) || errs[0].ends_with(want),
-                "{raw}:\n{}\n{want}",
-                errs[0]
-            );
-        }
-        // Each entry is reported, all at once.
-        let problems = crate::Policy::from_toml(
-            "allow_origins = [\"x://a\\\"b\", \"https://ok.example\", \"y://c;d\"]",
-        )
-        .unwrap_err();
-        let keys: Vec<&str> = problems
-            .errors()
-            .filter(|p| p.kind == ProblemKind::NotAnOrigin)
-            .map(|p| p.key.as_str())
-            .collect();
-        assert_eq!(keys, ["allow_origins[0]", "allow_origins[2]"], "{problems}");
-    }
-
-    #[test]
-    fn insecure_origins_with_credentials() {
-        let err = read("http://app.example.com/", true).unwrap_err();
-        assert!(
-            err[0].starts_with("insecure-origin-with-credentials"),
-            "the fix must not be refused in turn: {err:?}"
-        );
-        assert!(
-            err[0].contains("use \"https://app.example.com\""),
-            "{err:?}"
-        );
-        let err = read("http://app.example.com", true).unwrap_err();
-        assert!(
-            err[0].starts_with("insecure-origin-with-credentials"),
-            "{err:?}"
-        );
-        assert!(
-            err[0].contains("use \"https://app.example.com\""),
-            "{err:?}"
-        );
-        assert!(read("http://*.example.com", true).is_err());
-        for loopback in [
-            "http://localhost:3000",
-            "http://127.0.0.1:8080",
-            "http://[::1]:1",
-            "http://*.localhost:*",
-            "http://localhost:*",
-        ] {
-            assert!(read(loopback, true).is_ok(), "{loopback}");
-        }
-        let mut problems = Vec::new();
-        let cx = EntryContext {
-            key: "k",
-            credentials: true,
-            insecure_ok: true,
-        };
-        assert!(read_entry("http://app.example.com", &cx, &mut problems).is_some());
-        assert!(problems.is_empty());
-    }
-
-    fn matcher(rules: &[&str]) -> OriginMatcher {
-        let cx = EntryContext {
-            key: "k",
-            credentials: false,
-            insecure_ok: false,
-        };
-        let rules: Vec<OriginRule> = rules
-            .iter()
-            .map(|r| read_entry(r, &cx, &mut Vec::new()).unwrap())
-            .collect();
-        OriginMatcher::new(&rules)
-    }
-
-    #[test]
-    fn matching() {
-        let m = matcher(&[
-            "https://app.example.com",
-            "https://*.example.org",
-            "http://localhost:*",
-            "https://*.dev.example.net:8443",
-            "http://[::1]:*",
-        ]);
-        let yes = [
-            "https://app.example.com",
-            "https://a.example.org",
-            "https://a.b.example.org",
-            "http://localhost",
-            "http://localhost:5173",
-            "https://x.dev.example.net:8443",
-            "http://[::1]:3000",
-            "http://[::1]",
-        ];
-        let no = [
-            "https://example.org",
-            "https://evilexample.org",
-            "https://a.example.org.evil.com",
-            "http://a.example.org",
-            "https://a.example.org:8443",
-            "https://app.example.com:8443",
-            "http://app.example.com",
-            "https://localhost:5173",
-            "http://localhost:99999",
-            "http://localhost:",
-            "https://x.dev.example.net",
-            "https://.example.org",
-            "https://a..example.org",
-            "https://A.example.org",
-            "null",
-            "",
-        ];
-        for o in yes {
-            assert!(m.find(o.as_bytes()).is_some(), "{o} should match");
-        }
-        for o in no {
-            assert!(m.find(o.as_bytes()).is_none(), "{o} should not match");
-        }
-        assert!(
-            matches!(m.find(b"https://app.example.com"), Some(Match::Exact(v, _)) if v == "https://app.example.com")
-        );
-        assert!(matches!(
-            m.find(b"https://z.example.org"),
-            Some(Match::Pattern)
-        ));
-    }
-}
+mod tests;

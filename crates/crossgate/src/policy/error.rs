@@ -3,8 +3,11 @@
 
 use std::fmt;
 
-/// How bad a [`Problem`] is: errors refuse the policy, warnings do not.
+/// How bad a [`Problem`] is: errors refuse the policy, warnings do not. Non-exhaustive: a
+/// milder level (a note) may come; compare with [`Severity::Error`] to know whether a problem
+/// refuses the policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Severity {
     /// The policy is refused.
     Error,
@@ -105,8 +108,9 @@ impl ProblemKind {
     }
 }
 
-/// One problem in a policy: where, what, why, and how to fix it.
+/// One problem in a policy: where, what, why, and how to fix it. Only validation makes one.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Problem {
     /// Error or warning.
     pub severity: Severity,
@@ -114,8 +118,8 @@ pub struct Problem {
     pub kind: ProblemKind,
     /// Where: a key, or a key and an index (`allow_origins[2]`); empty for the whole file.
     pub key: String,
-    /// The offending value, if there is one (a TOML value: strings print quoted, numbers bare).
-    pub value: Option<toml::Value>,
+    /// The offending value, if there is one.
+    pub value: Option<ProblemValue>,
     /// Why it is a problem, lower case, no trailing period.
     pub reason: String,
     /// What to write instead.
@@ -141,12 +145,52 @@ impl Problem {
     }
 }
 
+/// The offending value of a [`Problem`], as the policy holds it: a string, a number, a boolean,
+/// a list… Its `Display` spells it as a policy file does (a string quoted, a number or a boolean
+/// bare, a list in brackets); serialized (serde), it is that value in the target format, a
+/// date-time as its text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProblemValue(toml::Value);
+
+impl ProblemValue {
+    /// The value, if it is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        self.0.as_str()
+    }
+
+    /// The value, if it is an integer.
+    pub fn as_integer(&self) -> Option<i64> {
+        self.0.as_integer()
+    }
+
+    /// The value, if it is a boolean.
+    pub fn as_bool(&self) -> Option<bool> {
+        self.0.as_bool()
+    }
+}
+
+impl fmt::Display for ProblemValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl serde::Serialize for ProblemValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            // serde would write the `toml` crate's private wrapper object.
+            toml::Value::Datetime(datetime) => serializer.collect_str(datetime),
+            value => value.serialize(serializer),
+        }
+    }
+}
+
 /// A [`Problem`] being written; keeps the constructors short at the call sites.
 pub(crate) struct ProblemDraft(Problem);
 
 impl ProblemDraft {
     pub(crate) fn value(mut self, value: impl Into<toml::Value>) -> ProblemDraft {
-        self.0.value = Some(value.into());
+        self.0.value = Some(ProblemValue(value.into()));
         self
     }
 

@@ -29,23 +29,22 @@
 //! ```
 
 mod allow_origin;
+mod compile;
 mod error;
 mod intern;
+mod origin_matcher;
 
-use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue};
-
-use crate::server::Reflect;
 use serde::{Deserialize, Serialize};
 
-pub use error::{PolicyErrors, Problem, ProblemKind, Severity};
+pub use allow_origin::{OriginRule, PortRule};
+pub use error::{PolicyErrors, Problem, ProblemKind, ProblemValue, Severity};
 
-use allow_origin::{EntryContext, OriginRule, read_entry};
-pub(crate) use allow_origin::{Match, OriginMatcher};
-
-use crate::fetch;
+use compile::compile;
+pub(crate) use compile::{Compiled, STAR, TRUE_VALUE, VARY_PREFLIGHT_VALUE, with_allow_origin};
+pub(crate) use origin_matcher::Match;
 
 /// The policy as written: the TOML model, before validation. Build a [`Policy`] from it with
 /// [`Policy::from_config`].
@@ -107,29 +106,10 @@ pub struct Policy {
 struct Inner {
     config: PolicyConfig,
     warnings: Vec<Problem>,
+    /// `allow_origins` read: each distinct entry once, in the policy's order.
+    origin_rules: Vec<OriginRule>,
     compiled: Compiled,
 }
-
-/// What the server side reads on every request. Every header value is built here, once.
-#[derive(Debug)]
-pub(crate) struct Compiled {
-    pub(crate) origins: OriginMatcher,
-    pub(crate) credentials: bool,
-    pub(crate) block_disallowed: bool,
-    /// `None`: any method. Otherwise the non-safelisted methods allowed, as bytes.
-    pub(crate) methods: Option<NameSet>,
-    /// `None`: any header. Otherwise the allowed request-header names, lower case, sorted.
-    pub(crate) headers: Option<NameSet>,
-    pub(crate) expose_headers: Option<HeaderValue>,
-    /// Whether `Access-Control-Allow-Origin` depends on the request's `Origin`.
-    pub(crate) vary_origin: bool,
-    /// Every allowed preflight's answer, but for the allowed origin and what `*` reflects
-    /// (`server::preflight_answer`).
-    pub(crate) preflight_answer: HeaderMap,
-}
-
-/// A small set of method or header names, as bytes.
-pub(crate) type NameSet = Vec<Box<[u8]>>;
 
 impl Policy {
     /// Reads and validates a policy file. Every problem is reported at once.
@@ -175,7 +155,7 @@ impl Policy {
     }
 
     fn validate(config: PolicyConfig, mut problems: Vec<Problem>) -> Result<Policy, PolicyErrors> {
-        let compiled = compile(&config, &mut problems);
+        let (compiled, origin_rules) = compile(&config, &mut problems);
         if problems.iter().any(|p| p.severity == Severity::Error) {
             return Err(PolicyErrors::new(problems));
         }
@@ -183,6 +163,7 @@ impl Policy {
             inner: Arc::new(Inner {
                 config,
                 warnings: problems,
+                origin_rules,
                 compiled,
             }),
         })
@@ -196,6 +177,12 @@ impl Policy {
     /// What validation found worth saying that did not refuse the policy.
     pub fn warnings(&self) -> &[Problem] {
         &self.inner.warnings
+    }
+
+    /// The `allow_origins` entries as rules, each distinct one once, in the policy's order: the one
+    /// reading of the entries, for whatever needs them beyond matching (an export, a probe).
+    pub fn origin_rules(&self) -> &[OriginRule] {
+        &self.inner.origin_rules
     }
 
     /// Whether a request from `origin` (an `Origin` header value) may read responses.
@@ -214,56 +201,56 @@ impl Policy {
 
 /// Builds a [`Policy`] in code, with the same validation as a policy file.
 ///
+/// The lists take anything that is a string: `&str`, `String`, and `http`'s own names.
+///
 /// ```
+/// use std::time::Duration;
+/// use http::{Method, header};
+///
 /// let policy = crossgate::Policy::builder()
 ///     .allow_origins(["https://app.example.com"])
-///     .allow_methods(["PUT", "DELETE"])
-///     .allow_headers(["content-type"])
+///     .allow_methods([Method::PUT, Method::DELETE])
+///     .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+///     .expose_headers(["x-request-id"])
 ///     .allow_credentials(true)
-///     .max_age(600)
+///     .max_age(Duration::from_secs(600))
 ///     .build()?;
 /// assert!(policy.allows_origin("https://app.example.com"));
+/// assert_eq!(policy.config().allow_methods, ["PUT", "DELETE"]);
 /// # Ok::<(), crossgate::policy::PolicyErrors>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 #[must_use]
 pub struct PolicyBuilder {
     config: PolicyConfig,
+    /// What [`PolicyBuilder::max_age`] could not put in the model (a fraction of a second, or
+    /// more seconds than an `i64` holds), returned by [`PolicyBuilder::build`].
+    max_age_problem: Option<Problem>,
 }
 
 impl PolicyBuilder {
     /// Adds allowed origins (see [`PolicyConfig::allow_origins`]).
-    pub fn allow_origins<I: IntoIterator<Item = S>, S: Into<String>>(mut self, origins: I) -> Self {
-        self.config
-            .allow_origins
-            .extend(origins.into_iter().map(Into::into));
+    pub fn allow_origins(mut self, origins: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        extend(&mut self.config.allow_origins, origins);
         self
     }
 
-    /// Adds allowed methods (see [`PolicyConfig::allow_methods`]).
-    pub fn allow_methods<I: IntoIterator<Item = S>, S: Into<String>>(mut self, methods: I) -> Self {
-        self.config
-            .allow_methods
-            .extend(methods.into_iter().map(Into::into));
+    /// Adds allowed methods (see [`PolicyConfig::allow_methods`]): `"PUT"` or `Method::PUT`.
+    pub fn allow_methods(mut self, methods: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        extend(&mut self.config.allow_methods, methods);
         self
     }
 
-    /// Adds allowed request headers (see [`PolicyConfig::allow_headers`]).
-    pub fn allow_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, headers: I) -> Self {
-        self.config
-            .allow_headers
-            .extend(headers.into_iter().map(Into::into));
+    /// Adds allowed request headers (see [`PolicyConfig::allow_headers`]): `"content-type"` or
+    /// `header::CONTENT_TYPE`.
+    pub fn allow_headers(mut self, headers: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        extend(&mut self.config.allow_headers, headers);
         self
     }
 
     /// Adds exposed response headers (see [`PolicyConfig::expose_headers`]).
-    pub fn expose_headers<I: IntoIterator<Item = S>, S: Into<String>>(
-        mut self,
-        headers: I,
-    ) -> Self {
-        self.config
-            .expose_headers
-            .extend(headers.into_iter().map(Into::into));
+    pub fn expose_headers(mut self, headers: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        extend(&mut self.config.expose_headers, headers);
         self
     }
 
@@ -273,9 +260,21 @@ impl PolicyBuilder {
         self
     }
 
-    /// Sets `Access-Control-Max-Age` in seconds (see [`PolicyConfig::max_age`]).
-    pub fn max_age(mut self, seconds: i64) -> Self {
-        self.config.max_age = Some(seconds);
+    /// Sets `Access-Control-Max-Age` (see [`PolicyConfig::max_age`]). The header counts whole
+    /// seconds: a duration with a fraction of a second is a [`Problem`], as is one outside
+    /// 0 to [`MAX_AGE_LIMIT`] seconds, which [`PolicyBuilder::build`] returns with the others.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        let seconds = i64::try_from(max_age.as_secs()).ok();
+        match seconds.filter(|_| max_age.subsec_nanos() == 0) {
+            Some(seconds) => {
+                self.config.max_age = Some(seconds);
+                self.max_age_problem = None;
+            }
+            None => {
+                self.config.max_age = None;
+                self.max_age_problem = Some(compile::max_age_duration_problem(max_age));
+            }
+        }
         self
     }
 
@@ -295,8 +294,13 @@ impl PolicyBuilder {
 
     /// Validates and compiles the policy.
     pub fn build(self) -> Result<Policy, PolicyErrors> {
-        Policy::from_config(self.config)
+        Policy::validate(self.config, self.max_age_problem.into_iter().collect())
     }
+}
+
+/// Adds each item to a list of the model, as a string.
+fn extend(list: &mut Vec<String>, items: impl IntoIterator<Item = impl AsRef<str>>) {
+    list.extend(items.into_iter().map(|item| item.as_ref().to_owned()));
 }
 
 /// The integer of a TOML error about one beyond 64 bits (`invalid type: integer
@@ -460,406 +464,6 @@ fn unknown_key(key: &str) -> Problem {
         Some(k) => draft.fix(format!("did you mean `{k}`?")),
         None => draft.fix(format!("remove it; the keys are {}", KEYS.join(", "))),
     }
-}
-
-/// Validates every key and builds the compiled form. Problems are pushed in the order of [`KEYS`].
-fn compile(config: &PolicyConfig, problems: &mut Vec<Problem>) -> Compiled {
-    let credentials = config.allow_credentials;
-    let origins = compile_origins(config, problems);
-    let (methods, allow_methods) = compile_methods(&config.allow_methods, problems);
-    let (headers, allow_headers) = compile_allow_headers(&config.allow_headers, problems);
-    let expose_headers = compile_expose_headers(&config.expose_headers, credentials, problems);
-    let max_age = compile_max_age(config.max_age, problems);
-    // `*` without credentials answers `*` to everyone; anything else reflects the origin.
-    let vary_origin = !origins.is_any() || credentials;
-    let preflight_answer = crate::server::preflight_answer(
-        credentials,
-        reflect(&methods, &allow_methods),
-        reflect(&headers, &allow_headers),
-        max_age.as_ref(),
-    );
-    let mut origins = origins;
-    origins.set_preflight_answers(|allow_origin| {
-        crate::server::with_allow_origin(&preflight_answer, allow_origin.clone())
-    });
-    Compiled {
-        origins,
-        credentials,
-        block_disallowed: config.block_disallowed_origins,
-        methods,
-        headers,
-        expose_headers,
-        vary_origin,
-        preflight_answer,
-    }
-}
-
-/// A preflight list: the policy's, or the request's when the policy says `*` (no set).
-fn reflect<'a>(set: &Option<NameSet>, list: &'a Option<HeaderValue>) -> Reflect<'a> {
-    match set {
-        Some(_) => Reflect::Listed(list.as_ref()),
-        None => Reflect::Request,
-    }
-}
-
-fn compile_origins(config: &PolicyConfig, problems: &mut Vec<Problem>) -> OriginMatcher {
-    let list = &config.allow_origins;
-    let mut rules: Vec<OriginRule> = Vec::with_capacity(list.len());
-    // The duplicate check is a hash probe per entry: a list of a hundred thousand origins is read
-    // in linear time (a search of `rules` for each made 200,000 origins take half a minute).
-    let mut seen: HashSet<OriginRule> = HashSet::with_capacity(list.len());
-    let mut insecure_used = false;
-    for (i, raw) in list.iter().enumerate() {
-        let key = format!("allow_origins[{i}]");
-        let cx = EntryContext {
-            key: &key,
-            credentials: config.allow_credentials,
-            insecure_ok: config.dangerously_allow_insecure_origins,
-        };
-        let Some(rule) = read_entry(raw, &cx, problems) else {
-            continue;
-        };
-        if rule == OriginRule::Any && config.allow_credentials {
-            problems.push(
-                Problem::error(ProblemKind::WildcardWithCredentials, &key)
-                    .value(raw.as_str())
-                    .because(
-                        "for security reasons, every origin and credentials cannot go together: any site \
-                         could read what the logged-in user sees (browsers refuse `*` with credentials, and \
-                         reflecting every origin instead would let every site in)",
-                    )
-                    .fix("list the origins that may send credentials, e.g. [\"https://app.example.com\"], or set allow_credentials = false"),
-            );
-            continue;
-        }
-        if !seen.insert(rule.clone()) {
-            problems.push(
-                Problem::warning(ProblemKind::Duplicate, &key)
-                    .value(raw.as_str())
-                    .because(format!("{rule} is listed twice"))
-                    .fix("remove one"),
-            );
-            continue;
-        }
-        insecure_used |= config.allow_credentials && allow_origin::is_insecure_rule(&rule);
-        rules.push(rule);
-    }
-    if rules.contains(&OriginRule::Any) && rules.len() > 1 {
-        problems.push(
-            Problem::warning(ProblemKind::Redundant, "allow_origins")
-                .because("`*` allows every origin, so the other entries have no effect")
-                .fix("keep only \"*\", or remove it to allow only the listed origins"),
-        );
-    }
-    if list.is_empty() {
-        problems.push(
-            Problem::warning(ProblemKind::NothingAllowed, "allow_origins")
-                .because("no origin is allowed: every cross-origin request will be refused")
-                .fix("add the origins of your front-end, e.g. allow_origins = [\"https://app.example.com\"]"),
-        );
-    }
-    if rules.contains(&OriginRule::Any) && config.block_disallowed_origins {
-        problems.push(
-            Problem::warning(ProblemKind::Redundant, "block_disallowed_origins")
-                .value(true)
-                .because("with `*` every origin is allowed, so nothing is ever blocked")
-                .fix("list the allowed origins, or remove block_disallowed_origins"),
-        );
-    }
-    if insecure_used {
-        problems.push(
-            Problem::warning(ProblemKind::DangerousOptIn, "dangerously_allow_insecure_origins")
-                .value(true)
-                .because("credentialed responses are readable from plain-http origins, which anyone on the network path can impersonate")
-                .fix("move those origins to https and remove this key"),
-        );
-    }
-    OriginMatcher::new(&rules)
-}
-
-/// `allow_methods`: tokens, not forbidden, in the case browsers send. Returns the method set
-/// (`None` for `*`) and the `Access-Control-Allow-Methods` value.
-fn compile_methods(
-    list: &[String],
-    problems: &mut Vec<Problem>,
-) -> (Option<NameSet>, Option<HeaderValue>) {
-    let mut any = false;
-    let mut seen: Vec<&str> = Vec::new();
-    let mut distinct: HashSet<&str> = HashSet::new();
-    for (i, m) in list.iter().enumerate() {
-        let key = format!("allow_methods[{i}]");
-        if m == "*" {
-            any = true;
-            continue;
-        }
-        if !fetch::is_token(m.as_bytes()) {
-            let fix = if m.contains(',') {
-                let parts: Vec<String> = m.split(',').map(|p| format!("{:?}", p.trim())).collect();
-                format!("one method per element: {}", parts.join(", "))
-            } else {
-                "write a method name such as \"PATCH\" (letters, digits and !#$%&'*+-.^_`|~ only)"
-                    .to_owned()
-            };
-            problems.push(
-                Problem::error(ProblemKind::InvalidMethod, &key)
-                    .value(m.as_str())
-                    .because("not an HTTP method token")
-                    .fix(fix),
-            );
-            continue;
-        }
-        if fetch::is_forbidden_method(m.as_bytes()) {
-            problems.push(
-                Problem::error(ProblemKind::ForbiddenMethod, &key)
-                    .value(m.as_str())
-                    .because(format!(
-                        "fetch() refuses to send {}, so allowing it has no effect",
-                        m.to_ascii_uppercase()
-                    ))
-                    .fix("remove it"),
-            );
-            continue;
-        }
-        if let Some(normal) = fetch::normalized_method(m) {
-            if normal != m {
-                problems.push(
-                    Problem::error(ProblemKind::MethodCase, &key)
-                        .value(m.as_str())
-                        .because(format!("fetch() upper-cases {m:?} to {normal:?} before sending, so {m:?} never matches"))
-                        .fix(format!("write {normal:?}")),
-                );
-                continue;
-            }
-        } else if m.bytes().any(|b| b.is_ascii_lowercase()) {
-            let upper = m.to_ascii_uppercase();
-            problems.push(
-                Problem::warning(ProblemKind::MethodCase, &key)
-                    .value(m.as_str())
-                    .because(format!(
-                        "methods are case-sensitive: fetch() sends {m:?} exactly as the script writes it, and \
-                         browsers compare it byte for byte, so this allows only clients that write {m:?}"
-                    ))
-                    .fix(format!("write {upper:?}, unless your clients really send {m:?}")),
-            );
-        }
-        if !distinct.insert(m.as_str()) {
-            problems.push(
-                Problem::warning(ProblemKind::Duplicate, &key)
-                    .value(m.as_str())
-                    .because("listed twice")
-                    .fix("remove one"),
-            );
-            continue;
-        }
-        seen.push(m);
-    }
-    if any {
-        return (None, None);
-    }
-    // Safelisted methods always pass the preflight method check: no need to send them.
-    let sent: Vec<&str> = seen
-        .into_iter()
-        .filter(|m| !fetch::is_cors_safelisted_method(m.as_bytes()))
-        .collect();
-    let value = header_list(&sent);
-    (
-        Some(sent.iter().map(|m| m.as_bytes().into()).collect()),
-        value,
-    )
-}
-
-/// `allow_headers`: tokens that script can set. Returns the sorted lower-case set (`None` for
-/// `*`) and the `Access-Control-Allow-Headers` value.
-fn compile_allow_headers(
-    list: &[String],
-    problems: &mut Vec<Problem>,
-) -> (Option<NameSet>, Option<HeaderValue>) {
-    let mut any = false;
-    let mut names: Vec<String> = Vec::new();
-    let mut distinct: HashSet<String> = HashSet::new();
-    for (i, h) in list.iter().enumerate() {
-        let key = format!("allow_headers[{i}]");
-        if h == "*" {
-            any = true;
-            continue;
-        }
-        if !check_header_name(&key, h, problems) {
-            continue;
-        }
-        let lower = h.to_ascii_lowercase();
-        if fetch::is_forbidden_request_header(lower.as_bytes()) {
-            let why = if lower == "cookie" {
-                "browsers never let script set Cookie; they send cookies themselves when the page uses credentials: 'include'"
-                    .to_owned()
-            } else {
-                format!(
-                    "browsers never let script set {lower:?} (a forbidden request-header name), so no preflight asks for it"
-                )
-            };
-            let fix = if lower == "cookie" {
-                "remove it; set allow_credentials = true to receive cookies"
-            } else {
-                "remove it"
-            };
-            problems.push(
-                Problem::error(ProblemKind::ForbiddenHeaderName, &key)
-                    .value(h.as_str())
-                    .because(why)
-                    .fix(fix),
-            );
-            continue;
-        }
-        if !distinct.insert(lower.clone()) {
-            problems.push(
-                Problem::warning(ProblemKind::Duplicate, &key)
-                    .value(h.as_str())
-                    .because("listed twice (header names are case-insensitive)")
-                    .fix("remove one"),
-            );
-            continue;
-        }
-        names.push(lower);
-    }
-    if any {
-        return (None, None);
-    }
-    let value = header_list(&names);
-    let mut set: Vec<Box<[u8]>> = names.iter().map(|n| n.as_bytes().into()).collect();
-    set.sort();
-    (Some(set), value)
-}
-
-/// `expose_headers`: tokens; `*` only without credentials. Returns the
-/// `Access-Control-Expose-Headers` value.
-fn compile_expose_headers(
-    list: &[String],
-    credentials: bool,
-    problems: &mut Vec<Problem>,
-) -> Option<HeaderValue> {
-    let mut names: Vec<String> = Vec::new();
-    let mut distinct: HashSet<String> = HashSet::new();
-    for (i, h) in list.iter().enumerate() {
-        let key = format!("expose_headers[{i}]");
-        if h == "*" {
-            if credentials {
-                problems.push(
-                    Problem::error(ProblemKind::WildcardExposeWithCredentials, &key)
-                        .value(h.as_str())
-                        .because("with credentials, browsers read `*` as a header literally named `*`, so nothing is exposed")
-                        .fix("list the headers to expose, e.g. [\"x-request-id\"]"),
-                );
-                continue;
-            }
-            names.push("*".to_owned());
-            continue;
-        }
-        if !check_header_name(&key, h, problems) {
-            continue;
-        }
-        let lower = h.to_ascii_lowercase();
-        if fetch::is_forbidden_response_header(lower.as_bytes()) {
-            problems.push(
-                Problem::warning(ProblemKind::IgnoredByBrowsers, &key)
-                    .value(h.as_str())
-                    .because("browsers never let script read Set-Cookie, exposed or not")
-                    .fix("remove it"),
-            );
-            continue;
-        }
-        if fetch::is_cors_safelisted_response_header(lower.as_bytes()) {
-            problems.push(
-                Problem::warning(ProblemKind::Redundant, &key)
-                    .value(h.as_str())
-                    .because("a CORS-safelisted response header is always readable")
-                    .fix("remove it"),
-            );
-            continue;
-        }
-        if !distinct.insert(lower.clone()) {
-            problems.push(
-                Problem::warning(ProblemKind::Duplicate, &key)
-                    .value(h.as_str())
-                    .because("listed twice")
-                    .fix("remove one"),
-            );
-            continue;
-        }
-        names.push(lower);
-    }
-    header_list(&names)
-}
-
-fn check_header_name(key: &str, name: &str, problems: &mut Vec<Problem>) -> bool {
-    if fetch::is_token(name.as_bytes()) {
-        return true;
-    }
-    let fix = if name.contains(',') {
-        let parts: Vec<String> = name.split(',').map(|p| format!("{:?}", p.trim())).collect();
-        format!("one header per element: {}", parts.join(", "))
-    } else if name.ends_with(':') {
-        format!(
-            "write the name alone: {:?}",
-            name.trim_end_matches(':').trim()
-        )
-    } else {
-        "write a header name such as \"x-request-id\" (letters, digits and !#$%&'*+-.^_`|~ only)"
-            .to_owned()
-    };
-    problems.push(
-        Problem::error(ProblemKind::InvalidHeaderName, key)
-            .value(name)
-            .because("not an HTTP header name")
-            .fix(fix),
-    );
-    false
-}
-
-fn compile_max_age(max_age: Option<i64>, problems: &mut Vec<Problem>) -> Option<HeaderValue> {
-    let seconds = max_age?;
-    if !(0..=MAX_AGE_LIMIT).contains(&seconds) {
-        let fix = if seconds < 0 {
-            "max_age = 0 to disable preflight caching, or a number of seconds such as max_age = 600"
-                .to_owned()
-        } else {
-            format!("max_age = {CHROMIUM_MAX_AGE_CAP} (Chromium's cap, 2 hours)")
-        };
-        problems.push(
-            Problem::error(ProblemKind::MaxAgeOutOfRange, "max_age")
-                .value(seconds)
-                .because(format!(
-                    "must be between 0 and {MAX_AGE_LIMIT} seconds (24 hours, Firefox's cap)"
-                ))
-                .fix(fix),
-        );
-        return None;
-    }
-    if seconds > CHROMIUM_MAX_AGE_CAP {
-        problems.push(
-            Problem::warning(ProblemKind::IgnoredByBrowsers, "max_age")
-                .value(seconds)
-                .because(format!(
-                    "Chromium caps preflight caching at {CHROMIUM_MAX_AGE_CAP} seconds"
-                ))
-                .fix(format!(
-                    "max_age = {CHROMIUM_MAX_AGE_CAP}, unless you target Firefox's longer cache"
-                )),
-        );
-    }
-    intern::header_value(&seconds.to_string())
-}
-
-/// `a, b, c` as a shared header value; `None` for an empty list.
-fn header_list<S: AsRef<str>>(items: &[S]) -> Option<HeaderValue> {
-    if items.is_empty() {
-        return None;
-    }
-    let joined = items
-        .iter()
-        .map(AsRef::as_ref)
-        .collect::<Vec<_>>()
-        .join(", ");
-    // Every item is a token, so the value is always valid.
-    intern::header_value(&joined)
 }
 
 #[cfg(test)]

@@ -168,10 +168,67 @@ fn max_age_is_bounded_however_large() {
     // The builder takes the same range.
     let errors = Policy::builder()
         .allow_origins(["https://a.example"])
-        .max_age(i64::MAX)
+        .max_age(Duration::from_secs(i64::MAX.unsigned_abs()))
         .build()
         .expect_err("out of range");
     assert_eq!(errors.errors().count(), 1, "{errors}");
+}
+
+/// The builder's `max_age` is a `Duration`; the header counts whole seconds, so a fraction of a
+/// second is refused like a value out of range, and so is more than an `i64` of seconds.
+#[test]
+fn builder_max_age_is_whole_seconds_in_range() {
+    let built = |max_age: Duration| match Policy::builder()
+        .allow_origins(["https://a.example"])
+        .max_age(max_age)
+        .build()
+    {
+        Ok(p) => format!("ok {:?}\n", p.config().max_age),
+        Err(e) => e.problems().iter().map(|p| format!("{p}\n")).collect(),
+    };
+    let rendered: String = [
+        Duration::from_secs(600),
+        Duration::ZERO,
+        Duration::from_millis(1500),
+        Duration::from_nanos(1),
+        Duration::from_secs(86_401),
+        Duration::MAX,
+    ]
+    .into_iter()
+    .map(built)
+    .collect();
+    expect![[r#"
+        ok Some(600)
+        ok Some(0)
+        error[max-age-out-of-range]: max_age = 1.5: must be a whole number of seconds (Access-Control-Max-Age has no fractions) (fix: max_age = 1)
+        error[max-age-out-of-range]: max_age = 0.000000001: must be a whole number of seconds (Access-Control-Max-Age has no fractions) (fix: max_age = 0)
+        error[max-age-out-of-range]: max_age = 86401: must be between 0 and 86400 seconds (24 hours, Firefox's cap) (fix: max_age = 7200 (Chromium's cap, 2 hours))
+        error[max-age-out-of-range]: max_age = 18446744073709552000.0: must be between 0 and 86400 seconds (24 hours, Firefox's cap) (fix: max_age = 7200 (Chromium's cap, 2 hours))
+    "#]]
+    .assert_eq(&rendered);
+    // The last call decides, as for every other setter.
+    let policy = Policy::builder()
+        .allow_origins(["https://a.example"])
+        .max_age(Duration::from_millis(1500))
+        .max_age(Duration::from_secs(5))
+        .build()
+        .expect("whole seconds in the end");
+    assert_eq!(policy.config().max_age, Some(5));
+}
+
+/// A date-time given where a policy wants something else is the offending value: serialized, it
+/// is its text, not the `toml` crate's private wrapper object.
+#[test]
+fn a_date_time_value_serializes_as_its_text() {
+    let errors =
+        Policy::from_toml("allow_origins = [\"https://a.example\"]\nmax_age = 1979-05-27\n")
+            .expect_err("a date is not a number of seconds");
+    let value = errors.problems()[0].value.as_ref().expect("the date");
+    assert_eq!(value.to_string(), "1979-05-27");
+    assert_eq!(
+        serde_json::to_value(value).expect("serializes"),
+        serde_json::json!("1979-05-27")
+    );
 }
 
 #[test]
@@ -355,7 +412,7 @@ fn builder_and_file_agree() {
         .allow_headers(["x-a"])
         .expose_headers(["x-b"])
         .allow_credentials(true)
-        .max_age(60)
+        .max_age(Duration::from_secs(60))
         .block_disallowed_origins(true)
         .build()
         .unwrap();

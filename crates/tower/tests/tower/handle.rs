@@ -58,7 +58,7 @@ fn replacing_while_other_threads_decide_never_mixes_two_policies() {
         Policy::builder()
             .allow_origins(["https://one.example"])
             .allow_methods(["PUT"])
-            .max_age(1)
+            .max_age(std::time::Duration::from_secs(1))
             .build()
             .expect("valid")
     };
@@ -66,7 +66,7 @@ fn replacing_while_other_threads_decide_never_mixes_two_policies() {
         Policy::builder()
             .allow_origins(["https://two.example"])
             .allow_methods(["PUT"])
-            .max_age(2)
+            .max_age(std::time::Duration::from_secs(2))
             .build()
             .expect("valid")
     };
