@@ -256,12 +256,87 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// A count in all and per client-IP key, each with its most: the one mechanism behind
+/// [`Connections`] and [`Upstreams`]. The total is an atomic; the per-key counts a map behind a
+/// lock taken once to count and once to give back.
+#[derive(Debug)]
+struct Tally {
+    max: usize,
+    per_key: usize,
+    live: AtomicUsize,
+    keys: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Which most a [`Tally`] reached.
+enum Over {
+    Total,
+    Key,
+}
+
+impl Tally {
+    fn new(max: usize, per_key: usize) -> Tally {
+        Tally {
+            max,
+            per_key,
+            live: AtomicUsize::new(0),
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more in all and, with `key`, for the key; or says which most is reached.
+    fn take(&self, key: Option<IpAddr>) -> Result<(), Over> {
+        let mut live = self.live();
+        loop {
+            if live >= self.max {
+                return Err(Over::Total);
+            }
+            match self.live.compare_exchange_weak(
+                live,
+                live + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => live = now,
+            }
+        }
+        if let Some(key) = key {
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            let held = keys.entry(key).or_insert(0);
+            if *held >= self.per_key {
+                drop(keys);
+                self.live.fetch_sub(1, Ordering::Relaxed);
+                return Err(Over::Key);
+            }
+            *held += 1;
+        }
+        Ok(())
+    }
+
+    /// Gives back what [`Tally::take`] counted.
+    fn give_back(&self, key: Option<IpAddr>) {
+        if let Some(key) = key {
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(held) = keys.get_mut(&key) {
+                *held -= 1;
+                if *held == 0 {
+                    keys.remove(&key);
+                }
+            }
+        }
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The client connections of every worker, counted (shared by all).
 #[derive(Debug)]
 pub struct Connections {
     limits: ConnectionLimits,
-    live: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    tally: Tally,
     refused: AtomicUsize,
     freed: tokio::sync::Notify,
 }
@@ -279,9 +354,8 @@ impl Connections {
     /// Counts connections within `limits`.
     pub fn new(limits: ConnectionLimits) -> Arc<Connections> {
         Arc::new(Connections {
+            tally: Tally::new(limits.max, limits.per_ip),
             limits,
-            live: AtomicUsize::new(0),
-            per_ip: Mutex::new(HashMap::new()),
             refused: AtomicUsize::new(0),
             freed: tokio::sync::Notify::new(),
         })
@@ -299,7 +373,7 @@ impl Connections {
 
     /// How many are served now.
     pub fn live(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
+        self.tally.live()
     }
 
     /// How many were refused for their IP since start.
@@ -314,38 +388,18 @@ impl Connections {
 
     /// Counts a connection from `peer` until the ticket is dropped, or says why not.
     pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Ticket, Refused> {
-        let mut live = self.live.load(Ordering::Relaxed);
-        loop {
-            if live >= self.limits.max {
-                return Err(Refused::Full);
-            }
-            match self.live.compare_exchange_weak(
-                live,
-                live + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => live = now,
-            }
-        }
-        let key = ip_key(peer);
-        let counted = !self.limits.exempt.contains(&peer);
-        if counted {
-            let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-            let held = per_ip.entry(key).or_insert(0);
-            if *held >= self.limits.per_ip {
-                drop(per_ip);
-                self.live.fetch_sub(1, Ordering::Relaxed);
+        let key = (!self.limits.exempt.contains(&peer)).then(|| ip_key(peer));
+        match self.tally.take(key) {
+            Ok(()) => Ok(Ticket {
+                connections: self.clone(),
+                key,
+            }),
+            Err(Over::Total) => Err(Refused::Full),
+            Err(Over::Key) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
-                return Err(Refused::PerIp);
+                Err(Refused::PerIp)
             }
-            *held += 1;
         }
-        Ok(Ticket {
-            connections: self.clone(),
-            key: counted.then_some(key),
-        })
     }
 }
 
@@ -358,20 +412,7 @@ pub struct Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        if let Some(key) = self.key {
-            let mut per_ip = self
-                .connections
-                .per_ip
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(held) = per_ip.get_mut(&key) {
-                *held -= 1;
-                if *held == 0 {
-                    per_ip.remove(&key);
-                }
-            }
-        }
-        self.connections.live.fetch_sub(1, Ordering::Relaxed);
+        self.connections.tally.give_back(self.key);
         self.connections.freed.notify_waiters();
     }
 }
@@ -403,17 +444,15 @@ impl Default for UpstreamLimits {
 #[derive(Debug)]
 pub struct Upstreams {
     limits: UpstreamLimits,
-    in_flight: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    tally: Tally,
 }
 
 impl Upstreams {
     /// Counts requests within `limits`.
     pub fn new(limits: UpstreamLimits) -> Arc<Upstreams> {
         Arc::new(Upstreams {
+            tally: Tally::new(limits.in_flight, limits.per_ip),
             limits,
-            in_flight: AtomicUsize::new(0),
-            per_ip: Mutex::new(HashMap::new()),
         })
     }
 
@@ -424,67 +463,36 @@ impl Upstreams {
 
     /// How many are in flight now.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.tally.live()
     }
 
     /// Counts a request of `client` until the guard is dropped, or answers why not.
     pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<InFlight, ProxyError> {
-        let busy = |scope: &'static str, detail: String| ProxyError::Busy {
-            scope,
-            detail,
-            retry_after: RETRY_AFTER,
-        };
-        let mut now = self.in_flight.load(Ordering::Relaxed);
-        loop {
-            if now >= self.limits.in_flight {
-                return Err(busy(
-                    "upstream-requests",
-                    format!(
-                        "{} upstream requests are in flight, this proxy's limit \
-                         (--max-upstream-requests)",
-                        self.limits.in_flight
-                    ),
-                ));
-            }
-            match self.in_flight.compare_exchange_weak(
-                now,
-                now + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(seen) => now = seen,
-            }
-        }
         let key = ip_key(client);
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        let held = per_ip.entry(key).or_insert(0);
-        if *held >= self.limits.per_ip {
-            drop(per_ip);
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
-            return Err(busy(
+        let (scope, detail) = match self.tally.take(Some(key)) {
+            Ok(()) => return Ok(InFlight(Some((self.clone(), key)))),
+            Err(Over::Total) => (
+                "upstream-requests",
+                format!(
+                    "{} upstream requests are in flight, this proxy's limit \
+                     (--max-upstream-requests)",
+                    self.limits.in_flight
+                ),
+            ),
+            Err(Over::Key) => (
                 "client-requests",
                 format!(
                     "this client has {} requests in flight, this proxy's limit per client \
                      (--max-requests-per-ip)",
                     self.limits.per_ip
                 ),
-            ));
-        }
-        *held += 1;
-        Ok(InFlight(Some((self.clone(), key))))
-    }
-
-    fn release(&self, key: IpAddr) {
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(held) = per_ip.get_mut(&key) {
-            *held -= 1;
-            if *held == 0 {
-                per_ip.remove(&key);
-            }
-        }
-        drop(per_ip);
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            ),
+        };
+        Err(ProxyError::Busy {
+            scope,
+            detail,
+            retry_after: RETRY_AFTER,
+        })
     }
 
     /// The client IP of `request`: the connection's peer, or the client a trusted proxy names.
@@ -519,7 +527,7 @@ impl Clone for InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some((upstreams, key)) = self.0.take() {
-            upstreams.release(key);
+            upstreams.tally.give_back(Some(key));
         }
     }
 }
