@@ -29,7 +29,8 @@ use http::{Request, Response};
 
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
-use crate::limit::{ClientAddr, ip_key};
+use crate::limit::ip_key;
+use crate::serve::ClientAddr;
 
 /// Descriptors kept out of every budget: listening sockets, each worker's runtime (epoll,
 /// eventfd), the admin listener, logs, a policy file read on SIGHUP.

@@ -102,7 +102,7 @@ impl ProxyError {
         let body = serde_json::json!({ "error": self.code(), "detail": self.to_string() });
         let retry_after = match &self {
             ProxyError::RateLimited { retry_after, .. } | ProxyError::Busy { retry_after, .. } => {
-                Some(crate::limit::retry_after_seconds(*retry_after))
+                Some(retry_after_seconds(*retry_after))
             }
             _ => None,
         };
@@ -159,19 +159,24 @@ impl fmt::Display for ProxyError {
             } => write!(
                 f,
                 "the proxy is busy: {detail}; try again in {} s",
-                crate::limit::retry_after_seconds(*retry_after)
+                retry_after_seconds(*retry_after)
             ),
             ProxyError::RateLimited { scope, retry_after } => write!(
                 f,
                 "too many requests for this {}: try again in {} s",
                 scope.replace('-', " "),
-                crate::limit::retry_after_seconds(*retry_after)
+                retry_after_seconds(*retry_after)
             ),
         }
     }
 }
 
 impl std::error::Error for ProxyError {}
+
+/// Whole seconds to wait, rounded up (at least 1): the `Retry-After` value of a 429 or a 503.
+pub(crate) fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
 
 /// A mode's result as the answer: the response, or the error's JSON response (with a debug
 /// event naming it).
@@ -180,4 +185,19 @@ pub(crate) fn answer(result: Result<Response<ProxyBody>, ProxyError>) -> Respons
         tracing::debug!(target: "crossgate_proxy", code = error.code(), "{error}");
         error.into_response()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1000)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1001)), 2);
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+    }
 }

@@ -15,7 +15,7 @@
 
 use std::future::Ready;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,9 +32,7 @@ use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::future::Either;
 
-/// The peer address of the connection a request came on (set by [`serve`](crate::serve::serve)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddr(pub SocketAddr);
+pub use crate::serve::ClientAddr;
 
 /// How often the keyed limiters forget the keys that are back to a full burst.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -256,11 +254,6 @@ fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Whole seconds to wait, rounded up (at least 1): the `Retry-After` value.
-pub(crate) fn retry_after_seconds(wait: Duration) -> u64 {
-    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-}
-
 /// The per-client limits in front of a service (inside the CORS layer, so that a 429 carries the
 /// CORS headers and the page can read it).
 #[derive(Clone, Debug)]
@@ -308,14 +301,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
-        assert_eq!(retry_after_seconds(Duration::from_millis(1000)), 1);
-        assert_eq!(retry_after_seconds(Duration::from_millis(1001)), 2);
-        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
-    }
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {

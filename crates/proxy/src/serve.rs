@@ -44,7 +44,6 @@ use tokio::time::Instant;
 
 use crate::body::{BoxError, ProxyBody};
 use crate::budget::{ConnectionLimits, Connections, Refused};
-use crate::limit::ClientAddr;
 use crate::send_timeout::SendTimeout;
 
 /// How long a client may take to send a request's head, and how long a connection may stay idle
@@ -124,6 +123,11 @@ impl Default for ConnectionTimeouts {
         }
     }
 }
+
+/// The peer address of the connection a request came on: `serve` puts it in every request's
+/// extensions (the rate limits and the budgets count clients by it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
 
 /// What the proxy serves: a cloneable, sendable service from hyper's requests to the proxy's
 /// answers (a mode's service with its layers). Implemented for every such service.
