@@ -8,6 +8,8 @@ mod anywhere;
 mod browser;
 #[path = "proxy/connect.rs"]
 mod connect;
+#[path = "proxy/faults.rs"]
+mod faults;
 #[path = "../../../tests/chromium/headless.rs"]
 mod headless;
 #[path = "proxy/support.rs"]
