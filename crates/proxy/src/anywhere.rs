@@ -119,7 +119,7 @@ impl Anywhere {
         self.limits.check_request(request.headers())?;
         let request_url = target.to_string();
         let (mut parts, body) = request.into_parts();
-        let mut body = ProxyBody::stream(body, self.limits.request_body)
+        let mut body = ProxyBody::request(body, self.limits.request_body)
             .timeouts(self.body_timeouts.for_request())
             .counted(self.metrics.as_ref(), "request");
         remove_hop_by_hop(&mut parts.headers);

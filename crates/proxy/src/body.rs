@@ -2,6 +2,14 @@
 //! upstream, the upstream's to the client), optionally cut off past a size limit or when it stalls
 //! ([`BodyTimeouts`]), or a small body of its own (a JSON error, a usage page), or nothing (a
 //! preflight).
+//!
+//! A relayed body that breaks (its framing, or its connection) ends with an error, which hyper
+//! turns into a closed connection (HTTP/1.1) or a reset stream (HTTP/2); it is counted in
+//! [`metrics`](crate::metrics) by body and kind. The client's body's own errors are marked
+//! ([`ClientBodyError`]), so that a request it breaks is blamed on the client (400), not on the
+//! upstream. An upstream's body can be primed ([`ProxyBody::poll_first`]): its first frame read
+//! before the answer's head is handed to hyper, so that a body broken from its start is a 502
+//! answer instead of an empty reply.
 
 use std::fmt;
 use std::pin::Pin;
@@ -9,6 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
@@ -33,6 +42,8 @@ pub enum ProxyBody {
 #[derive(Debug)]
 pub struct Relay {
     inner: Source,
+    /// The first frame's data, read ahead ([`ProxyBody::poll_first`]) and not given out yet.
+    first: Option<Bytes>,
     /// Bytes still allowed.
     remaining: u64,
     /// The limit, for the error.
@@ -44,40 +55,55 @@ pub struct Relay {
 /// Where a relayed body comes from.
 #[derive(Debug)]
 enum Source {
-    /// hyper's: the client's body, or an upstream's through hyper-util's client.
+    /// The client's body (hyper's server): its errors are marked as the client's.
+    Client(Incoming),
+    /// An upstream's body through hyper-util's client.
     Hyper(Incoming),
     /// An upstream's, read by the proxy's own HTTP/1.1 fast path ([`crate::h1`]).
     H1(crate::h1::Message),
+    /// The trailers of a body that had no data, read ahead ([`ProxyBody::poll_first`]): the body
+    /// they came from has ended. Boxed: rare, and the other sources are what a body's size is
+    /// made of.
+    Trailers(Option<Box<HeaderMap>>),
 }
 
 impl Source {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self {
+            Source::Client(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|e| -> BoxError { Box::new(ClientBodyError(e)) }),
             Source::Hyper(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map_err(|e| -> BoxError { Box::new(e) }),
             Source::H1(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map_err(|e| -> BoxError { Box::new(e) }),
+            Source::Trailers(trailers) => {
+                Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(*t))))
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Source::Hyper(body) => body.is_end_stream(),
+            Source::Client(body) | Source::Hyper(body) => body.is_end_stream(),
             Source::H1(body) => body.is_end_stream(),
+            Source::Trailers(trailers) => trailers.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Source::Hyper(body) => body.size_hint(),
+            Source::Client(body) | Source::Hyper(body) => body.size_hint(),
             Source::H1(body) => body.size_hint(),
+            Source::Trailers(_) => SizeHint::with_exact(0),
         }
     }
 }
 
-/// The timing of a relayed body.
+/// The timing of a relayed body, and where its timeouts and errors are counted (boxed: most
+/// bodies are relayed whole without waiting, and a body without either stays small).
 #[derive(Debug)]
 struct BodyClock {
     timeouts: BodyTimeouts,
@@ -88,7 +114,7 @@ struct BodyClock {
     /// Armed the first time the body has nothing to give (a body that is all there at once never
     /// makes a timer).
     sleep: Option<Pin<Box<Sleep>>>,
-    /// Where a timeout is counted, and as which body (`request` or `response`).
+    /// Where a timeout or an error is counted, and as which body (`request` or `response`).
     counted: Option<(std::sync::Arc<crate::metrics::Metrics>, &'static str)>,
 }
 
@@ -180,15 +206,77 @@ impl fmt::Display for BodyTimeout {
 
 impl std::error::Error for BodyTimeout {}
 
+/// The client's body could not be read (its chunked coding is broken, it ended before its
+/// `Content-Length`, its connection failed): the client's fault, not the upstream's.
+#[derive(Debug)]
+pub struct ClientBodyError(hyper::Error);
+
+impl fmt::Display for ClientBodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the client's body could not be read: {}", self.0)?;
+        if let Some(cause) = std::error::Error::source(&self.0) {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ClientBodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// What broke a relayed body, as `crossgate_proxy_body_errors_total` counts it: `malformed` (its
+/// framing: a bad chunk), `closed` (its connection ended before the body did), `too-large` (past
+/// the size limit), `failed` (anything else: a reset connection, a stream error).
+pub(crate) fn error_kind(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if cause.is::<TooLarge>() {
+            return "too-large";
+        }
+        if let Some(h1) = cause.downcast_ref::<crate::h1::BodyError>() {
+            return h1.kind();
+        }
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() {
+                return "closed";
+            }
+            if hyper.is_parse() {
+                return "malformed";
+            }
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
+                    return "malformed";
+                }
+                std::io::ErrorKind::UnexpectedEof => return "closed",
+                _ => {}
+            }
+        }
+        next = cause.source();
+    }
+    "failed"
+}
+
 impl ProxyBody {
     /// A body of the proxy's own.
     pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
         ProxyBody::Full(Some(bytes.into()))
     }
 
-    /// `inner` relayed as it comes, cut off past `limit` bytes (`None`: no limit).
+    /// An upstream's body `inner` relayed as it comes, cut off past `limit` bytes (`None`: no
+    /// limit).
     pub fn stream(inner: Incoming, limit: Option<u64>) -> ProxyBody {
         ProxyBody::relay(Source::Hyper(inner), limit)
+    }
+
+    /// The client's body `inner`, relayed as [`ProxyBody::stream`]; its own errors are
+    /// [`ClientBodyError`]s.
+    pub fn request(inner: Incoming, limit: Option<u64>) -> ProxyBody {
+        ProxyBody::relay(Source::Client(inner), limit)
     }
 
     /// An upstream's body read by the HTTP/1.1 fast path, relayed as [`ProxyBody::stream`].
@@ -200,6 +288,7 @@ impl ProxyBody {
         let limit = limit.unwrap_or(u64::MAX);
         ProxyBody::Stream(Relay {
             inner,
+            first: None,
             remaining: limit,
             limit,
             clock: None,
@@ -213,41 +302,78 @@ impl ProxyBody {
         match self {
             ProxyBody::Stream(mut relay) if timeouts != BodyTimeouts::NONE => {
                 let now = Instant::now();
-                relay.clock = Some(Box::new(BodyClock {
-                    timeouts,
-                    last: now,
-                    deadline: timeouts.total.map(|total| now + total),
-                    sleep: None,
-                    counted: None,
-                }));
+                let counted = relay.clock.take().and_then(|clock| clock.counted);
+                relay.clock = Some(BodyClock::new(timeouts, now, counted));
                 ProxyBody::Stream(relay)
             }
             other => other,
         }
     }
 
-    /// A relayed body with timeouts counts them in `metrics` (if any) as `body` (`request` or
-    /// `response`: the label of `crossgate_proxy_body_timeouts_total`).
+    /// A relayed body counts its timeouts and its errors in `metrics` (if any) as `body`
+    /// (`request` or `response`: the label of `crossgate_proxy_body_timeouts_total` and
+    /// `crossgate_proxy_body_errors_total`).
     #[must_use]
     pub fn counted(
         mut self,
         metrics: Option<&std::sync::Arc<crate::metrics::Metrics>>,
         body: &'static str,
     ) -> ProxyBody {
-        if let (
-            ProxyBody::Stream(Relay {
-                clock: Some(clock), ..
-            }),
-            Some(metrics),
-        ) = (&mut self, metrics)
-        {
-            clock.counted = Some((metrics.clone(), body));
+        if let (ProxyBody::Stream(relay), Some(metrics)) = (&mut self, metrics) {
+            let counted = Some((metrics.clone(), body));
+            match &mut relay.clock {
+                Some(clock) => clock.counted = counted,
+                None => {
+                    relay.clock = Some(BodyClock::new(BodyTimeouts::NONE, Instant::now(), counted));
+                }
+            }
         }
         self
+    }
+
+    /// Reads a relayed body's first frame ahead, and keeps it for [`Body::poll_frame`]: `Ready`
+    /// once it has come (or the body has ended), with the body's error if it broke first. Any
+    /// other body is ready at once. Its size limit applies; its timeouts are the caller's.
+    pub fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        let ProxyBody::Stream(relay) = self else {
+            return Poll::Ready(Ok(()));
+        };
+        if relay.first.is_some() || relay.inner.is_end_stream() {
+            return Poll::Ready(Ok(()));
+        }
+        match std::task::ready!(relay.poll_frame(cx)) {
+            None => Poll::Ready(Ok(())),
+            Some(Err(e)) => Poll::Ready(Err(e)),
+            Some(Ok(frame)) => {
+                match frame.into_data() {
+                    Ok(data) => relay.first = Some(data),
+                    // Trailers end a body: its source has nothing more.
+                    Err(frame) => {
+                        let trailers = frame.into_trailers().ok().map(Box::new);
+                        relay.inner = Source::Trailers(trailers);
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+        }
     }
 }
 
 impl BodyClock {
+    fn new(
+        timeouts: BodyTimeouts,
+        now: Instant,
+        counted: Option<(std::sync::Arc<crate::metrics::Metrics>, &'static str)>,
+    ) -> Box<BodyClock> {
+        Box::new(BodyClock {
+            timeouts,
+            last: now,
+            deadline: timeouts.total.map(|total| now + total),
+            sleep: None,
+            counted,
+        })
+    }
+
     /// When the body times out, as things stand (frames only ever move it later).
     fn due(timeouts: BodyTimeouts, last: Instant, deadline: Option<Instant>) -> Option<Instant> {
         let idle = timeouts.idle.map(|idle| last + idle);
@@ -303,7 +429,10 @@ impl Body for ProxyBody {
         match self.get_mut() {
             ProxyBody::Empty => Poll::Ready(None),
             ProxyBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            ProxyBody::Stream(relay) => relay.poll_frame(cx),
+            ProxyBody::Stream(relay) => match relay.first.take() {
+                Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                None => relay.poll_frame(cx),
+            },
         }
     }
 
@@ -311,7 +440,7 @@ impl Body for ProxyBody {
         match self {
             ProxyBody::Empty => true,
             ProxyBody::Full(bytes) => bytes.is_none(),
-            ProxyBody::Stream(relay) => relay.inner.is_end_stream(),
+            ProxyBody::Stream(relay) => relay.first.is_none() && relay.inner.is_end_stream(),
         }
     }
 
@@ -321,7 +450,19 @@ impl Body for ProxyBody {
             ProxyBody::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            ProxyBody::Stream(relay) => relay.inner.size_hint(),
+            ProxyBody::Stream(relay) => {
+                let rest = relay.inner.size_hint();
+                let Some(first) = &relay.first else {
+                    return rest;
+                };
+                let first = first.len() as u64;
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower().saturating_add(first));
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper.saturating_add(first));
+                }
+                hint
+            }
         }
     }
 }
@@ -348,10 +489,23 @@ impl Relay {
                         }
                         Poll::Ready(Some(Ok(frame)))
                     }
-                    None => Poll::Ready(Some(Err(Box::new(TooLarge { limit: self.limit })))),
+                    None => {
+                        if let Some((metrics, body)) =
+                            self.clock.as_ref().and_then(|c| c.counted.as_ref())
+                        {
+                            metrics.count_body_error(body, "too-large");
+                        }
+                        Poll::Ready(Some(Err(Box::new(TooLarge { limit: self.limit }))))
+                    }
                 }
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Some(Err(e))) => {
+                if let Some((metrics, body)) = self.clock.as_ref().and_then(|c| c.counted.as_ref())
+                {
+                    metrics.count_body_error(body, error_kind(&*e));
+                }
+                Poll::Ready(Some(Err(e)))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 let Some(clock) = &mut self.clock else {

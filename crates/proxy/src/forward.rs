@@ -4,6 +4,13 @@
 //! keep-alive connections (HTTP/1.1, or HTTP/2 where TLS negotiates it). A `GET` or `HEAD`
 //! without a body to a plain-HTTP upstream takes the HTTP/1.1 fast path ([`crate::h1`]); every
 //! other request, hyper-util's pooled client.
+//!
+//! Faults are blamed on the side at fault: a client's body that breaks (bad chunked coding, shorter
+//! than its `Content-Length`) is a 400 (`bad-request-body`), an upstream's answer that breaks a
+//! 502. An answer's head is handed on only once its body's first frame has come (or the wait for
+//! the head has run out): a body broken from its start is then a 502 JSON answer rather than an
+//! empty reply, and a body that breaks later closes the connection (and is counted). A `101`
+//! is never relayed: the proxy never asks for an upgrade (`Upgrade` is hop-by-hop).
 
 use std::convert::Infallible;
 use std::error::Error as _;
@@ -18,7 +25,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::body::{BodyTimeout, BodyTimeouts, ProxyBody, TooLarge};
+use crate::body::{BodyTimeout, BodyTimeouts, ClientBodyError, ProxyBody, TooLarge};
 use crate::connect::{BoxFuture, ConnectError, GuardedConnector};
 use crate::error::{ProxyError, answer};
 
@@ -34,10 +41,12 @@ pub struct UpstreamClient {
 
 impl UpstreamClient {
     /// Sends `request` (its URI absolute, hop-by-hop headers gone) and waits at most `timeout`
-    /// for the answer's head; the answer's body is relayed, cut off past `limit` bytes. A `GET`
-    /// or `HEAD` without a body to a plain-HTTP target takes the fast path, on the connections of
-    /// `key` (made from the URI when `None`: a caller that always sends to one place makes it
-    /// once); anything else hyper-util's client. Errors are as the client gets them.
+    /// for the answer's head and its body's first frame (past it, the head is handed on and the
+    /// body follows as it comes); the answer's body is relayed, cut off past `limit` bytes. A
+    /// `GET` or `HEAD` without a body to a plain-HTTP target takes the fast path, on the
+    /// connections of `key` (made from the URI when `None`: a caller that always sends to one
+    /// place makes it once); anything else hyper-util's client. Errors are as the client gets
+    /// them.
     pub(crate) async fn send(
         &self,
         request: Request<ProxyBody>,
@@ -52,11 +61,9 @@ impl UpstreamClient {
             request.uri(),
         );
         if !fast {
-            return match tokio::time::timeout(timeout, self.pooled.request(request)).await {
-                Err(_) => Err(ProxyError::UpstreamTimeout(timeout)),
-                Ok(Err(e)) => Err(client_error(&e)),
-                Ok(Ok(response)) => Ok(response.map(|body| ProxyBody::stream(body, limit))),
-            };
+            // Boxed: its future is large, and the fast path's (this one's) stays small, which a
+            // proxied GET pays for in copies of it.
+            return Box::pin(self.send_pooled(request, timeout, limit)).await;
         }
         let made;
         let key = match key {
@@ -66,20 +73,99 @@ impl UpstreamClient {
                 &made
             }
         };
-        let (parts, _) = request.into_parts();
-        let sent = self.h1.send(
-            &self.connector,
-            key,
-            &parts.method,
-            &parts.uri,
-            &parts.headers,
-        );
-        match tokio::time::timeout(timeout, sent).await {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // In a block of its own: the request's parts are gone before the wait for the first
+        // frame, whose future then takes their place instead of adding to it.
+        let response = {
+            let (parts, _) = request.into_parts();
+            let sent = self.h1.send(
+                &self.connector,
+                key,
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+            );
+            match tokio::time::timeout_at(deadline, sent).await {
+                Err(_) => return Err(ProxyError::UpstreamTimeout(timeout)),
+                Ok(Err(e)) => return Err(h1_error(e)),
+                Ok(Ok(response)) => response,
+            }
+        };
+        first_frame(
+            response.map(|body| ProxyBody::stream_h1(body, limit)),
+            deadline,
+        )
+        .await
+    }
+
+    /// [`UpstreamClient::send`] through hyper-util's client.
+    async fn send_pooled(
+        &self,
+        request: Request<ProxyBody>,
+        timeout: Duration,
+        limit: Option<u64>,
+    ) -> Result<Response<ProxyBody>, ProxyError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let sent = self.pooled.request(request);
+        match tokio::time::timeout_at(deadline, sent).await {
             Err(_) => Err(ProxyError::UpstreamTimeout(timeout)),
-            Ok(Err(e)) => Err(h1_error(e)),
-            Ok(Ok(response)) => Ok(response.map(|body| ProxyBody::stream_h1(body, limit))),
+            Ok(Err(e)) => Err(client_error(&e)),
+            // The proxy never asks for an upgrade (it drops `Upgrade`, a hop-by-hop header), and
+            // relays none: a 101 would hand the client a connection to the upstream.
+            Ok(Ok(response)) if response.status() == http::StatusCode::SWITCHING_PROTOCOLS => {
+                Err(ProxyError::Upstream(
+                    "it switched protocols (101), which the proxy never asks for".to_owned(),
+                ))
+            }
+            Ok(Ok(response)) => {
+                first_frame(
+                    response.map(|body| ProxyBody::stream(body, limit)),
+                    deadline,
+                )
+                .await
+            }
         }
     }
+}
+
+/// The answer, once its body's first frame has come (or its body has ended): a body that breaks
+/// before it is a 502 (hyper would otherwise close the connection before writing the head, and
+/// the client would get an empty reply). At once when the frame came with the head (most
+/// answers); otherwise waits for it until `deadline`, the head's, and then hands the head on
+/// anyway (a stream that sends its head long before its first bytes is relayed as it comes).
+/// (Not an `async fn`: one copies its argument into its future a second time, and this future is
+/// on every request's path.)
+#[allow(clippy::manual_async_fn)]
+fn first_frame(
+    mut response: Response<ProxyBody>,
+    deadline: tokio::time::Instant,
+) -> impl std::future::Future<Output = Result<Response<ProxyBody>, ProxyError>> {
+    async move {
+        let body = response.body_mut();
+        let first = match std::future::poll_fn(|cx| Poll::Ready(body.poll_first(cx))).await {
+            Poll::Ready(first) => first,
+            // Boxed, as the rarer case: the common one's future stays small.
+            Poll::Pending => Box::pin(wait_first(body, deadline)).await,
+        };
+        match first {
+            Ok(()) => Ok(response),
+            Err(e) => Err(match e.downcast_ref::<TooLarge>() {
+                Some(too_large) => ProxyError::ResponseTooLarge(too_large.limit),
+                None => ProxyError::Upstream(chain(&*e)),
+            }),
+        }
+    }
+}
+
+/// Waits for `body`'s first frame until `deadline`: past it, `Ok` (the body follows as it comes).
+async fn wait_first(
+    body: &mut ProxyBody,
+    deadline: tokio::time::Instant,
+) -> Result<(), crate::body::BoxError> {
+    let first = std::future::poll_fn(|cx| body.poll_first(cx));
+    tokio::time::timeout_at(deadline, first)
+        .await
+        .unwrap_or(Ok(()))
 }
 
 /// A client over `connector`, speaking HTTP/1.1 and (over TLS, by ALPN) HTTP/2.
@@ -281,7 +367,7 @@ impl Shared {
         let body = if body.is_end_stream() {
             ProxyBody::Empty
         } else {
-            ProxyBody::stream(body, self.limits.request_body)
+            ProxyBody::request(body, self.limits.request_body)
                 .timeouts(self.body_timeouts.for_request())
                 .counted(self.metrics.as_ref(), "request")
         };
@@ -335,18 +421,33 @@ fn h1_error(error: crate::h1::Error) -> ProxyError {
     }
 }
 
-/// The connector's own error if there is one in the chain (a refusal is a 403, with its reason),
-/// otherwise a 502 that says what failed.
+/// What a request body's error in the chain of `error` makes of the answer: a body over the
+/// limit is a 413, one that stalls a 408, one the client broke a 400.
+fn request_body_cause(error: &(dyn std::error::Error + 'static)) -> Option<ProxyError> {
+    if let Some(too_large) = error.downcast_ref::<TooLarge>() {
+        return Some(ProxyError::RequestTooLarge(too_large.limit));
+    }
+    if let Some(BodyTimeout::Idle(after) | BodyTimeout::Total(after)) =
+        error.downcast_ref::<BodyTimeout>()
+    {
+        return Some(ProxyError::RequestTimeout(*after));
+    }
+    if let Some(broken) = error.downcast_ref::<ClientBodyError>() {
+        return Some(ProxyError::BadRequestBody(
+            broken.source().map_or_else(|| broken.to_string(), chain),
+        ));
+    }
+    None
+}
+
+/// The client's body's own error if there is one in the chain (it is the client's fault: 400,
+/// 408 or 413), else the connector's (a refusal is a 403, with its reason), otherwise a 502 that
+/// says what failed.
 pub(crate) fn client_error(error: &hyper_util::client::legacy::Error) -> ProxyError {
     let mut source = error.source();
     while let Some(cause) = source {
-        if let Some(too_large) = cause.downcast_ref::<TooLarge>() {
-            return ProxyError::RequestTooLarge(too_large.limit);
-        }
-        if let Some(BodyTimeout::Idle(after) | BodyTimeout::Total(after)) =
-            cause.downcast_ref::<BodyTimeout>()
-        {
-            return ProxyError::RequestTimeout(*after);
+        if let Some(answer) = request_body_cause(cause) {
+            return answer;
         }
         if let Some(connect) = cause.downcast_ref::<ConnectError>() {
             return ProxyError::Connect {

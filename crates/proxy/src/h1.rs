@@ -618,11 +618,23 @@ impl fmt::Debug for Message {
 
 /// The upstream broke off its answer's body, or broke its framing.
 #[derive(Debug)]
-pub struct BodyError(String);
+pub struct BodyError {
+    /// `malformed`, `closed` or `failed`, as `crossgate_proxy_body_errors_total` counts it.
+    kind: &'static str,
+    detail: String,
+}
+
+impl BodyError {
+    /// What broke the body: `malformed` (its framing), `closed` (the upstream closed the
+    /// connection before its end) or `failed` (reading it failed).
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+}
 
 impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.detail)
     }
 }
 
@@ -641,10 +653,14 @@ impl Message {
         }
     }
 
-    fn fail(&mut self, why: String) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn fail(
+        &mut self,
+        kind: &'static str,
+        detail: String,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         self.framing = BodyFraming::Done;
         self.conn = None;
-        Poll::Ready(Some(Err(BodyError(why))))
+        Poll::Ready(Some(Err(BodyError { kind, detail })))
     }
 
     /// Decodes what is buffered: a frame, the end, or `None` if more bytes are needed.
@@ -688,9 +704,10 @@ impl Message {
                     }
                     Ok(Step::End) => self.framing = BodyFraming::Done,
                     Err(why) => {
-                        return Some(self.fail(format!(
-                            "the upstream's chunked body is not valid HTTP/1.1: {why}"
-                        )));
+                        return Some(self.fail(
+                            "malformed",
+                            format!("the upstream's chunked body is not valid HTTP/1.1: {why}"),
+                        ));
                     }
                 },
             }
@@ -840,15 +857,20 @@ impl Body for Message {
                     return Poll::Ready(None);
                 }
                 Ok(0) => {
-                    return this.fail(match this.framing {
-                        BodyFraming::Length(left) => format!(
-                            "the upstream closed the connection {left} bytes before the end of \
+                    return this.fail(
+                        "closed",
+                        match this.framing {
+                            BodyFraming::Length(left) => format!(
+                                "the upstream closed the connection {left} bytes before the end of \
                              its answer's body"
-                        ),
-                        _ => "the upstream closed the connection before the end of its chunked \
+                            ),
+                            _ => {
+                                "the upstream closed the connection before the end of its chunked \
                               body"
-                            .to_owned(),
-                    });
+                                    .to_owned()
+                            }
+                        },
+                    );
                 }
                 Ok(read) => {
                     // As hyper's adaptive reads: double on a full read, halve after two reads
@@ -866,7 +888,9 @@ impl Body for Message {
                         this.short_reads = 0;
                     }
                 }
-                Err(e) => return this.fail(format!("reading the upstream's body failed: {e}")),
+                Err(e) => {
+                    return this.fail("failed", format!("reading the upstream's body failed: {e}"));
+                }
             }
         }
     }

@@ -8,6 +8,12 @@
 //! - `crossgate_proxy_body_timeouts_total{body, after}`: bodies cut off because they stalled
 //!   (`after="idle"`) or took too long in all (`after="total"`), the client's on its way upstream
 //!   (`body="request"`) or the upstream's (`body="response"`).
+//! - `crossgate_proxy_body_errors_total{body, kind}`: bodies that broke, the client's on its way
+//!   upstream (`body="request"`: a 400 when it breaks before the upstream answered) or the
+//!   upstream's after the answer's head went out (`body="response"`: the client's connection is
+//!   closed; one that breaks before is a 502 answer, counted in `requests_total`), by what broke
+//!   them: `malformed` (a bad chunk), `closed` (the connection ended before the body),
+//!   `too-large` (past the size limit), `failed` (anything else).
 //!
 //! The CORS decision is the engine's (`Policy::decide`, read again here: counting never
 //! re-implements a rule).
@@ -52,6 +58,12 @@ struct BodyTimeoutLabels {
     after: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BodyErrorLabels {
+    body: &'static str,
+    kind: &'static str,
+}
+
 /// The proxy's metrics.
 pub struct Metrics {
     /// Off when nothing will read them (no admin listener): counting is then skipped entirely.
@@ -61,6 +73,7 @@ pub struct Metrics {
     rejections: Family<ReasonLabels, Counter>,
     upstream_seconds: Histogram,
     body_timeouts: Family<BodyTimeoutLabels, Counter>,
+    body_errors: Family<BodyErrorLabels, Counter>,
 }
 
 impl fmt::Debug for Metrics {
@@ -105,6 +118,13 @@ impl Metrics {
              client's (request) or the upstream's (response)",
             body_timeouts.clone(),
         );
+        let body_errors = Family::<BodyErrorLabels, Counter>::default();
+        registry.register(
+            "body_errors",
+            "Bodies that broke, the client's (request) or the upstream's (response), by kind: \
+             malformed, closed, too-large, failed",
+            body_errors.clone(),
+        );
         Metrics {
             enabled: true,
             registry,
@@ -112,6 +132,7 @@ impl Metrics {
             rejections,
             upstream_seconds,
             body_timeouts,
+            body_errors,
         }
     }
 
@@ -140,6 +161,16 @@ impl Metrics {
             };
             self.body_timeouts
                 .get_or_create(&BodyTimeoutLabels { body, after })
+                .inc();
+        }
+    }
+
+    /// Counts a body that broke: `body` is `request` or `response`, `kind` what broke it
+    /// (`malformed`, `closed`, `too-large`, `failed`).
+    pub fn count_body_error(&self, body: &'static str, kind: &'static str) {
+        if self.enabled {
+            self.body_errors
+                .get_or_create(&BodyErrorLabels { body, kind })
                 .inc();
         }
     }

@@ -12,6 +12,8 @@ mod budget;
 mod connect;
 #[path = "proxy/embed.rs"]
 mod embed;
+#[path = "proxy/faults.rs"]
+mod faults;
 #[path = "proxy/jsonp.rs"]
 mod jsonp;
 #[path = "proxy/support.rs"]
