@@ -170,6 +170,13 @@ async fn wait_first(
 
 /// A client over `connector`, speaking HTTP/1.1 and (over TLS, by ALPN) HTTP/2.
 pub fn client(connector: GuardedConnector) -> UpstreamClient {
+    client_with(connector, crate::budget::DEFAULT_IDLE_PER_HOST)
+}
+
+/// [`client`], keeping at most `idle_per_host` idle connections per upstream host in
+/// hyper-util's pool (`--max-upstream-per-host`; the fast path's pool keeps
+/// [`crate::h1::MAX_IDLE`] in all).
+pub fn client_with(connector: GuardedConnector, idle_per_host: usize) -> UpstreamClient {
     let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -192,6 +199,7 @@ pub fn client(connector: GuardedConnector) -> UpstreamClient {
     .wrap_connector(connector.clone());
     let pooled = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(crate::h1::IDLE_TIMEOUT)
+        .pool_max_idle_per_host(idle_per_host)
         .build(https);
     UpstreamClient {
         pooled,

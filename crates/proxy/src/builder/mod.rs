@@ -38,7 +38,7 @@ use crate::anywhere::Anywhere;
 use crate::body::BodyTimeouts;
 use crate::budget::{Admit, Connections, Descriptors, Plan, Upstreams};
 use crate::connect::{GuardedConnector, Ports, TargetRules};
-use crate::forward::{Limits, Upstream, client};
+use crate::forward::{Limits, Upstream, UpstreamClient, client_with};
 use crate::jsonp::{Jsonp, JsonpBudget};
 use crate::limit::{Limited, RateLimits};
 use crate::metrics::{Measured, Metrics};
@@ -226,12 +226,17 @@ impl Inner {
     fn upstream_service(&self, base: &Uri) -> impl ProxyService + use<> {
         let upstream = Upstream::new(
             base.clone(),
-            client(self.upstream_connector(base)),
+            self.client(self.upstream_connector(base)),
             self.timeout,
         )
         .limits(self.limits)
         .body_timeouts(self.body_timeouts);
         self.layers(Jsonp::new(upstream), &self.handle, "upstream")
+    }
+
+    /// A worker's client over `connector`, its pool bounded per upstream host.
+    fn client(&self, connector: GuardedConnector) -> UpstreamClient {
+        client_with(connector, self.plan.idle_per_host)
     }
 
     /// The connector of upstream mode and of a route: the operator named this upstream, so it
@@ -258,7 +263,7 @@ impl Inner {
             .map(|(route, handle)| {
                 let upstream = Upstream::new(
                     route.upstream.clone(),
-                    client(self.upstream_connector(&route.upstream)),
+                    self.client(self.upstream_connector(&route.upstream)),
                     self.timeout,
                 )
                 .limits(self.limits)
@@ -287,7 +292,7 @@ impl Inner {
     /// Anywhere mode's service, with a client (and pools) of its own.
     fn anywhere_service(&self) -> impl ProxyService + use<> {
         let anywhere = Anywhere::new(
-            client(GuardedConnector::new(self.rules.clone())),
+            self.client(GuardedConnector::new(self.rules.clone())),
             self.timeout,
         )
         .limits(self.limits)

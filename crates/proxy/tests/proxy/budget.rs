@@ -423,3 +423,106 @@ async fn a_shutdown_while_every_connection_is_in_use_ends_serve() {
         .expect("serve ended after the shutdown")
         .expect("serve did not panic");
 }
+
+#[tokio::test]
+async fn idle_pooled_connections_past_the_per_host_bound_are_closed() {
+    // An upstream that holds each POST until three have arrived, then answers all; it counts
+    // the connections the proxy closes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = listener.local_addr().expect("bound");
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let all_in = Arc::new(Notify::new());
+    let closed = Arc::new(AtomicUsize::new(0));
+    let closing = Arc::new(Notify::new());
+    {
+        let (arrived, all_in, closed, closing) = (
+            arrived.clone(),
+            all_in.clone(),
+            closed.clone(),
+            closing.clone(),
+        );
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (arrived, all_in, closed, closing) = (
+                    arrived.clone(),
+                    all_in.clone(),
+                    closed.clone(),
+                    closing.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    let mut got = Vec::new();
+                    while !got.windows(6).any(|w| w == b"\r\n\r\nhi") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    let released = all_in.notified();
+                    if arrived.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+                        all_in.notify_waiters();
+                    } else {
+                        released.await;
+                    }
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    // Kept alive: only the proxy closing it ends this read.
+                    if let Ok(0) = stream.read(&mut buffer).await {
+                        closed.fetch_add(1, Ordering::SeqCst);
+                        closing.notify_waiters();
+                    }
+                });
+            }
+        });
+    }
+    let rules = TargetRules {
+        allow_private: true,
+        ports: Ports::Any,
+        hosts: Some(BTreeSet::from(["127.0.0.1".to_owned()])),
+    };
+    let base: http::Uri = format!("http://{upstream}").parse().expect("URI");
+    let policy = Policy::builder()
+        .allow_origins([PAGE])
+        .build()
+        .expect("valid");
+    // At most one idle connection per upstream host.
+    let service = CorsLayer::new(policy).layer(Upstream::new(
+        base,
+        crossgate_proxy::forward::client_with(GuardedConnector::new(rules), 1),
+        Duration::from_secs(5),
+    ));
+    let addr = serve(service, limits(100, 100), ConnectionTimeouts::default()).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(tokio::spawn(async move {
+            let mut stream = connect_from("127.0.0.1", addr).await;
+            let request = format!(
+                "POST /p HTTP/1.1\r\nhost: x\r\norigin: {PAGE}\r\ncontent-length: 2\r\n\r\nhi"
+            );
+            stream.write_all(request.as_bytes()).await.expect("send");
+            let mut buffer = [0u8; 1024];
+            let read = stream.read(&mut buffer).await.expect("read");
+            String::from_utf8_lossy(&buffer[..read]).into_owned()
+        }));
+    }
+    for client in clients {
+        let answer = client.await.expect("the client ran");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    // Three upstream connections carried the three POSTs at once; two of them cannot stay idle.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while closed.load(Ordering::SeqCst) < 2 {
+            let notified = closing.notified();
+            if closed.load(Ordering::SeqCst) >= 2 {
+                break;
+            }
+            notified.await;
+        }
+    })
+    .await
+    .expect("the proxy closed the idle connections past the bound within 10 s");
+    assert_eq!(closed.load(Ordering::SeqCst), 2, "one is kept");
+}
