@@ -9,7 +9,9 @@
 //!   use.
 //! - [`forward`] and [`anywhere`]: the two modes' services; [`h1`]: their fast path for a `GET`
 //!   or `HEAD` to a plain-HTTP target; [`routes`], [`jsonp`], [`limit`], [`metrics`]: the layers
-//!   around them; [`serve`]: the server side (hyper), timeouts, workers sharing a socket.
+//!   around them; [`serve`]: the server side (hyper), timeouts, workers sharing a socket;
+//!   [`stale`]: a kept-alive connection the upstream closed, found before a request is written
+//!   on it, and the request sent again (the CLI's client uses it too).
 //!
 //! # What this crate does not do
 //!
@@ -30,3 +32,4 @@ pub mod routes;
 mod send_timeout;
 pub mod serve;
 pub mod ssrf;
+pub mod stale;
