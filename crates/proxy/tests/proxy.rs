@@ -12,6 +12,8 @@ mod connect;
 mod faults;
 #[path = "../../../tests/chromium/headless.rs"]
 mod headless;
+#[path = "proxy/routes.rs"]
+mod routes;
 #[path = "proxy/support.rs"]
 mod support;
 #[path = "proxy/timeouts.rs"]
