@@ -5,6 +5,11 @@
 //! `x-request-url` and `x-final-url`. `/` is a short usage page. CORS headers come from the
 //! layer around it.
 //!
+//! No URL the page is shown carries userinfo (`user:password@`): `x-request-url`, `x-final-url`
+//! and a 307/308's `Location` through the proxy are written without it (a redirect's credentials
+//! are the target's, not the page's to read; the proxy never sends them either: hyper takes only
+//! the host from the URL).
+//!
 //! Every hop is a request to its own target host: each is checked against the per-target rate
 //! limit, not only the first. An upstream's answer is served from the proxy's own origin, so it
 //! comes with `Content-Security-Policy: sandbox` and `X-Content-Type-Options: nosniff`: an HTML
@@ -117,7 +122,7 @@ impl Anywhere {
         check_method(request.method())?;
         check_framing(request.headers())?;
         self.limits.check_request(request.headers())?;
-        let request_url = target.to_string();
+        let request_url = without_userinfo(&target);
         let (mut parts, body) = request.into_parts();
         let mut body = ProxyBody::request(body, self.limits.request_body)
             .timeouts(self.body_timeouts.for_request())
@@ -161,6 +166,7 @@ impl Anywhere {
                     if status == StatusCode::SEE_OTHER || method == Method::POST {
                         method = Method::GET;
                     } else if method != Method::GET && method != Method::HEAD {
+                        let url = without_userinfo(&url);
                         return Err(ProxyError::Upstream(format!(
                             "{url} redirected a {method} with {status}, which the proxy cannot \
                              replay without its body"
@@ -173,6 +179,7 @@ impl Anywhere {
                     url = next;
                 }
                 (301..=303, Some(_)) => {
+                    let url = without_userinfo(&url);
                     return Err(ProxyError::Upstream(format!(
                         "more than {MAX_REDIRECTS} redirects, the last from {url}"
                     )));
@@ -185,12 +192,13 @@ impl Anywhere {
                     parts.headers.remove(header::SET_COOKIE);
                     if let (307 | 308, Some(next)) = (code, location) {
                         // Back through the proxy: relative to the proxy's own URL.
+                        let next = without_userinfo(&next);
                         if let Ok(value) = HeaderValue::from_str(&format!("/{next}")) {
                             parts.headers.insert(header::LOCATION, value);
                         }
                     }
                     insert_url(&mut parts.headers, REQUEST_URL, &request_url);
-                    insert_url(&mut parts.headers, FINAL_URL, url.as_str());
+                    insert_url(&mut parts.headers, FINAL_URL, &without_userinfo(&url));
                     confine(&mut parts.headers);
                     let body = body
                         .timeouts(self.body_timeouts)
@@ -203,6 +211,18 @@ impl Anywhere {
             "more than {MAX_REDIRECTS} redirects"
         )))
     }
+}
+
+/// `url` as the page may see it: without a user name or password.
+fn without_userinfo(url: &url::Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let mut url = url.clone();
+    // Only URLs that cannot have credentials refuse these (http and https can).
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
 }
 
 fn insert_url(headers: &mut HeaderMap, name: &'static str, url: &str) {
@@ -270,8 +290,10 @@ fn to_uri(url: &url::Url) -> Result<Uri, ProxyError> {
     if let Some(fragment) = text.find('#') {
         text = &text[..fragment];
     }
-    text.parse::<Uri>()
-        .map_err(|e| ProxyError::BadRequest(format!("{url} cannot be requested: {e}")))
+    text.parse::<Uri>().map_err(|e| {
+        let url = without_userinfo(url);
+        ProxyError::BadRequest(format!("{url} cannot be requested: {e}"))
+    })
 }
 
 impl tower_service::Service<Request<Incoming>> for Anywhere {

@@ -1,7 +1,7 @@
 //! [`ProxyBody`]: what the proxy sends — a body streamed through untouched (the client's to the
 //! upstream, the upstream's to the client), optionally cut off past a size limit or when it stalls
-//! ([`BodyTimeouts`]), or a small body of its own (a JSON error, a usage page), or nothing (a
-//! preflight).
+//! ([`BodyTimeouts`]), or a small body of its own (a JSON error, a usage page), or a small client
+//! body read whole first so that it can be sent again ([`Buffered`]), or nothing (a preflight).
 //!
 //! A relayed body that breaks (its framing, or its connection) ends with an error, which hyper
 //! turns into a closed connection (HTTP/1.1) or a reset stream (HTTP/2); it is counted in
@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -35,6 +35,23 @@ pub enum ProxyBody {
     Full(Option<Bytes>),
     /// A body relayed frame by frame as it arrives (never buffered whole).
     Stream(Relay),
+    /// A small body read whole before it is sent ([`ProxyBody::buffered`]), which can be sent
+    /// again ([`Buffered::again`]).
+    Buffered(Buffered),
+}
+
+/// A body read whole: its bytes, and its trailers if it had any.
+#[derive(Clone, Debug, Default)]
+pub struct Buffered {
+    data: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+}
+
+impl Buffered {
+    /// The same body, to send again (the bytes are shared, not copied).
+    pub fn again(&self) -> ProxyBody {
+        ProxyBody::Buffered(self.clone())
+    }
 }
 
 /// A body relayed as it arrives: it fails with [`TooLarge`] past its size limit, and with
@@ -331,6 +348,49 @@ impl ProxyBody {
         self
     }
 
+    /// Reads a small body whole ([`ProxyBody::Buffered`], which can be sent again): a relayed one
+    /// whose size is known and at most `most` bytes. A relayed body that has ended is
+    /// [`ProxyBody::Empty`]; any other is returned as it is. Fails as the body does
+    /// ([`TooLarge`], [`BodyTimeout`], [`ClientBodyError`]).
+    pub async fn buffered(self, most: u64) -> Result<ProxyBody, BoxError> {
+        if self.is_end_stream() {
+            return Ok(match self {
+                ProxyBody::Stream(_) => ProxyBody::Empty,
+                other => other,
+            });
+        }
+        let small = matches!(self.size_hint().exact(), Some(length) if length <= most);
+        let ProxyBody::Stream(mut relay) = self else {
+            return Ok(self);
+        };
+        if !small {
+            return Ok(ProxyBody::Stream(relay));
+        }
+        let mut data = BytesMut::new();
+        let mut trailers = None;
+        while let Some(frame) = std::future::poll_fn(|cx| relay.poll_frame(cx)).await {
+            match frame?.into_data() {
+                Ok(bytes) => data.extend_from_slice(&bytes),
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            }
+        }
+        Ok(ProxyBody::Buffered(Buffered {
+            data: (!data.is_empty()).then(|| data.freeze()),
+            trailers,
+        }))
+    }
+
+    /// The same body again, if it can be sent again (nothing, the proxy's own bytes, a
+    /// [`Buffered`] body); `None` for a relayed one.
+    pub fn again(&self) -> Option<ProxyBody> {
+        match self {
+            ProxyBody::Empty => Some(ProxyBody::Empty),
+            ProxyBody::Full(bytes) => Some(ProxyBody::Full(bytes.clone())),
+            ProxyBody::Buffered(buffered) => Some(buffered.again()),
+            ProxyBody::Stream(_) => None,
+        }
+    }
+
     /// Reads a relayed body's first frame ahead, and keeps it for [`Body::poll_frame`]: `Ready`
     /// once it has come (or the body has ended), with the body's error if it broke first. Any
     /// other body is ready at once. Its size limit applies; its timeouts are the caller's.
@@ -433,6 +493,10 @@ impl Body for ProxyBody {
                 Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
                 None => relay.poll_frame(cx),
             },
+            ProxyBody::Buffered(buffered) => Poll::Ready(match buffered.data.take() {
+                Some(data) => Some(Ok(Frame::data(data))),
+                None => buffered.trailers.take().map(|t| Ok(Frame::trailers(t))),
+            }),
         }
     }
 
@@ -441,6 +505,7 @@ impl Body for ProxyBody {
             ProxyBody::Empty => true,
             ProxyBody::Full(bytes) => bytes.is_none(),
             ProxyBody::Stream(relay) => relay.first.is_none() && relay.inner.is_end_stream(),
+            ProxyBody::Buffered(buffered) => buffered.data.is_none() && buffered.trailers.is_none(),
         }
     }
 
@@ -462,6 +527,9 @@ impl Body for ProxyBody {
                     hint.set_upper(upper.saturating_add(first));
                 }
                 hint
+            }
+            ProxyBody::Buffered(buffered) => {
+                SizeHint::with_exact(buffered.data.as_ref().map_or(0, |b| b.len() as u64))
             }
         }
     }

@@ -11,6 +11,11 @@
 //! the head has run out): a body broken from its start is then a 502 JSON answer rather than an
 //! empty reply, and a body that breaks later closes the connection (and is counted). A `101`
 //! is never relayed: the proxy never asks for an upgrade (`Upgrade` is hop-by-hop).
+//!
+//! A request body of at most [`BUFFERED_BODY`] bytes (declared by its `Content-Length`) is read
+//! whole before it is sent, as nginx buffers request bodies, so that a request that finds its
+//! pooled connection closed by the upstream can be sent again on another ([`crate::stale`]); a
+//! larger or chunked body is streamed as it comes and is not sent again.
 
 use std::convert::Infallible;
 use std::error::Error as _;
@@ -28,13 +33,19 @@ use hyper_util::rt::TokioExecutor;
 use crate::body::{BodyTimeout, BodyTimeouts, ClientBodyError, ProxyBody, TooLarge};
 use crate::connect::{BoxFuture, ConnectError, GuardedConnector};
 use crate::error::{ProxyError, answer};
+use crate::stale::StaleCheck;
+
+/// The largest request body (by its `Content-Length`) read whole before it is sent, so that it
+/// can be sent again on another connection when the pooled one it took turns out closed
+/// ([`crate::stale`]). Larger bodies, and bodies of unknown length, are streamed as they come.
+pub const BUFFERED_BODY: u64 = 64 * 1024;
 
 /// The HTTP client of a worker's services: hyper-util's pooled client (TLS by rustls with the
 /// webpki roots, HTTP/1.1 and HTTP/2), and the HTTP/1.1 fast path's pool ([`crate::h1`]), both
 /// opening connections through the same [`GuardedConnector`]. Clones share the pools.
 #[derive(Clone, Debug)]
 pub struct UpstreamClient {
-    pooled: Client<HttpsConnector<GuardedConnector>, ProxyBody>,
+    pooled: Client<StaleCheck<HttpsConnector<GuardedConnector>>, ProxyBody>,
     connector: GuardedConnector,
     h1: crate::h1::Pool,
 }
@@ -45,8 +56,8 @@ impl UpstreamClient {
     /// body follows as it comes); the answer's body is relayed, cut off past `limit` bytes. A
     /// `GET` or `HEAD` without a body to a plain-HTTP target takes the fast path, on the
     /// connections of `key` (made from the URI when `None`: a caller that always sends to one
-    /// place makes it once); anything else hyper-util's client. Errors are as the client gets
-    /// them.
+    /// place makes it once); anything else hyper-util's client, with a small body read whole
+    /// first ([`BUFFERED_BODY`]). Errors are as the client gets them.
     pub(crate) async fn send(
         &self,
         request: Request<ProxyBody>,
@@ -105,8 +116,34 @@ impl UpstreamClient {
         timeout: Duration,
         limit: Option<u64>,
     ) -> Result<Response<ProxyBody>, ProxyError> {
+        let (parts, body) = request.into_parts();
+        // The client's time, before the upstream's: bounded by the body's own timeouts.
+        let body = body
+            .buffered(BUFFERED_BODY)
+            .await
+            .map_err(|e| request_body_error(&*e))?;
+        // What the request is made of, to build it again if the connection it takes turns out
+        // closed (a streamed body cannot be sent again).
+        let again = body.again().map(|body| {
+            (
+                parts.method.clone(),
+                parts.uri.clone(),
+                parts.headers.clone(),
+                body,
+            )
+        });
+        let version = parts.version;
+        let rebuild = || {
+            let (method, uri, headers, body) = again.as_ref()?;
+            let mut request = Request::new(body.again()?);
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri.clone();
+            *request.version_mut() = version;
+            *request.headers_mut() = headers.clone();
+            Some(request)
+        };
         let deadline = tokio::time::Instant::now() + timeout;
-        let sent = self.pooled.request(request);
+        let sent = crate::stale::request(&self.pooled, Request::from_parts(parts, body), rebuild);
         match tokio::time::timeout_at(deadline, sent).await {
             Err(_) => Err(ProxyError::UpstreamTimeout(timeout)),
             Ok(Err(e)) => Err(client_error(&e)),
@@ -200,7 +237,7 @@ pub fn client_with(connector: GuardedConnector, idle_per_host: usize) -> Upstrea
     let pooled = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(crate::h1::IDLE_TIMEOUT)
         .pool_max_idle_per_host(idle_per_host)
-        .build(https);
+        .build(StaleCheck::new(https));
     UpstreamClient {
         pooled,
         connector,
@@ -446,6 +483,18 @@ fn request_body_cause(error: &(dyn std::error::Error + 'static)) -> Option<Proxy
         ));
     }
     None
+}
+
+/// The error of reading the client's body whole ([`ProxyBody::buffered`]).
+fn request_body_error(error: &(dyn std::error::Error + 'static)) -> ProxyError {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if let Some(answer) = request_body_cause(cause) {
+            return answer;
+        }
+        source = cause.source();
+    }
+    ProxyError::BadRequestBody(chain(error))
 }
 
 /// The client's body's own error if there is one in the chain (it is the client's fault: 400,

@@ -107,11 +107,7 @@ impl Conn {
     /// Whether an idle connection can carry a request: nothing is waiting to be read on it, not
     /// even its end. Asks the kernel (tokio's readiness flag may not have seen the bytes yet).
     fn quiet(&self) -> bool {
-        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-        match socket2::SockRef::from(&self.stream).peek(&mut byte) {
-            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-            Ok(_) => false,
-        }
+        crate::stale::quiet(socket2::SockRef::from(&self.stream))
     }
 }
 

@@ -11,7 +11,9 @@
 //!   or `HEAD` to a plain-HTTP target; [`routes`], [`jsonp`], [`limit`], [`metrics`]: the layers
 //!   around them; [`serve`]: the server side (hyper), timeouts, workers sharing a socket;
 //!   [`budget`]: what one client and all of them may hold (descriptors, connections, upstream
-//!   requests in flight).
+//!   requests in flight);
+//!   [`stale`]: a kept-alive connection the upstream closed, found before a request is written
+//!   on it, and the request sent again (the CLI's client uses it too).
 //!
 //! # What this crate does not do
 //!
@@ -34,6 +36,7 @@ pub mod routes;
 mod send_timeout;
 pub mod serve;
 pub mod ssrf;
+pub mod stale;
 
 pub use builder::{Proxy, ProxyBuilder};
 

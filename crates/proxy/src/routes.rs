@@ -20,6 +20,17 @@
 //!
 //! The longest matching prefix wins; it is replaced by the upstream URL's path. A request that no
 //! route matches is a 404.
+//!
+//! A path that could lead the upstream outside the route's base path, however the upstream reads
+//! it, is refused with a 400 before any route is chosen ([`path_refusal`]): a segment that is `.`
+//! or `..` once percent-decoded (repeatedly: `%252e` is `%2e` to a server that decodes twice) and
+//! stripped of its `;` parameters (Tomcat's `..;/`), with full-width and overlong-UTF-8 dots
+//! read as dots (servers that normalise Unicode or decode leniently); and any backslash or
+//! encoded slash (`%2f`, `%5c`, their full-width forms), which some servers read as a separator.
+//! On every route, not only those with `inject_headers`: a route's upstream path is a boundary
+//! the operator drew too (`/weather` → `http://10.0.0.5/v2` exposes `/v2`, not the rest of that
+//! server), and the proxy cannot know how an upstream normalises. The cost: an API that takes an
+//! encoded slash inside a path segment (`group%2Fproject`) cannot be reached through a route.
 
 use std::fmt;
 use std::task::{Context, Poll};
@@ -239,12 +250,107 @@ fn rest_of<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
     }
 }
 
-/// Whether a path has a `.` or `..` segment, spelled plainly or percent-encoded.
-fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        decoded == "." || decoded == ".."
+/// How many times a segment is percent-decoded before it is judged: a server that decodes twice
+/// is known (IIS's double decoding), three times is margin; a segment with percent-encoding nested
+/// deeper is refused rather than decoded further (each round is a pass over the segment).
+const DECODINGS: usize = 3;
+
+/// Why `path` is not forwarded, or `None`. Each segment, percent-decoded [`DECODINGS`] times,
+/// its overlong UTF-8 and full-width forms of `.`, `/` and `\` read as those, and its `;`
+/// parameters dropped, must not be made of dots alone (`.`, `..`, and `...` which Windows
+/// servers trim to `..`), nor hold a backslash or a slash (which was encoded).
+fn path_refusal(path: &str) -> Option<&'static str> {
+    path.split('/').find_map(|raw| {
+        // Most segments have nothing to decode, nothing outside ASCII and no backslash.
+        let plain = !raw.bytes().any(|b| b == b'%' || b == b'\\' || b >= 0x80);
+        let segment: std::borrow::Cow<'_, str> = if plain {
+            raw.into()
+        } else {
+            let mut bytes = raw.as_bytes().to_vec();
+            for _ in 0..DECODINGS {
+                match decode_once(&bytes) {
+                    Some(decoded) => bytes = decoded,
+                    None => break,
+                }
+            }
+            if decode_once(&bytes).is_some() {
+                return Some("percent-encoding nested more than three deep");
+            }
+            fold(&bytes).into()
+        };
+        if segment.contains('/') {
+            return Some("an encoded slash");
+        }
+        if segment.contains('\\') {
+            return Some("a backslash");
+        }
+        let name = segment
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(' ');
+        (!name.is_empty() && name.bytes().all(|b| b == b'.')).then_some("a dot segment")
     })
+}
+
+/// `bytes` percent-decoded once, or `None` if nothing in them decodes.
+fn decode_once(bytes: &[u8]) -> Option<Vec<u8>> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let digits = (
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        );
+        match (bytes[i], digits) {
+            (b'%', (Some(high), Some(low))) => {
+                // Two hex digits: at most 255.
+                decoded.push(u8::try_from(high * 16 + low).unwrap_or(u8::MAX));
+                changed = true;
+                i += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    changed.then_some(decoded)
+}
+
+/// Decoded bytes as text, with what lenient servers read as `.`, `/` or `\` made those: an
+/// overlong two-byte UTF-8 form of an ASCII character (`%c0%ae`), and the full-width and small
+/// forms Unicode normalisation (NFKC) turns into them (U+FF0E, U+FE52, U+2024 one dot leader,
+/// U+2025 two dot leader; U+FF0F; U+FF3C, U+FE68).
+fn fold(bytes: &[u8]) -> String {
+    let mut ascii = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1)) {
+            (lead @ (0xC0 | 0xC1), Some(&next)) if next & 0xC0 == 0x80 => {
+                ascii.push(((lead & 0x1F) << 6) | (next & 0x3F));
+                i += 2;
+            }
+            (byte, _) => {
+                ascii.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&ascii)
+        .chars()
+        .fold(String::new(), |mut text, c| {
+            match c {
+                '\u{FF0E}' | '\u{FE52}' | '\u{2024}' => text.push('.'),
+                '\u{2025}' => text.push_str(".."),
+                '\u{FF0F}' => text.push('/'),
+                '\u{FF3C}' | '\u{FE68}' => text.push('\\'),
+                c => text.push(c),
+            }
+            text
+        })
 }
 
 /// Dispatches each request to the service of the longest matching route prefix, with the prefix
@@ -280,11 +386,12 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let path = request.uri().path().to_owned();
-        if has_dot_segment(&path) {
-            // `/weather/../admin` would leave the route's base path on the upstream, with the
-            // route's injected headers.
+        if let Some(why) = path_refusal(&path) {
+            // `/weather/../admin`, however spelled, would leave the route's base path on the
+            // upstream, with the route's injected headers.
             let error = ProxyError::BadRequest(format!(
-                "{path}: a path with '.' or '..' segments is not forwarded"
+                "{path}: a path with {why} is not forwarded (it could lead outside the route's \
+                 upstream path, depending on how the upstream reads it)"
             ));
             return Box::pin(std::future::ready(Ok(error.into_response())));
         }
@@ -311,12 +418,65 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dot_segments_are_found_however_spelled() {
-        for path in ["/a/../b", "/a/./b", "/a/%2e%2e/b", "/a/%2E./b", "/.."] {
-            assert!(has_dot_segment(path), "{path}");
+    fn climb_outs_are_found_however_spelled() {
+        for (path, why) in [
+            ("/a/../b", "a dot segment"),
+            ("/a/./b", "a dot segment"),
+            ("/..", "a dot segment"),
+            ("/a/%2e%2e/b", "a dot segment"),
+            ("/a/%2E./b", "a dot segment"),
+            ("/a/.%2e/b", "a dot segment"),
+            // Tomcat drops `;` parameters before it resolves dots.
+            ("/a/..;/b", "a dot segment"),
+            ("/a/..;jsessionid=1/b", "a dot segment"),
+            ("/a/%2e%2e%3b/b", "a dot segment"),
+            // Decoded once, `%2e%2e`; twice, `..`.
+            ("/a/%252e%252e/b", "a dot segment"),
+            ("/a/%25252e%25252e/b", "a dot segment"),
+            (
+                "/a/%2525252e/b",
+                "percent-encoding nested more than three deep",
+            ),
+            // Windows trims trailing dots and spaces.
+            ("/a/.../b", "a dot segment"),
+            ("/a/..%20/b", "a dot segment"),
+            // Full-width (U+FF0E), small (U+FE52) and leader dots, as UTF-8, percent-encoded.
+            ("/a/%EF%BC%8E%EF%BC%8E/b", "a dot segment"),
+            ("/a/%ef%bc%8e./b", "a dot segment"),
+            ("/a/%EF%B9%92%EF%B9%92/b", "a dot segment"),
+            ("/a/%E2%80%A5/b", "a dot segment"),
+            // Overlong UTF-8 dots.
+            ("/a/%c0%ae%c0%ae/b", "a dot segment"),
+            ("/a/..%2f/b", "an encoded slash"),
+            ("/a/..%2F..%2Fb", "an encoded slash"),
+            ("/a/%2e%2e%2fb", "an encoded slash"),
+            ("/a/x%2fy", "an encoded slash"),
+            ("/a/..%252f/b", "an encoded slash"),
+            ("/a/..%EF%BC%8F/b", "an encoded slash"),
+            ("/a/..%c0%af/b", "an encoded slash"),
+            ("/a/..\\b", "a backslash"),
+            ("/a/..%5c/b", "a backslash"),
+            ("/a/..%5C../b", "a backslash"),
+            ("/a/..%EF%BC%BC/b", "a backslash"),
+            ("/a/..%c1%9c/b", "a backslash"),
+        ] {
+            assert_eq!(path_refusal(path), Some(why), "{path}");
         }
-        for path in ["/a/b", "/a/..b/c", "/a/.well-known/x", "/"] {
-            assert!(!has_dot_segment(path), "{path}");
+        for path in [
+            "/a/b",
+            "/",
+            "/a/..b/c",
+            "/a/b../c",
+            "/a/.well-known/x",
+            "/a/file.json",
+            "/a/100%25",
+            "/a/100%25/b",
+            "/a/x%20y",
+            "/a/%E2%82%AC",
+            "/a/b;v=1",
+            "/a//b",
+        ] {
+            assert_eq!(path_refusal(path), None, "{path}");
         }
     }
 

@@ -16,6 +16,8 @@ mod embed;
 mod faults;
 #[path = "proxy/jsonp.rs"]
 mod jsonp;
+#[path = "proxy/routes.rs"]
+mod routes;
 #[path = "proxy/support.rs"]
 mod support;
 #[path = "proxy/timeouts.rs"]

@@ -795,3 +795,38 @@ fn check_resolve() {
         format!("api.target.test:{}", server.addr.port())
     );
 }
+
+/// Each target's probes go to one host, one after another on its pooled connections: a server
+/// that closes each connection after its answer (without `Connection: close`) must not cost a
+/// probe (`check.rs` has the server). 100 targets, 25 at a time, about 20 probes each.
+#[test]
+fn audit_of_a_server_that_closes_after_each_answer_loses_no_probe() {
+    let server = super::check::closing_redirects();
+    let urls: Vec<String> = (0..100)
+        .map(|i| format!("http://{server}/hop/0?target={i}"))
+        .collect();
+    let mut args = vec![
+        "audit",
+        "--json",
+        "--rate",
+        "100000/s",
+        "--concurrency",
+        "25",
+    ];
+    args.extend(urls.iter().map(String::as_str));
+    let run = crossgate(&args);
+    let results = json(&run);
+    let failed: Vec<&Value> = results
+        .as_array()
+        .expect("one result per target")
+        .iter()
+        .filter(|target| target["status"] != "ok")
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 100 targets failed, the first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+}

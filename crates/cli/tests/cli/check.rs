@@ -484,3 +484,68 @@ fn check_redirect_is_followed_by_the_browser_with_a_tainted_origin() {
     assert_eq!(seen[0].path, "/new");
     assert_eq!(seen[0].headers["origin"], "null");
 }
+
+/// A server on 127.0.0.1 that answers each request with keep-alive semantics (HTTP/1.1,
+/// `Content-Length: 0`, no `Connection: close`) and then closes the connection, as some servers
+/// do after every answer: `/hop/N` redirects (302) to `/hop/N-1`, and `/hop/0` is a 200 any
+/// origin may read. `curl -L` follows such a chain; a client that takes the closed connection
+/// from its pool for the next hop fails ("connection reset by peer") unless it notices. A thread
+/// per connection, as a real server serves them at once.
+pub(crate) fn closing_redirects() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("a local address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let hop: u32 = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|path| path.strip_prefix("/hop/"))
+                    .and_then(|n| n.split('?').next()?.parse().ok())
+                    .unwrap_or(0);
+                let answer = match hop {
+                    0 => "HTTP/1.1 200 OK\r\naccess-control-allow-origin: *\r\ncontent-length: 0\r\n\r\n"
+                        .to_owned(),
+                    _ => format!(
+                        "HTTP/1.1 302 Found\r\nlocation: /hop/{}\r\naccess-control-allow-origin: *\r\n\
+                         content-length: 0\r\n\r\n",
+                        hop - 1
+                    ),
+                };
+                let _ = stream.write_all(answer.as_bytes());
+                // Dropped: closed without a word.
+            });
+        }
+    });
+    addr
+}
+
+/// 100 redirect chains of 5 hops: each hop would take the connection the server closed after the
+/// one before, as far as the client's pool knows. (Not more: each hop is a new connection, and
+/// thousands of them disturb the other tests' loopback servers.)
+#[test]
+fn check_follows_redirects_from_a_server_that_closes_after_each_answer() {
+    let server = closing_redirects();
+    let url = format!("http://{server}/hop/5");
+    let failures: Vec<Run> = (0..100)
+        .map(|_| check(&url, &["--origin", PAGE, "--json"]))
+        .filter(|run| run.code != 0)
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of 100 chains failed, the first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+}

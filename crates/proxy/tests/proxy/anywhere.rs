@@ -72,6 +72,8 @@ async fn public_server() -> SocketAddr {
                             "/to-loopback" => redirect(302, format!("http://{local}/echo")),
                             "/to-metadata" => redirect(302, "http://metadata.test/latest/meta-data".to_owned()),
                             "/to-other" => redirect(302, "http://other.test/echo".to_owned()),
+                            "/to-userinfo" => redirect(302, "http://user:secret@public.test/echo".to_owned()),
+                            "/temporary-userinfo" => redirect(307, "http://user:secret@public.test/echo".to_owned()),
                             "/page" => Response::builder()
                                 .header("content-type", "text/html")
                                 .header("content-security-policy", "frame-ancestors 'none'")
@@ -295,6 +297,56 @@ async fn redirects_307_and_308_come_back_through_the_proxy() {
     assert_eq!(reply.status, 307);
     assert_eq!(reply.header("location"), Some("/http://public.test/echo"));
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test]
+async fn no_url_the_page_sees_carries_userinfo() {
+    let (addr, _, _, _stop) = anywhere().await;
+    // A redirect to a URL with a user name and password: followed, and not shown.
+    let reply = send(
+        addr,
+        "GET",
+        "/http://public.test/to-userinfo",
+        &[("origin", PAGE)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.header("x-request-url"),
+        Some("http://public.test/to-userinfo")
+    );
+    assert_eq!(reply.header("x-final-url"), Some("http://public.test/echo"));
+    // One the page asked for itself.
+    let reply = send(
+        addr,
+        "GET",
+        "/http://me:pass@public.test/echo",
+        &[("origin", PAGE)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.header("x-request-url"),
+        Some("http://public.test/echo")
+    );
+    assert_eq!(reply.header("x-final-url"), Some("http://public.test/echo"));
+    // 307 and 308 come back through the proxy without it too.
+    let reply = send(
+        addr,
+        "GET",
+        "/http://public.test/temporary-userinfo",
+        &[("origin", PAGE)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 307);
+    assert_eq!(reply.header("location"), Some("/http://public.test/echo"));
+    for (name, value) in &reply.headers {
+        let value = value.to_str().unwrap_or_default();
+        assert!(!value.contains("secret"), "{name}: {value}");
+    }
 }
 
 #[tokio::test]

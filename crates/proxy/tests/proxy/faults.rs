@@ -1,7 +1,9 @@
 //! Faults answered correctly, on loopback: the side at fault is the one blamed (a client's broken
 //! body is a 400, an upstream's broken answer a 502), an upstream's body that breaks before the
 //! answer's head went out is a 502 JSON answer and one that breaks after it closes the connection
-//! and is counted, and an unsolicited `101` is a 502.
+//! and is counted, an unsolicited `101` is a 502, an upstream that closes its connection after
+//! each answer without saying so costs no request, and a request it closes the connection on
+//! unanswered is sent again only if idempotent.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -227,4 +229,194 @@ async fn an_unsolicited_101_is_a_502_the_page_can_read() {
         );
         assert_eq!(reply.header("access-control-allow-origin"), Some(PAGE));
     }
+}
+
+/// An upstream on 127.0.0.1 that answers each request with keep-alive semantics (HTTP/1.1, a
+/// `Content-Length`, no `Connection: close`) and then closes the connection without a word, as
+/// some servers do after every answer (or after some): the proxy's next request on that pooled
+/// connection finds it closed. It runs on a thread of its own, as a real server does, and closes
+/// the connections it answered when [`Closing::close`] says so.
+struct Closing {
+    addr: SocketAddr,
+    close: mpsc::UnboundedSender<std::sync::mpsc::Sender<()>>,
+}
+
+impl Closing {
+    fn start() -> Closing {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("bound");
+        let (close, mut closing) = mpsc::unbounded_channel::<std::sync::mpsc::Sender<()>>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                listener.set_nonblocking(true).expect("non-blocking");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
+                let answered = Arc::new(std::sync::Mutex::new(Vec::<TcpStream>::new()));
+                let held = answered.clone();
+                tokio::spawn(async move {
+                    while let Some(done) = closing.recv().await {
+                        // Dropped: each is closed (its FIN sent) before the proxy goes on.
+                        held.lock().expect("not poisoned").clear();
+                        let _ = done.send(());
+                    }
+                });
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let answered = answered.clone();
+                    tokio::spawn(async move {
+                        let mut buffer = Vec::new();
+                        if read_request(&mut stream, &mut buffer).await.is_some()
+                            && stream
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                                .await
+                                .is_ok()
+                        {
+                            answered.lock().expect("not poisoned").push(stream);
+                        }
+                    });
+                }
+            });
+        });
+        Closing { addr, close }
+    }
+
+    /// Closes every connection answered so far, and returns once they are closed. Blocks the
+    /// thread: called from inside the proxy, it makes the FIN arrive while the proxy handles a
+    /// request, after its reactor last looked and before the request is written upstream, which
+    /// is the race this upstream otherwise wins now and then.
+    fn close(&self) {
+        let (done, closed) = std::sync::mpsc::channel();
+        self.close.send(done).expect("the upstream runs");
+        closed.recv().expect("the upstream closed them");
+    }
+}
+
+/// `inner`, calling `hook` as each request comes in.
+#[derive(Clone)]
+struct Before<S> {
+    inner: S,
+    hook: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for Before<S>
+where
+    S: tower_service::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> S::Future {
+        (self.hook)();
+        self.inner.call(request)
+    }
+}
+
+#[tokio::test]
+async fn requests_to_an_upstream_that_closes_after_each_answer_never_fail() {
+    let upstream = Arc::new(Closing::start());
+    let rules = TargetRules {
+        allow_private: true,
+        ports: Ports::Any,
+        hosts: Some(BTreeSet::from(["127.0.0.1".to_owned()])),
+    };
+    let base: http::Uri = format!("http://{}", upstream.addr).parse().expect("URI");
+    let closing = upstream.clone();
+    let addr = listen(Before {
+        inner: CorsLayer::new(policy()).layer(Upstream::new(
+            base,
+            client(GuardedConnector::new(rules)),
+            Duration::from_secs(5),
+        )),
+        // Each request finds the connection of the one before it closed.
+        hook: Arc::new(move || closing.close()),
+    })
+    .await;
+    // 1,000 requests, one after the other on one kept-alive connection to the proxy: POSTs
+    // (hyper-util's client), and every fourth a GET (the HTTP/1.1 fast path).
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let mut failures = Vec::new();
+    for i in 0..1000 {
+        let (method, body) = if i % 4 == 0 {
+            ("GET", String::new())
+        } else {
+            ("POST", format!("body {i}"))
+        };
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}/{i}"))
+            .header("origin", PAGE)
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .expect("a request");
+        let response = client.request(request).await.expect("the proxy answers");
+        let status = response.status();
+        let body = response.into_body().collect().await.expect("a body");
+        if status != 200 {
+            failures.push(format!("{method} {i}: {status} {:?}", body.to_bytes()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 1000 failed, the first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+}
+
+/// An upstream that answers the first request on each connection, and closes the connection on
+/// the second one without a word of answer (it read it: it may have acted on it).
+async fn answering_once_per_connection() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let local = listener.local_addr().expect("bound");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                if read_request(&mut stream, &mut buffer).await.is_some() {
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if stream.write_all(answer).await.is_ok() {
+                        // The second request is read, then the connection closed.
+                        let _ = read_request(&mut stream, &mut buffer).await;
+                    }
+                }
+            });
+        }
+    });
+    local
+}
+
+#[tokio::test]
+async fn a_request_the_upstream_closes_on_unanswered_is_sent_again_only_if_idempotent() {
+    let upstream = answering_once_per_connection().await;
+    let addr = proxy(upstream, Arc::new(Metrics::new())).await;
+    // The first PUT opens a connection; the second takes it from the pool, is read and not
+    // answered, and is sent again on a new one (PUT is idempotent).
+    for round in 0..2 {
+        let reply = send(addr, "PUT", "/x", &[("origin", PAGE)], "a body").await;
+        assert_eq!(reply.status, 200, "PUT {round}: {}", reply.body);
+    }
+    // A POST may have been acted on: it is not sent again.
+    let reply = send(addr, "POST", "/x", &[("origin", PAGE)], "a body").await;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert_eq!(reply.json()["error"], "upstream-error");
+    assert!(
+        reply.json()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("before a byte of answer"),
+        "{}",
+        reply.body
+    );
 }
