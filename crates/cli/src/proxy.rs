@@ -114,7 +114,9 @@ pub(crate) struct Args {
     /// Anywhere mode: serve on a non-loopback address without any allowlist (an open relay)
     #[arg(long)]
     open: bool,
-    /// Seconds to wait for the upstream's answer (connection included) before a 504. From 1 to
+    /// Seconds to wait for the upstream's answer (connection included) before a 504; also how
+    /// long the answer's head waits for the first bytes of its body (a body broken from its
+    /// first chunk is then a 502 JSON answer), after which the head is sent anyway. From 1 to
     /// 86400
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = bounded(1, DAY, "seconds"))]
     timeout: u64,

@@ -7,6 +7,8 @@
 //!   an upstream connection: target rules (scheme, port, host allowlist), then resolution, then
 //!   every resolved address checked, then the dial — so DNS rebinding has no second lookup to
 //!   use.
+//! - [`Proxy`] ([`builder`]): the whole proxy from typed options, checked at once; what the CLI's
+//!   `crossgate proxy` runs.
 //! - [`forward`] and [`anywhere`]: the two modes' services; [`h1`]: their fast path for a `GET`
 //!   or `HEAD` to a plain-HTTP target; [`routes`], [`jsonp`], [`limit`], [`metrics`]: the layers
 //!   around them; [`serve`]: the server side (hyper), timeouts, workers sharing a socket;
