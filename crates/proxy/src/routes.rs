@@ -22,7 +22,7 @@
 //! route matches is a 404.
 //!
 //! A path that could lead the upstream outside the route's base path, however the upstream reads
-//! it, is refused with a 400 before any route is chosen ([`path_refusal`]): a segment that is `.`
+//! it, is refused with a 400 before any route is chosen (`path_refusal`): a segment that is `.`
 //! or `..` once percent-decoded (repeatedly: `%252e` is `%2e` to a server that decodes twice) and
 //! stripped of its `;` parameters (Tomcat's `..;/`), with full-width and overlong-UTF-8 dots
 //! read as dots (servers that normalise Unicode or decode leniently); and any backslash or
