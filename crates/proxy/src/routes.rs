@@ -56,9 +56,94 @@ pub struct Route {
     pub inject: HeaderMap,
 }
 
+/// One problem of a routes file: where it is (`route[2].upstream`, or empty for the file) and
+/// what it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteProblem {
+    /// Where: `route[i]`, `route[i].field`, or empty for the whole file.
+    pub at: String,
+    /// What.
+    pub kind: RouteProblemKind,
+}
+
+/// What is wrong in a routes file.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum RouteProblemKind {
+    /// The file is not TOML.
+    NotToml(String),
+    /// A key the file or a route does not have.
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The keys allowed there.
+        expected: &'static str,
+    },
+    /// No `[[route]]` at all.
+    NoRoutes,
+    /// A value of the wrong kind (`route` entries and `inject_headers` are tables).
+    NotATable,
+    /// A required field is missing.
+    Missing {
+        /// An example of what to write.
+        example: &'static str,
+    },
+    /// A prefix that does not start with `/`.
+    BadPrefix(String),
+    /// An upstream that is not a usable http(s) URL.
+    BadUpstream {
+        /// The value.
+        value: String,
+        /// Why.
+        why: String,
+    },
+    /// A problem of the route's policy, as the engine reports it.
+    Policy(crossgate::policy::Problem),
+    /// An injected header that is not a name with a string value.
+    BadHeader(String),
+    /// A prefix another route has.
+    DuplicatePrefix(String),
+}
+
+impl fmt::Display for RouteProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = &self.at;
+        match &self.kind {
+            RouteProblemKind::NotToml(e) => write!(f, "not TOML: {e}"),
+            RouteProblemKind::UnknownKey { key, expected } if at.is_empty() => {
+                write!(f, "unknown key {key:?} ({expected})")
+            }
+            RouteProblemKind::UnknownKey { key, expected } => {
+                write!(f, "{at}: unknown key {key:?} ({expected})")
+            }
+            RouteProblemKind::NoRoutes => {
+                f.write_str("no [[route]]: a route needs a prefix, an upstream and a policy")
+            }
+            RouteProblemKind::NotATable => write!(f, "{at}: not a table"),
+            RouteProblemKind::Missing { example } => write!(f, "{at}: missing ({example})"),
+            RouteProblemKind::BadPrefix(p) => {
+                write!(f, "{at} = {p:?}: a path prefix starts with '/'")
+            }
+            RouteProblemKind::BadUpstream { value, why } => write!(f, "{at} = {value:?}: {why}"),
+            RouteProblemKind::Policy(problem) => write!(f, "{at}: {problem}"),
+            RouteProblemKind::BadHeader(_) => {
+                write!(f, "{at}: not a header name with a string value")
+            }
+            RouteProblemKind::DuplicatePrefix(p) => write!(f, "{at} = {p:?}: another route has it"),
+        }
+    }
+}
+
 /// Every problem of a routes file, each with where it is.
-#[derive(Debug)]
-pub struct ConfigErrors(Vec<String>);
+#[derive(Clone, Debug)]
+pub struct ConfigErrors(Vec<RouteProblem>);
+
+impl ConfigErrors {
+    /// The problems, in the file's order.
+    pub fn problems(&self) -> &[RouteProblem] {
+        &self.0
+    }
+}
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -99,17 +184,30 @@ fn upstream_port_problem(uri: &Uri) -> Option<String> {
 
 /// Reads a routes file: every problem is reported at once.
 pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigErrors(vec![format!("not TOML: {e}")]))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        ConfigErrors(vec![RouteProblem {
+            at: String::new(),
+            kind: RouteProblemKind::NotToml(e.to_string()),
+        }])
+    })?;
     let mut problems = Vec::new();
+    let mut problem = |at: &str, kind: RouteProblemKind| {
+        problems.push(RouteProblem {
+            at: at.to_owned(),
+            kind,
+        });
+    };
     for key in table.keys().filter(|k| *k != "route") {
-        problems.push(format!(
-            "unknown key {key:?} (the file holds [[route]] tables)"
-        ));
+        problem(
+            "",
+            RouteProblemKind::UnknownKey {
+                key: key.clone(),
+                expected: "the file holds [[route]] tables",
+            },
+        );
     }
     let Some(list) = table.get("route").and_then(toml::Value::as_array) else {
-        problems.push("no [[route]]: a route needs a prefix, an upstream and a policy".to_owned());
+        problem("", RouteProblemKind::NoRoutes);
         return Err(ConfigErrors(problems));
     };
     let mut routes = Vec::new();
@@ -119,26 +217,36 @@ pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
     for (i, entry) in list.iter().enumerate() {
         let at = format!("route[{i}]");
         let Some(entry) = entry.as_table() else {
-            problems.push(format!("{at}: not a table"));
+            problem(&at, RouteProblemKind::NotATable);
             continue;
         };
         for key in entry.keys() {
             if !["prefix", "upstream", "policy", "inject_headers"].contains(&key.as_str()) {
-                problems.push(format!(
-                    "{at}: unknown key {key:?} (prefix, upstream, policy, inject_headers)"
-                ));
+                problem(
+                    &at,
+                    RouteProblemKind::UnknownKey {
+                        key: key.clone(),
+                        expected: "prefix, upstream, policy, inject_headers",
+                    },
+                );
             }
         }
         let prefix = match entry.get("prefix").and_then(toml::Value::as_str) {
             Some(p) if p.starts_with('/') => Some(p.to_owned()),
             Some(p) => {
-                problems.push(format!(
-                    "{at}.prefix = {p:?}: a path prefix starts with '/'"
-                ));
+                problem(
+                    &format!("{at}.prefix"),
+                    RouteProblemKind::BadPrefix(p.to_owned()),
+                );
                 None
             }
             None => {
-                problems.push(format!("{at}.prefix: missing (a string such as \"/api\")"));
+                problem(
+                    &format!("{at}.prefix"),
+                    RouteProblemKind::Missing {
+                        example: "a string such as \"/api\"",
+                    },
+                );
                 None
             }
         };
@@ -151,37 +259,58 @@ pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
                     match upstream_port_problem(&uri) {
                         None => Some(uri),
                         Some(why) => {
-                            problems.push(format!("{at}.upstream = {u:?}: {why}"));
+                            problem(
+                                &format!("{at}.upstream"),
+                                RouteProblemKind::BadUpstream {
+                                    value: u.to_owned(),
+                                    why: why.to_string(),
+                                },
+                            );
                             None
                         }
                     }
                 }
                 _ => {
-                    problems.push(format!("{at}.upstream = {u:?}: not an http or https URL"));
+                    problem(
+                        &format!("{at}.upstream"),
+                        RouteProblemKind::BadUpstream {
+                            value: u.to_owned(),
+                            why: "not an http or https URL".to_owned(),
+                        },
+                    );
                     None
                 }
             },
             None => {
-                problems.push(format!(
-                    "{at}.upstream: missing (a URL such as \"http://127.0.0.1:3000\")"
-                ));
+                problem(
+                    &format!("{at}.upstream"),
+                    RouteProblemKind::Missing {
+                        example: "a URL such as \"http://127.0.0.1:3000\"",
+                    },
+                );
                 None
             }
         };
         let policy = match entry.get("policy").and_then(toml::Value::as_table) {
-            Some(policy) => match Policy::from_toml(&policy.to_string()) {
+            Some(policy) => match Policy::from_table(policy) {
                 Ok(policy) => Some(policy),
                 Err(errors) => {
-                    for line in errors.to_string().lines() {
-                        problems.push(format!("{at}.policy: {}", line.trim()));
+                    for error in errors.errors() {
+                        problem(
+                            &format!("{at}.policy"),
+                            RouteProblemKind::Policy(error.clone()),
+                        );
                     }
                     None
                 }
             },
             None => {
-                problems.push(format!(
-                    "{at}.policy: missing (a table with allow_origins, …)"
-                ));
+                problem(
+                    &format!("{at}.policy"),
+                    RouteProblemKind::Missing {
+                        example: "a table with allow_origins, …",
+                    },
+                );
                 None
             }
         };
@@ -199,13 +328,14 @@ pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
                                 value.set_sensitive(true);
                                 inject.insert(name, value);
                             }
-                            _ => problems.push(format!(
-                                "{at}.inject_headers.{name}: not a header name with a string value"
-                            )),
+                            _ => problem(
+                                &format!("{at}.inject_headers.{name}"),
+                                RouteProblemKind::BadHeader(name.clone()),
+                            ),
                         }
                     }
                 }
-                None => problems.push(format!("{at}.inject_headers: not a table")),
+                None => problem(&format!("{at}.inject_headers"), RouteProblemKind::NotATable),
             }
         }
         // A route that adds a secret must not spend it for pages the policy refuses: their
@@ -220,7 +350,10 @@ pub fn parse(text: &str) -> Result<Vec<Route>, ConfigErrors> {
         };
         if let (Some(prefix), Some(upstream), Some(policy)) = (prefix, upstream, policy) {
             if !prefixes.insert(prefix.clone()) {
-                problems.push(format!("{at}.prefix = {prefix:?}: another route has it"));
+                problem(
+                    &format!("{at}.prefix"),
+                    RouteProblemKind::DuplicatePrefix(prefix.clone()),
+                );
             }
             routes.push(Route {
                 prefix,

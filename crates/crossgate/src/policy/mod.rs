@@ -139,8 +139,14 @@ impl Policy {
                 return Err(PolicyErrors::new(vec![problem]));
             }
         };
+        Policy::from_table(&table)
+    }
+
+    /// Reads and validates a policy already parsed as TOML (a table inside a larger file, such
+    /// as a proxy's route): the same checks as [`Policy::from_toml`], every problem at once.
+    pub fn from_table(table: &toml::Table) -> Result<Policy, PolicyErrors> {
         let mut problems = Vec::new();
-        let config = read_table(&table, &mut problems);
+        let config = read_table(table, &mut problems);
         Policy::validate(config, problems)
     }
 
