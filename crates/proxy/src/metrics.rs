@@ -25,7 +25,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use crossgate_tower::PolicyHandle;
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -175,6 +174,12 @@ impl Metrics {
         }
     }
 
+    /// Whether it counts (an admin listener asked for it): the CORS layer then records its
+    /// decisions for [`Measured`].
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -184,23 +189,23 @@ impl Metrics {
     }
 }
 
-/// Counts every answer of `inner`, with the CORS decision of `policy` (put it outside the CORS
-/// layer, so that preflights are counted too).
+/// Counts every answer of `inner` with the CORS decision the layer inside recorded in it
+/// ([`crossgate_tower::Decided`], from a `CorsLayer` with `record_decisions`): put it outside the
+/// CORS layer, so that preflights are counted too. It never decides again, so a policy swapped
+/// while a request is in flight cannot make the count disagree with the answer.
 #[derive(Clone, Debug)]
 pub struct Measured<S> {
     inner: S,
-    policy: PolicyHandle,
     route: &'static str,
     metrics: Arc<Metrics>,
 }
 
 impl<S> Measured<S> {
-    /// `inner`, counted as `route`, with the decisions of the policy `policy` holds (the one the
-    /// CORS layer inside applies).
-    pub fn new(inner: S, policy: PolicyHandle, route: &'static str, metrics: Arc<Metrics>) -> Self {
+    /// `inner` (a `CorsLayer` with `record_decisions(metrics.enabled())` inside), counted as
+    /// `route`.
+    pub fn new(inner: S, route: &'static str, metrics: Arc<Metrics>) -> Self {
         Measured {
             inner,
-            policy,
             route,
             metrics,
         }
@@ -225,28 +230,32 @@ where
         if !self.metrics.enabled {
             return Either::left(self.inner.call(request));
         }
-        let decision = self
-            .policy
-            .current()
-            .decide(request.method(), request.headers());
-        let cors = match (decision.kind(), decision.rejection()) {
-            (crossgate::server::RequestKind::NotCors, _) => "not-cors",
-            (_, None) => "allowed",
-            (_, Some(rejection)) => {
-                self.metrics
-                    .rejections
-                    .get_or_create(&ReasonLabels {
-                        reason: rejection.code(),
-                    })
-                    .inc();
-                "refused"
-            }
-        };
         let metrics = self.metrics.clone();
         let route = self.route;
         let future = self.inner.call(request);
         Either::right(Box::pin(async move {
             let response = future.await?;
+            let decided = response.extensions().get::<crossgate_tower::Decided>();
+            let cors = match decided {
+                None
+                | Some(crossgate_tower::Decided {
+                    kind: crossgate::server::RequestKind::NotCors,
+                    ..
+                }) => "not-cors",
+                Some(crossgate_tower::Decided {
+                    rejection: None, ..
+                }) => "allowed",
+                Some(crossgate_tower::Decided {
+                    rejection: Some(reason),
+                    ..
+                }) => {
+                    metrics
+                        .rejections
+                        .get_or_create(&ReasonLabels { reason })
+                        .inc();
+                    "refused"
+                }
+            };
             metrics
                 .requests
                 .get_or_create(&RequestLabels {
@@ -300,5 +309,58 @@ pub async fn serve_admin(listener: TcpListener, metrics: Arc<Metrics>) {
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers 200 with the decision it is given recorded, as a `CorsLayer` would.
+    #[derive(Clone)]
+    struct Recorded(Option<crossgate_tower::Decided>);
+
+    impl tower_service::Service<Request<()>> for Recorded {
+        type Response = Response<ProxyBody>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Response<ProxyBody>, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<()>) -> Self::Future {
+            let mut response = Response::new(ProxyBody::default());
+            if let Some(decided) = self.0 {
+                response.extensions_mut().insert(decided);
+            }
+            std::future::ready(Ok(response))
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_are_counted_by_the_decision_the_cors_layer_recorded() {
+        use tower_service::Service as _;
+        let metrics = Arc::new(Metrics::new());
+        let refused = crossgate_tower::Decided {
+            kind: crossgate::server::RequestKind::Actual,
+            rejection: Some("origin-not-allowed"),
+        };
+        // No policy here to decide with: what is counted is what the layer inside recorded.
+        let mut measured = Measured::new(Recorded(Some(refused)), "r", metrics.clone());
+        measured.call(Request::new(())).await.expect("an answer");
+        let mut unrecorded = Measured::new(Recorded(None), "r", metrics.clone());
+        unrecorded.call(Request::new(())).await.expect("an answer");
+        let text = metrics.encode();
+        for line in [
+            r#"crossgate_proxy_requests_total{route="r",status="200",cors="refused"} 1"#,
+            r#"crossgate_proxy_requests_total{route="r",status="200",cors="not-cors"} 1"#,
+            r#"crossgate_proxy_cors_rejections_total{reason="origin-not-allowed"} 1"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
     }
 }

@@ -31,6 +31,8 @@ pin_project! {
             // paid for on every answer, preflights included.
             pending: Pending,
             debug_value: Option<Box<HeaderValue>>,
+            // Boxed too: recorded only when a layer outside asked for it (metrics).
+            recorded: Option<Box<crate::Decided>>,
         },
         Ready {
             response: Option<Response<B>>,
@@ -45,12 +47,14 @@ impl<F, B> ResponseFuture<F, B> {
         inner: F,
         pending: Pending,
         debug_value: Option<HeaderValue>,
+        recorded: Option<crate::Decided>,
     ) -> ResponseFuture<F, B> {
         ResponseFuture {
             state: State::Forward {
                 inner,
                 pending,
                 debug_value: debug_value.map(Box::new),
+                recorded: recorded.map(Box::new),
             },
         }
     }
@@ -78,6 +82,7 @@ where
                 inner,
                 pending,
                 debug_value,
+                recorded,
             } => match std::task::ready!(inner.poll(cx)) {
                 Ok(mut response) => {
                     finish(
@@ -85,6 +90,9 @@ where
                         pending,
                         debug_value.take().map(|v| *v),
                     );
+                    if let Some(recorded) = recorded.take() {
+                        response.extensions_mut().insert(*recorded);
+                    }
                     Ok(response)
                 }
                 Err(error) => Err(error),

@@ -29,6 +29,7 @@ use crate::service::Cors;
 pub struct CorsLayer {
     source: Source,
     debug: bool,
+    record: bool,
 }
 
 /// Where each request's policy comes from.
@@ -48,6 +49,7 @@ impl CorsLayer {
         CorsLayer {
             source: Source::Fixed(policy),
             debug: false,
+            record: false,
         }
     }
 
@@ -74,6 +76,7 @@ impl CorsLayer {
         CorsLayer {
             source: Source::Swappable(handle),
             debug: false,
+            record: false,
         }
     }
 
@@ -86,6 +89,15 @@ impl CorsLayer {
     /// not in production.
     pub fn debug(mut self, yes: bool) -> CorsLayer {
         self.debug = yes;
+        self
+    }
+
+    /// Puts each request's decision in its response's extensions ([`Decided`](crate::Decided)),
+    /// for a layer outside this one (metrics) to read what was decided instead of deciding again
+    /// (a policy swapped in between would make the two disagree). Off by default: it costs an
+    /// allocation per request, which the layer otherwise never makes for an actual request.
+    pub fn record_decisions(mut self, yes: bool) -> CorsLayer {
+        self.record = yes;
         self
     }
 }
@@ -117,6 +129,6 @@ impl<S> Layer<S> for CorsLayer {
                  preflight and replaces the inner one's headers; remove one of them"
             );
         }
-        Cors::new(inner, self.source.clone(), self.debug)
+        Cors::new(inner, self.source.clone(), self.debug, self.record)
     }
 }

@@ -85,7 +85,7 @@ mod service;
 pub use future::ResponseFuture;
 pub use handle::PolicyHandle;
 pub use layer::CorsLayer;
-pub use service::{Cors, REJECTION_HEADER};
+pub use service::{Cors, Decided, REJECTION_HEADER};
 
 // The README, compiled and run with the doctests (`cargo test --doc`) so that its example stays
 // true; not part of the documentation.

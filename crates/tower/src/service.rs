@@ -26,14 +26,27 @@ pub struct Cors<S> {
     inner: S,
     source: Source,
     debug: bool,
+    record: bool,
+}
+
+/// A request's CORS decision, as [`CorsLayer::record_decisions`](crate::CorsLayer::record_decisions)
+/// puts it in the response's extensions: what kind of request it was and, if refused, the
+/// engine's stable reason code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decided {
+    /// What kind of request it was.
+    pub kind: crossgate::server::RequestKind,
+    /// The rejection's code (`origin-not-allowed`…), when it was refused.
+    pub rejection: Option<&'static str>,
 }
 
 impl<S> Cors<S> {
-    pub(crate) fn new(inner: S, source: Source, debug: bool) -> Cors<S> {
+    pub(crate) fn new(inner: S, source: Source, debug: bool, record: bool) -> Cors<S> {
         Cors {
             inner,
             source,
             debug,
+            record,
         }
     }
 
@@ -77,6 +90,10 @@ where
             Some(rejection) => rejected(&decision, rejection, &request, self.debug),
             None => None,
         };
+        let recorded = self.record.then(|| Decided {
+            kind: decision.kind(),
+            rejection: decision.rejection().map(Rejection::code),
+        });
         match decision.action() {
             Action::Respond(status) => {
                 let mut response = Response::new(ResBody::default());
@@ -87,12 +104,16 @@ where
                 if let Some(value) = debug_value {
                     response.headers_mut().insert(REJECTION_HEADER, value);
                 }
+                if let Some(recorded) = recorded {
+                    response.extensions_mut().insert(recorded);
+                }
                 ResponseFuture::ready(response)
             }
             Action::Forward => ResponseFuture::forward(
                 self.inner.call(request),
                 decision.into_pending(),
                 debug_value,
+                recorded,
             ),
         }
     }

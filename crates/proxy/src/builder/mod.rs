@@ -214,12 +214,14 @@ impl Inner {
         let jsonp = jsonp
             .enabled(self.jsonp)
             .memory_budget(self.jsonp_budget.clone());
-        let cors = CorsLayer::from_handle(handle.clone()).debug(self.debug_cors);
+        let cors = CorsLayer::from_handle(handle.clone())
+            .debug(self.debug_cors)
+            .record_decisions(self.metrics.enabled());
         let service = cors.layer(Limited::new(
             Admit::new(jsonp, self.upstreams.clone()),
             self.rates.clone(),
         ));
-        Measured::new(service, handle.clone(), label, self.metrics.clone())
+        Measured::new(service, label, self.metrics.clone())
     }
 
     /// Upstream mode's service, with a client (and pools) of its own.

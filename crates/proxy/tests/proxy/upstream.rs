@@ -590,8 +590,9 @@ async fn the_admin_listener_counts_answers_by_cors_decision_and_says_it_is_healt
     .metrics(metrics.clone());
     let handle = crossgate_tower::PolicyHandle::new(policy());
     let service = Measured::new(
-        CorsLayer::from_handle(handle.clone()).layer(upstream),
-        handle,
+        CorsLayer::from_handle(handle)
+            .record_decisions(true)
+            .layer(upstream),
         "upstream",
         metrics.clone(),
     );
