@@ -495,21 +495,6 @@ impl Upstreams {
             retry_after: RETRY_AFTER,
         })
     }
-
-    /// The client IP of `request`: the connection's peer, or the client a trusted proxy names.
-    fn client(&self, request_peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
-        if !self.limits.trusted_proxies.contains(&request_peer) {
-            return request_peer;
-        }
-        headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.rsplit(','))
-            .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-            .find(|hop| !self.limits.trusted_proxies.contains(hop))
-            .unwrap_or(request_peer)
-    }
 }
 
 /// An upstream request in flight, counted until dropped. [`Admit`] puts it in its answer's
@@ -572,7 +557,11 @@ where
                 held: None,
             };
         };
-        let client = self.upstreams.client(peer, request.headers());
+        let client = crate::limit::client_ip(
+            peer,
+            request.headers(),
+            &self.upstreams.limits.trusted_proxies,
+        );
         match self.upstreams.admit(client) {
             Ok(held) => Admitted::Inner {
                 future: self.inner.call(request),

@@ -54,6 +54,26 @@ pub fn ip_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The client's IP: `peer`, or, when `peer` is one of `trusted_proxies`, the rightmost address
+/// of `X-Forwarded-For` (all its lines, in order) that is not one of them. The one reading of the
+/// header, for the rate limits and the budgets alike: a client cannot pick its own IP.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    hops.into_iter()
+        .rev()
+        .find(|hop| !trusted_proxies.contains(hop))
+        .unwrap_or(peer)
+}
+
 /// The limits, shared by every connection (and every worker). `C` is the clock: governor's
 /// default, or a fake one in tests.
 pub struct RateLimits<C: Clock = DefaultClock> {
@@ -150,22 +170,9 @@ impl<C: Clock + Clone> RateLimits<C> {
     }
 
     /// The client's IP: the peer, or past trusted proxies, `X-Forwarded-For`'s rightmost
-    /// untrusted address.
+    /// untrusted address ([`client_ip`]).
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.trusted_proxies.contains(&peer) {
-            return peer;
-        }
-        let hops: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|hop| hop.trim().parse().ok())
-            .collect();
-        hops.into_iter()
-            .rev()
-            .find(|hop| !self.trusted_proxies.contains(hop))
-            .unwrap_or(peer)
+        client_ip(peer, headers, &self.trusted_proxies)
     }
 
     /// The key of an `Origin` value (or a target host): 8 bytes, however long the value, and the
@@ -321,6 +328,26 @@ mod tests {
         );
         // From anyone else: the header is ignored.
         assert_eq!(limits.client_ip(stranger, &headers), stranger);
+    }
+
+    #[test]
+    fn the_rightmost_forwarded_address_is_read_across_header_lines() {
+        let trusted: IpAddr = "10.0.0.1".parse().expect("ip");
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "x-forwarded-for",
+            http::HeaderValue::from_static("203.0.113.7, 198.51.100.1"),
+        );
+        headers.append(
+            "x-forwarded-for",
+            http::HeaderValue::from_static("198.51.100.9, 10.0.0.1"),
+        );
+        // The last line is the nearest hop: its rightmost untrusted address is the client, not
+        // the first line's.
+        assert_eq!(
+            client_ip(trusted, &headers, &[trusted]),
+            "198.51.100.9".parse::<IpAddr>().expect("ip")
+        );
     }
 
     #[test]
