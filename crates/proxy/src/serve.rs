@@ -416,8 +416,7 @@ async fn serve_connections<S>(
                     // Out of descriptors (EMFILE, ENFILE, or no memory for a socket): make room
                     // by closing idle connections, and back off so that a persistent error does
                     // not spin the loop. A connection reset before it was accepted: go on.
-                    let starved = matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12))
-                        || e.kind() == std::io::ErrorKind::OutOfMemory;
+                    let starved = is_starved(&e);
                     if let Some(count) = accept_failed.due() {
                         tracing::warn!(
                             target: "crossgate_proxy",
@@ -574,6 +573,20 @@ async fn serve_connections<S>(
     if tokio::time::timeout(drain, stop.closed()).await.is_err() {
         tracing::warn!(target: "crossgate_proxy", "requests still in flight after {drain:?}; stopping");
     }
+}
+
+/// Whether an `accept` failed for want of a resource (the process's or the system's descriptors,
+/// buffer space, memory), as opposed to one connection's failure: then the loop backs off.
+fn is_starved(error: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        use rustix::io::Errno;
+        let starved = [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM];
+        if let Some(code) = error.raw_os_error() {
+            return starved.iter().any(|errno| errno.raw_os_error() == code);
+        }
+    }
+    error.kind() == std::io::ErrorKind::OutOfMemory
 }
 
 /// `duration` from now; far away (a year) when that cannot be told (a duration near
@@ -881,6 +894,16 @@ mod tests {
         assert_eq!(length, Some(body.len()), "content-length matches the body");
         let json: serde_json::Value = serde_json::from_slice(body).expect("JSON");
         assert_eq!(json["error"], "busy");
+    }
+
+    #[test]
+    fn accept_failures_for_want_of_descriptors_back_off_and_others_do_not() {
+        assert!(is_starved(&std::io::Error::from_raw_os_error(24)), "EMFILE");
+        assert!(is_starved(&std::io::Error::from_raw_os_error(23)), "ENFILE");
+        assert!(
+            !is_starved(&std::io::Error::from_raw_os_error(103)),
+            "ECONNABORTED"
+        );
     }
 
     #[test]

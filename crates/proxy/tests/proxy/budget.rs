@@ -296,9 +296,13 @@ async fn requests_in_flight_past_a_clients_limit_get_a_503_the_page_can_read() {
         stream.write_all(request.as_bytes()).await.expect("send");
         held.push(stream);
     }
-    while holding.load(Ordering::SeqCst) < 2 {
-        tokio::task::yield_now().await;
-    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while holding.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("both held requests reached the upstream within 10 s");
     let mut third = connect_from("127.0.0.1", addr).await;
     let refused = exchange(&mut third, "/fine").await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
@@ -398,7 +402,8 @@ async fn a_shutdown_while_every_connection_is_in_use_ends_serve() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("bound");
-    let share = Share::split(1, Connections::new(limits(1, 10)))
+    let connections = Connections::new(limits(1, 10));
+    let share = Share::split(1, connections.clone())
         .pop()
         .expect("one share");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -416,7 +421,14 @@ async fn a_shutdown_while_every_connection_is_in_use_ends_serve() {
     // be closed to make room), and a second waiting in the backlog.
     let _held = connect_from("127.0.0.1", addr).await;
     let _waiting = connect_from("127.0.0.1", addr).await;
-    tokio::task::yield_now().await;
+    // Until the first is counted, the accept loop is not yet waiting for a slot.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !connections.full() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the first connection counted within 10 s");
     stop.send(()).expect("serving");
     tokio::time::timeout(Duration::from_secs(10), served)
         .await
