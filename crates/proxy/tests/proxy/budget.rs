@@ -36,14 +36,9 @@ async fn gated_upstream(holding: Arc<AtomicUsize>, release: Arc<Notify>) -> Sock
             let release = release.clone();
             tokio::spawn(async move {
                 loop {
-                    let mut head = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buffer[..n]),
-                        }
-                    }
+                    let Some(head) = crate::support::read_head(&mut stream).await else {
+                        return;
+                    };
                     if head.starts_with(b"GET /held ") {
                         let released = release.notified();
                         holding.fetch_add(1, Ordering::SeqCst);

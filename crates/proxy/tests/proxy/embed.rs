@@ -19,14 +19,9 @@ async fn a_program_embeds_the_proxy_in_three_lines() {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = api.accept().await {
             tokio::spawn(async move {
-                let mut buffer = [0u8; 4096];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buffer[..n]),
-                    }
-                }
+                let Some(_head) = crate::support::read_head(&mut stream).await else {
+                    return;
+                };
                 let _ = stream
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                     .await;

@@ -171,3 +171,18 @@ where
     ));
     addr
 }
+
+/// Reads from `stream` until a whole request head has come (to its blank line): the bytes read,
+/// or `None` when the peer closed or failed first. For the tests' scripted upstreams.
+pub(crate) async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+        }
+    }
+    Some(head)
+}

@@ -36,21 +36,16 @@ async fn faulty_upstream() -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buffer = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buffer[..n]),
-                    }
-                }
+                let Some(head) = crate::support::read_head(&mut stream).await else {
+                    return;
+                };
                 let head = String::from_utf8_lossy(&head).into_owned();
                 if head.starts_with("GET /stall ") {
                     let _ = stream
                         .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nthe start")
                         .await;
                     // Holds the connection open, silent, until the proxy lets go of it.
-                    let _ = stream.read(&mut buffer).await;
+                    let _ = stream.read(&mut [0u8; 1]).await;
                 } else if head.starts_with("GET /trickle ") {
                     let _ = stream
                         .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
