@@ -151,7 +151,7 @@ impl Proxy {
     pub fn per_ip(&self) -> (usize, usize) {
         (
             self.inner.connections.limits().per_ip,
-            self.inner.upstreams_per_ip(),
+            self.inner.upstreams.per_ip(),
         )
     }
 
@@ -199,10 +199,6 @@ impl Proxy {
 }
 
 impl Inner {
-    fn upstreams_per_ip(&self) -> usize {
-        self.upstreams.per_ip()
-    }
-
     /// What every mode puts around its service: JSONP (or its refusal), the upstream budget, the
     /// rate limits, CORS from `handle`, and metrics under `label`.
     fn layers<S>(
